@@ -1,0 +1,3 @@
+from app.cli.main import app
+
+app(prog_name="python -m app.cli")

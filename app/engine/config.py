@@ -1,0 +1,52 @@
+"""What a backtest is asked to do: the engine's own, framework-free input type.
+
+The API's ``BacktestRequest`` schema validates the HTTP body and converts it to this;
+the CLI builds it from flags. Units are in the names: rates are fractions of traded
+notional (0.001 = 10 bp), capital is in the dataset's currency.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Rebalancing = Literal["daily", "weekly", "monthly", "quarterly"]
+Execution = Literal["next_open", "close"]
+
+REBALANCING_CHOICES: tuple[str, ...] = ("daily", "weekly", "monthly", "quarterly")
+EXECUTION_CHOICES: tuple[str, ...] = ("next_open", "close")
+
+MIN_CAPITAL = 1_000.0
+MAX_CAPITAL = 10_000_000.0
+MAX_COMMISSION_RATE = 0.1
+MAX_SLIPPAGE_RATE = 0.05
+MAX_SPAN_DAYS = int(10 * 365.25) + 1  # "span <= 10 years", calendar days, inclusive
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """A fully specified backtest.
+
+    ``strategy_id`` selects a predefined strategy (with ``strategy_params`` overriding its
+    defaults); ``filter_criteria`` (the screening language, a plain mapping validated by
+    :mod:`app.engine.strategies.screen`) describes a custom one. With neither, the
+    equal-weight strategy runs. ``symbols`` is the universe (default: every stock of the
+    dataset).
+    """
+
+    start_date: dt.date
+    end_date: dt.date
+    initial_capital: float = 100_000.0
+    rebalancing: Rebalancing = "monthly"
+    commission_rate: float = 0.001
+    slippage_rate: float = 0.0005
+    execution: Execution = "next_open"
+    dividends: bool = True
+    benchmark: str | None = None
+    symbols: tuple[str, ...] | None = None
+    strategy_id: int | None = None
+    strategy_params: Mapping[str, Any] = field(default_factory=dict)
+    filter_criteria: Mapping[str, Any] | None = None
+    risk_free_rate: float = 0.0  # annual, simple; used by Sharpe/Sortino/alpha
