@@ -49,4 +49,5 @@ class BacktestConfig:
     strategy_id: int | None = None
     strategy_params: Mapping[str, Any] = field(default_factory=dict)
     filter_criteria: Mapping[str, Any] | None = None
-    risk_free_rate: float = 0.0  # annual, simple; used by Sharpe/Sortino/alpha
+    risk_free_rate: float = 0.0  # annual; used by Sharpe/Sortino/alpha
+    dataset: str | None = None  # an imported dataset's name; None = the bundled one

@@ -27,7 +27,7 @@ spin-offs that Yahoo folds into ``adj_close`` are credited the same way, as cash
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -44,6 +44,33 @@ IntArray = npt.NDArray[np.int64]
 #: less than 2e-5 (no *negative* change exceeds 2e-5 anywhere, 408 exceed 1e-5), while
 #: 29,200 day/symbol pairs exceed it (about 4 a year per payer; smallest ~6e-5).
 DIVIDEND_NOISE_FLOOR = 2e-5
+
+
+_SLICEABLE = ("dividends_per_share", "cum_dividends", "close_filled", "valuation_close")
+
+
+def _column_picker(cols: IntArray | None) -> Callable[[FloatMatrix], FloatMatrix]:
+    """A function selecting ``cols`` from a matrix: a view if they are a contiguous
+    ascending run (the default universe is), else a copy."""
+    if cols is None:
+        return lambda a: a
+    if len(cols) and np.array_equal(cols, np.arange(cols[0], cols[0] + len(cols))):
+        block = slice(int(cols[0]), int(cols[0]) + len(cols))
+        return lambda a: a[:, block]
+    return lambda a: a[:, cols]
+
+
+def forward_fill(prices: FloatMatrix) -> FloatMatrix:
+    """Carry each column's last valid value forward over NaN (leading NaN stay NaN).
+
+    Shape ``(n_days, n_symbols)`` in and out; uses only earlier rows (no look-ahead).
+    """
+    valid = ~np.isnan(prices)
+    idx = np.where(valid, np.arange(prices.shape[0])[:, None], 0)
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    filled = np.take_along_axis(prices, idx, axis=0)
+    seen = np.logical_or.accumulate(valid, axis=0)
+    return np.where(seen, filled, np.nan)
 
 
 @dataclass(frozen=True)
@@ -140,13 +167,19 @@ class MarketData:
         return self._take(slice(start_row, stop_row), None)
 
     def _take(self, rows: slice, cols: IntArray | None) -> MarketData:
+        """Rows/columns of this dataset; zero-copy when the columns are contiguous.
+
+        Derived arrays already computed on this instance (dividends, forward-filled
+        closes) are sliced along instead of being recomputed for the child.
+        """
+        picker = _column_picker(cols)
+
         def pick(a: FloatMatrix) -> FloatMatrix:
-            out = a[rows] if cols is None else a[rows][:, cols]
-            return np.array(out, copy=cols is not None)
+            return picker(a[rows])
 
         info = self.info if cols is None else tuple(self.info[c] for c in cols)
         symbols = self.symbols if cols is None else tuple(self.symbols[c] for c in cols)
-        return MarketData(
+        child = MarketData(
             name=self.name,
             dates=self.dates[rows],
             symbols=symbols,
@@ -158,6 +191,10 @@ class MarketData:
             adj_close=pick(self.adj_close),
             info=info,
         )
+        for derived in _SLICEABLE:
+            if derived in self.__dict__:
+                child.__dict__[derived] = pick(self.__dict__[derived])
+        return child
 
     def row_of(self, day: np.datetime64, *, side: str = "left") -> int:
         """Index of the first session on/after ``day`` (side='left') or the last
@@ -182,6 +219,39 @@ class MarketData:
         out[1:] = div
         out.flags.writeable = False
         return out
+
+    @cached_property
+    def close_filled(self) -> FloatMatrix:
+        """``close`` with the last known value carried forward over gaps; NaN before a
+        symbol's first close. Used to value positions on days a symbol does not trade.
+        """
+        out = forward_fill(self.close)
+        out.flags.writeable = False
+        return out
+
+    @cached_property
+    def valuation_close(self) -> FloatMatrix:
+        """:attr:`close_filled` with 0 before a symbol's first close (no position can
+        exist there); the simulator values holdings with it."""
+        out = np.nan_to_num(self.close_filled, nan=0.0)
+        out.flags.writeable = False
+        return out
+
+    @cached_property
+    def cum_dividends(self) -> FloatMatrix:
+        """Running sum of :attr:`dividends_per_share` down the rows. Only differences
+        between two rows are used (dividends earned in between), so a window may slice
+        it without re-basing."""
+        out = np.cumsum(self.dividends_per_share, axis=0)
+        out.flags.writeable = False
+        return out
+
+    def precompute(self) -> MarketData:
+        """Compute the derived arrays once (call on a long-lived, cached dataset so that
+        every window/subset taken from it slices them instead of recomputing)."""
+        for derived in _SLICEABLE:
+            getattr(self, derived)
+        return self
 
     # ------------------------------------------------------------- coverage
     @cached_property

@@ -1,0 +1,335 @@
+"""The portfolio simulator: target weights in, whole-share fills and daily equity out.
+
+Vectorised over symbols; the only Python loop is over *events* (rebalance fills and
+forced delisting sales), never over symbols or orders. Conventions:
+
+Fill timing (``execution``)
+    ``next_open`` (default): the decision taken at the close of day ``t`` fills at the
+    **open of day t+1**. ``close``: it fills at the close of day ``t`` itself.
+Costs
+    ``slippage_rate`` moves the fill price against the trader: buys fill at
+    ``p·(1+slippage)``, sells at ``p·(1-slippage)``. ``commission_rate`` is charged on the
+    executed notional: a buy of ``q`` costs ``q·p·(1+s)·(1+c)``, a sell yields
+    ``q·p·(1-s)·(1-c)``.
+Sizing (bt's allocation rule, so results are comparable with bt)
+    Positions the new targets drop (weight 0) are sold in full first. Then, with ``V`` the
+    portfolio value at the fill prices after those sales, for each symbol
+    ``a = w·V - q·p``; ``a > 0`` buys ``floor(a / (p·(1+s)·(1+c)))`` shares and ``a < 0``
+    sells ``min(q, ceil(|a| / (p·(1-s)·(1-c))))``. Sells execute before buys; if the buys
+    would still cost more than the cash available (possible only when untradeable
+    holdings are over weight), every buy amount is scaled down so cash never goes
+    negative. Whole shares, long only, no leverage.
+Untradeable symbols
+    A symbol without a price at the fill bar is not traded (its position is kept and
+    valued at its last close). A symbol whose data ends before the dataset's last day
+    is sold in full at its last close (with costs), as a delisting cash-out.
+Dividends
+    With ``dividends`` given (cash dividend per share on each ex-date, see
+    :attr:`MarketData.dividends_per_share`), shares held at the close of day ``t-1``
+    earn the dividend of ex-date ``t`` in cash on day ``t``, before that day's fills.
+Valuation
+    Equity at the close of each day = cash + Σ shares × close, with the last known close
+    carried forward over gaps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from app.engine.data import forward_fill
+from app.engine.errors import CancelledError, InvalidInputError
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+ProgressFn = Callable[[float, int, int], None]  # (fraction, local row, fills so far)
+CancelFn = Callable[[], bool]
+
+# Phases order several events on the same row: an open fill happens before anything
+# at that day's close, and a delisting cash-out before a close rebalance.
+_PHASE_OPEN, _PHASE_DELIST, _PHASE_CLOSE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Fills:
+    """Executed orders, in execution order. ``row`` is local (0 = first day of the run).
+
+    ``quantity`` is signed (+ buy, - sell) whole shares; ``price`` includes slippage;
+    ``commission`` is the cash commission of the fill.
+    """
+
+    row: IntArray
+    col: IntArray
+    quantity: FloatArray
+    price: FloatArray
+    commission: FloatArray
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """Daily state of the portfolio over the run, all rows local to the run.
+
+    ``equity``, ``cash``, ``invested``, ``dividend_income``: shape ``(n_days,)``.
+    ``positions``: shares held at each close, shape ``(n_days, n_symbols)``.
+    ``mark``: the close used to value each position, shape ``(n_days, n_symbols)``.
+    """
+
+    equity: FloatArray
+    cash: FloatArray
+    invested: FloatArray
+    dividend_income: FloatArray
+    positions: FloatArray
+    mark: FloatArray
+    fills: Fills
+
+
+@dataclass(frozen=True)
+class Costs:
+    commission_rate: float
+    slippage_rate: float
+
+    @property
+    def buy_factor(self) -> float:
+        """Cash per unit of price for one share bought."""
+        return (1.0 + self.slippage_rate) * (1.0 + self.commission_rate)
+
+    @property
+    def sell_factor(self) -> float:
+        """Cash per unit of price for one share sold."""
+        return (1.0 - self.slippage_rate) * (1.0 - self.commission_rate)
+
+
+class _Book:
+    """Mutable portfolio state during one simulation (cash, shares, fill log)."""
+
+    def __init__(self, n_symbols: int, capital: float, costs: Costs) -> None:
+        self.cash = float(capital)
+        self.q = np.zeros(n_symbols)
+        self.costs = costs
+        self._fills: list[tuple[int, IntArray, FloatArray, FloatArray, FloatArray]] = []
+        self.n_fills = 0
+
+    def sell(self, row: int, qty: FloatArray, price: FloatArray) -> None:
+        cols = np.flatnonzero(qty > 0)
+        if cols.size == 0:
+            return
+        q, px = qty[cols], price[cols] * (1.0 - self.costs.slippage_rate)
+        notional = q * px
+        commission = notional * self.costs.commission_rate
+        self.cash += float(notional.sum() - commission.sum())
+        self.q[cols] -= q
+        self._log(row, cols, -q, px, commission)
+
+    def buy(self, row: int, qty: FloatArray, price: FloatArray) -> None:
+        cols = np.flatnonzero(qty > 0)
+        if cols.size == 0:
+            return
+        q, px = qty[cols], price[cols] * (1.0 + self.costs.slippage_rate)
+        notional = q * px
+        commission = notional * self.costs.commission_rate
+        self.cash -= float(notional.sum() + commission.sum())
+        self.q[cols] += q
+        self._log(row, cols, q, px, commission)
+
+    def _log(
+        self, row: int, cols: IntArray, q: FloatArray, px: FloatArray, fee: FloatArray
+    ) -> None:
+        self._fills.append((row, cols, q, px, fee))
+        self.n_fills += len(cols)
+
+    def fills(self) -> Fills:
+        if not self._fills:
+            empty_f, empty_i = np.zeros(0), np.zeros(0, dtype=np.int64)
+            return Fills(empty_i, empty_i, empty_f, empty_f, empty_f)
+        return Fills(
+            row=np.concatenate(
+                [np.full(len(c), r, dtype=np.int64) for r, c, *_ in self._fills]
+            ),
+            col=np.concatenate([c for _, c, *_ in self._fills]).astype(np.int64),
+            quantity=np.concatenate([f[2] for f in self._fills]),
+            price=np.concatenate([f[3] for f in self._fills]),
+            commission=np.concatenate([f[4] for f in self._fills]),
+        )
+
+
+def rebalance(
+    book: _Book, row: int, weights: FloatArray, price: FloatArray, mark: FloatArray
+) -> None:
+    """Trade ``book`` towards ``weights`` at ``price`` (NaN = untradeable) by bt's rule.
+
+    ``mark`` values positions that cannot trade. See the module docstring.
+    """
+    costs = book.costs
+    tradeable = np.isfinite(price)
+    px = np.where(tradeable, price, 0.0)
+    target = np.where(tradeable, weights, 0.0)
+    closeout = np.where(tradeable & (target <= 0.0), book.q, 0.0)
+    book.sell(row, closeout, px)
+
+    value = book.cash + float(np.dot(book.q, np.where(tradeable, px, mark)))
+    amount = np.where(tradeable & (target > 0.0), target * value - book.q * px, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sell_qty = np.minimum(book.q, np.ceil(-amount / (px * costs.sell_factor)))
+        buy_qty = np.floor(amount / (px * costs.buy_factor))
+    book.sell(row, np.where(amount < 0.0, sell_qty, 0.0), px)
+
+    buy_qty = np.where(amount > 0.0, buy_qty, 0.0)
+    cost = float(np.dot(buy_qty, px)) * costs.buy_factor
+    if cost > book.cash:
+        # Only reachable when untradeable holdings are over weight: shrink every buy
+        # amount by the same factor so that sum(floor(a*k / (p*bf)) * p*bf) <= cash.
+        wanted = float(amount[amount > 0.0].sum())
+        k = max(book.cash, 0.0) / wanted
+        with np.errstate(divide="ignore", invalid="ignore"):
+            buy_qty = np.floor(amount * k / (px * costs.buy_factor))
+        buy_qty = np.where(amount > 0.0, buy_qty, 0.0)
+    book.buy(row, buy_qty, px)
+
+
+def _events(
+    decisions: IntArray, delist_rows: IntArray, *, execution: str, end_row: int
+) -> list[tuple[int, int, int]]:
+    """(fill row, phase, index) sorted; index is a decision index or a column."""
+    if execution == "next_open":
+        events = [
+            (int(r) + 1, _PHASE_OPEN, k) for k, r in enumerate(decisions) if r < end_row
+        ]
+    elif execution == "close":
+        events = [(int(r), _PHASE_CLOSE, k) for k, r in enumerate(decisions)]
+    else:
+        raise InvalidInputError(
+            f"unknown execution {execution!r}; allowed: next_open, close",
+            field="execution",
+        )
+    events += [
+        (int(r), _PHASE_DELIST, int(c)) for c, r in enumerate(delist_rows) if r >= 0
+    ]
+    events.sort()
+    return events
+
+
+def simulate(
+    *,
+    open_: FloatArray,
+    close: FloatArray,
+    dividends: FloatArray | None,
+    decisions: IntArray,
+    weights: FloatArray,
+    start_row: int,
+    end_row: int,
+    execution: str,
+    initial_capital: float,
+    costs: Costs,
+    delist_rows: IntArray | None = None,
+    valuation_close: FloatArray | None = None,
+    on_progress: ProgressFn | None = None,
+    should_cancel: CancelFn | None = None,
+) -> Simulation:
+    """Run the portfolio from ``start_row`` to ``end_row`` (inclusive).
+
+    Price matrices are ``(n_rows, n_symbols)`` over the whole window (rows before
+    ``start_row`` are history: they provide the last close of symbols that do not trade on
+    the first day). ``decisions`` are rows (ascending) whose close decides
+    ``weights[k]`` (shape ``(len(decisions), n_symbols)``). ``delist_rows[c]`` is the last
+    row of a symbol that stops trading before the data ends (its cash-out day), or -1.
+    ``dividends`` is cash per share by ex-date, same shape as ``close``, or None for
+    price return only (no NaN). ``valuation_close`` (optional, if the caller has it
+    cached) is ``close`` forward-filled with 0 before each symbol's first close. Returns daily arrays local to the run (row 0 = ``start_row``).
+    """
+    n_symbols = close.shape[1]
+    if weights.shape != (len(decisions), n_symbols):
+        raise InvalidInputError(
+            "weights must have one row per decision", field="weights"
+        )
+    # Valuation closes from the row before the start (an open fill on the first day
+    # values untradeable holdings at the previous close): NaN -> 0, positions there are 0.
+    first = max(start_row - 1, 0)
+    if valuation_close is None:
+        marks = np.nan_to_num(forward_fill(close[: end_row + 1])[first:], nan=0.0)
+    else:
+        marks = valuation_close[first : end_row + 1]
+    mark = marks[start_row - first :]
+    delist = (
+        np.full(n_symbols, -1, dtype=np.int64) if delist_rows is None else delist_rows
+    )
+    delist = np.where((delist >= start_row) & (delist <= end_row), delist, -1)
+    events = _events(decisions, delist, execution=execution, end_row=end_row)
+    # Columns that have been cashed out at a row <= r cannot be traded again at r.
+    gone_after = np.where(delist >= 0, delist, np.iinfo(np.int64).max)
+
+    book = _Book(n_symbols, initial_capital, costs)
+    n_days = end_row - start_row + 1
+    income = np.zeros(n_days)
+    divs = (
+        None if dividends is None else np.nan_to_num(dividends[start_row : end_row + 1])
+    )
+    q_after: list[FloatArray] = []
+    fill_rows: list[int] = []
+    last = 0  # local row up to which dividends have been credited
+    chunk = max(1, len(events) // 50)
+    for i, (row, phase, idx) in enumerate(events):
+        local = row - start_row
+        if divs is not None and local > last:
+            seg = divs[last + 1 : local + 1] @ book.q
+            income[last + 1 : local + 1] = seg
+            book.cash += float(seg.sum())
+        last = max(last, local)
+        if phase == _PHASE_DELIST:
+            book.sell(
+                local, np.where(np.arange(n_symbols) == idx, book.q, 0.0), close[row]
+            )
+        else:
+            price = (open_ if phase == _PHASE_OPEN else close)[row].copy()
+            price[gone_after <= row] = np.nan
+            mark_row = marks[row - first - (1 if phase == _PHASE_OPEN and row > 0 else 0)]
+            rebalance(book, local, weights[idx], price, mark_row)
+        q_after.append(book.q.copy())
+        fill_rows.append(local)
+        if (i + 1) % chunk == 0:
+            if should_cancel is not None and should_cancel():
+                raise CancelledError("backtest cancelled")
+            if on_progress is not None:
+                on_progress((i + 1) / len(events), local, book.n_fills)
+    if divs is not None and last < n_days - 1:
+        income[last + 1 :] = divs[last + 1 :] @ book.q
+    return _daily(initial_capital, book.fills(), q_after, fill_rows, income, mark)
+
+
+def _daily(
+    initial_capital: float,
+    fills: Fills,
+    q_after: list[FloatArray],
+    fill_rows: list[int],
+    income: FloatArray,
+    mark: FloatArray,
+) -> Simulation:
+    """Expand event states into daily positions, cash and equity."""
+    n_days, n_symbols = mark.shape
+    states = (
+        np.vstack([np.zeros((1, n_symbols)), *q_after])
+        if q_after
+        else np.zeros((1, n_symbols))
+    )
+    which = np.searchsorted(
+        np.asarray(fill_rows, dtype=np.int64), np.arange(n_days), side="right"
+    )
+    positions = states[which]
+    flow = np.zeros(n_days)
+    np.add.at(flow, fills.row, -fills.quantity * fills.price - fills.commission)
+    cash = initial_capital + np.cumsum(flow + income)
+    invested = np.einsum("ij,ij->i", positions, mark)
+    return Simulation(
+        equity=cash + invested,
+        cash=cash,
+        invested=invested,
+        dividend_income=income,
+        positions=positions,
+        mark=mark,
+        fills=fills,
+    )

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Create .venv (if missing or stale) and install the project with the given extras.
+# Usage: scripts/bootstrap.sh [extras]   e.g. scripts/bootstrap.sh dev
+# Uses uv when available (fast), plain venv + pip otherwise. Needs Python >= 3.11.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+spec="."
+[ -n "$extras" ] && spec=".[${extras}]"
+stamp=".venv/.installed-${extras:-base}"
+PY="${PYTHON:-python3}"
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "Python >= 3.11 is required (found $("$PY" --version 2>&1)); set PYTHON=..." >&2
+  exit 1
+fi
+if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ]; then
+  exit 0
+fi
+if command -v uv >/dev/null 2>&1; then
+  [ -x .venv/bin/python ] || uv venv -q --python "$PY" .venv
+  uv pip install -q --python .venv/bin/python -e "$spec"
+else
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e "$spec"
+fi
+touch "$stamp"
