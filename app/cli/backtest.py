@@ -1,12 +1,14 @@
-"""``python -m app.cli backtest``: run one backtest in this process and print metrics."""
+"""``python -m app.cli backtest``: run one backtest in this process and print
+metrics."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -20,7 +22,7 @@ from app.engine.errors import EngineError
 from app.engine.store import load_dataset
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=2)
 
@@ -44,33 +46,50 @@ def _parse_params(pairs: list[str]) -> dict[str, float]:
         try:
             number = float(value)
         except ValueError:
-            number = float("nan")
-        if not sep or number != number:
+            number = math.nan
+        if not sep or not math.isfinite(number):
             _fail(f"--param takes NAME=NUMBER, got {pair!r}")
         params[name] = int(number) if number.is_integer() else number
     return params
 
 
 def run(
-    strategy_id: Annotated[int | None, typer.Option(help="Predefined strategy id.")] = None,
-    start: Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"])] = dt.datetime(2015, 1, 1),
-    end: Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"])] = dt.datetime(2019, 12, 31),
+    strategy_id: Annotated[
+        int | None, typer.Option(help="Predefined strategy id.")
+    ] = None,
+    start: Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"])] = dt.datetime(
+        2015, 1, 1
+    ),
+    end: Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"])] = dt.datetime(
+        2019, 12, 31
+    ),
     capital: Annotated[float, typer.Option(help="Initial capital.")] = 100_000.0,
-    rebalancing: Annotated[str, typer.Option(help="daily|weekly|monthly|quarterly")] = "monthly",
-    commission: Annotated[float, typer.Option(help="Commission rate of notional.")] = 0.001,
+    rebalancing: Annotated[
+        str, typer.Option(help="daily|weekly|monthly|quarterly")
+    ] = "monthly",
+    commission: Annotated[
+        float, typer.Option(help="Commission rate of notional.")
+    ] = 0.001,
     slippage: Annotated[float, typer.Option(help="Slippage rate.")] = 0.0005,
-    benchmark: Annotated[str | None, typer.Option(help="Benchmark symbol, e.g. SPY.")] = None,
-    symbols: Annotated[str | None, typer.Option(help="Comma-separated universe.")] = None,
+    benchmark: Annotated[
+        str | None, typer.Option(help="Benchmark symbol, e.g. SPY.")
+    ] = None,
+    symbols: Annotated[
+        str | None, typer.Option(help="Comma-separated universe.")
+    ] = None,
     filter_file: Annotated[
         Path | None, typer.Option("--filter", help="JSON file with filter_criteria.")
     ] = None,
     param: Annotated[
-        list[str] | None, typer.Option(help="Strategy parameter NAME=VALUE (repeatable).")
+        list[str] | None,
+        typer.Option(help="Strategy parameter NAME=VALUE (repeatable)."),
     ] = None,
     execution: Annotated[str, typer.Option(help="next_open|close")] = "next_open",
     no_dividends: Annotated[bool, typer.Option("--no-dividends")] = False,
     dataset: Annotated[str | None, typer.Option(help="Imported dataset name.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object.")
+    ] = False,
 ) -> None:
     """Run a backtest on the bundled data (or --dataset) and print its metrics."""
     config = BacktestConfig(
@@ -103,7 +122,9 @@ def run(
         _print_table(result)
 
 
-def _run_with_progress(config: BacktestConfig, data: Any, *, quiet: bool) -> BacktestResult:
+def _run_with_progress(
+    config: BacktestConfig, data: Any, *, quiet: bool
+) -> BacktestResult:
     if quiet or not sys.stderr.isatty():
         return run_backtest(config, data)
     columns = (

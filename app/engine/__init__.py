@@ -1,4 +1,5 @@
-"""The backtesting engine: pure numpy/pandas, no web, database, queue or logging framework.
+"""The backtesting engine: pure numpy/pandas; no web, database, queue or logging
+framework.
 
 Usable from a notebook, a CLI, a worker or a test with nothing else running.
 """

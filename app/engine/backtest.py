@@ -92,10 +92,13 @@ class BacktestResult:
 def validate_config(config: BacktestConfig, data: MarketData) -> tuple[int, int]:
     """Check every field against the dataset; return (start_row, end_row) inclusive."""
     if config.start_date >= config.end_date:
-        raise InvalidInputError("start_date must be before end_date", field="start_date")
+        raise InvalidInputError(
+            "start_date must be before end_date", field="start_date"
+        )
     if not MIN_CAPITAL <= config.initial_capital <= MAX_CAPITAL:
         raise InvalidInputError(
-            f"initial_capital must be between {MIN_CAPITAL:,.0f} and {MAX_CAPITAL:,.0f}",
+            f"initial_capital must be between {MIN_CAPITAL:,.0f} "
+            f"and {MAX_CAPITAL:,.0f}",
             field="initial_capital",
         )
     _check_rate(config.commission_rate, MAX_COMMISSION_RATE, "commission_rate")
@@ -135,12 +138,15 @@ def _universe(config: BacktestConfig, data: MarketData) -> tuple[str, ...]:
         screen_universe = parse_filter_criteria(config.filter_criteria).universe
     if screen_universe and config.symbols:
         raise InvalidInputError(
-            "give the universe either as symbols or as filter_criteria.universe, not both",
+            "give the universe either as symbols or as filter_criteria.universe, "
+            "not both",
             field="symbols",
         )
     chosen = tuple(screen_universe or config.symbols or data.stocks)
     if not chosen:
-        raise InvalidInputError("the universe is empty; name at least one symbol", field="symbols")
+        raise InvalidInputError(
+            "the universe is empty; name at least one symbol", field="symbols"
+        )
     if len(set(chosen)) != len(chosen):
         raise InvalidInputError("symbols contains duplicates", field="symbols")
     data.columns(chosen)  # raises listing unknown symbols
@@ -177,7 +183,7 @@ def run_backtest(
         on_progress=on_progress,
         should_cancel=should_cancel,
     )
-    return _assemble(config, data, window, sim, start_row, end_row)
+    return _assemble(config, data, window, sim, start_row=start_row, end_row=end_row)
 
 
 def _simulate(
@@ -201,7 +207,8 @@ def _simulate(
         rebalances=strategy.rebalances,
     )
     weights = strategy.target_weights(window, decisions)
-    # A symbol whose data stops before the dataset's end is cashed out at its last close.
+    # A symbol whose data stops before the dataset's end is cashed out at its last
+    # close.
     last = data.last_row[data.columns(window.symbols)]
     delist = np.where(last < data.n_days - 1, last - offset, -1)
 
@@ -234,15 +241,20 @@ def _benchmark(
     if config.benchmark is None:
         return None
     col = data.column_of[config.benchmark]
-    series = (data.adj_close if config.dividends else data.close)[start_row : end_row + 1, col]
+    series = (data.adj_close if config.dividends else data.close)[
+        start_row : end_row + 1, col
+    ]
     if np.isnan(series[0]):
         raise InvalidInputError(
             f"benchmark {config.benchmark} has no price on the first day of the range",
             field="benchmark",
         )
     series = np.where(np.isnan(series), np.nan, series)
-    filled = np.maximum.accumulate(np.where(np.isnan(series), 0, np.arange(len(series))))
-    return config.initial_capital * series[filled] / series[0]
+    filled = np.maximum.accumulate(
+        np.where(np.isnan(series), 0, np.arange(len(series)))
+    )
+    out: FloatArray = config.initial_capital * series[filled] / series[0]
+    return out
 
 
 def _assemble(
@@ -250,6 +262,7 @@ def _assemble(
     data: MarketData,
     window: MarketData,
     sim: Simulation,
+    *,
     start_row: int,
     end_row: int,
 ) -> BacktestResult:

@@ -29,7 +29,7 @@ MAX_SPAN_DAYS = int(10 * 365.25) + 1  # "span <= 10 years", calendar days, inclu
 class BacktestConfig:
     """A fully specified backtest.
 
-    ``strategy_id`` selects a predefined strategy (with ``strategy_params`` overriding its
+    ``strategy_id`` selects a predefined strategy (``strategy_params`` override its
     defaults); ``filter_criteria`` (the screening language, a plain mapping validated by
     :mod:`app.engine.strategies.screen`) describes a custom one. With neither, the
     equal-weight strategy runs. ``symbols`` is the universe (default: every stock of the

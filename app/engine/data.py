@@ -7,9 +7,9 @@ Conventions (they matter for every number the engine produces):
 * ``open/high/low/close`` are **split-adjusted traded prices** (Yahoo's "Close"
   convention): orders fill at these prices. ``NaN`` where the symbol did not trade.
 * ``adj_close`` is the split- **and dividend-adjusted** close (a total-return series,
-  back-adjusted as of the dataset's last date). Only *ratios* of ``adj_close`` between two
-  dates are meaningful; a ratio between dates ``s <= t`` depends on nothing after ``t``,
-  which is why return-type signals may use it without look-ahead.
+  back-adjusted as of the dataset's last date). Only *ratios* of ``adj_close``
+  between two dates are meaningful; a ratio between dates ``s <= t`` depends on
+  nothing after ``t``, which is why return-type signals may use it without look-ahead.
 * ``volume`` is shares traded (split-adjusted), as float so it can hold ``NaN``.
 
 Cash dividends are not in the source data; :meth:`MarketData.dividends_per_share`
@@ -46,7 +46,7 @@ IntArray = npt.NDArray[np.int64]
 DIVIDEND_NOISE_FLOOR = 2e-5
 
 
-_SLICEABLE = ("dividends_per_share", "cum_dividends", "close_filled", "valuation_close")
+_SLICEABLE = ("dividends_per_share", "cum_dividends", "valuation_close")
 
 
 def _column_picker(cols: IntArray | None) -> Callable[[FloatMatrix], FloatMatrix]:
@@ -134,13 +134,13 @@ class MarketData:
 
     @cached_property
     def benchmarks(self) -> tuple[str, ...]:
-        """Symbols usable as a benchmark: the ETFs of the dataset (all symbols if none)."""
+        """Symbols usable as a benchmark: the dataset's ETFs (all symbols if none)."""
         etfs = tuple(i.symbol for i in self.info if i.type == "etf")
         return etfs or self.symbols
 
     @cached_property
     def stocks(self) -> tuple[str, ...]:
-        """The default universe: every non-ETF symbol (all symbols if there are none)."""
+        """The default universe: every non-ETF symbol (all symbols if none)."""
         stocks = tuple(i.symbol for i in self.info if i.type != "etf")
         return stocks or self.symbols
 
@@ -204,7 +204,7 @@ class MarketData:
     # -------------------------------------------------------------- dividends
     @cached_property
     def dividends_per_share(self) -> FloatMatrix:
-        """Cash dividend per share with ex-date on each day, shape ``(n_days, n_symbols)``.
+        """Cash dividend per share by ex-date, shape ``(n_days, n_symbols)``.
 
         Zero where there is none; see the module docstring for the derivation from
         ``adj_close / close``. Row 0 is always zero (no previous close).
@@ -221,19 +221,11 @@ class MarketData:
         return out
 
     @cached_property
-    def close_filled(self) -> FloatMatrix:
-        """``close`` with the last known value carried forward over gaps; NaN before a
-        symbol's first close. Used to value positions on days a symbol does not trade.
-        """
-        out = forward_fill(self.close)
-        out.flags.writeable = False
-        return out
-
-    @cached_property
     def valuation_close(self) -> FloatMatrix:
-        """:attr:`close_filled` with 0 before a symbol's first close (no position can
-        exist there); the simulator values holdings with it."""
-        out = np.nan_to_num(self.close_filled, nan=0.0)
+        """``close`` with the last known value carried forward over gaps and 0 before a
+        symbol's first close (no position can exist there); the simulator values
+        holdings with it."""
+        out = np.nan_to_num(forward_fill(self.close), nan=0.0)
         out.flags.writeable = False
         return out
 

@@ -14,8 +14,9 @@ class EngineError(Exception):
 class InvalidInputError(EngineError, ValueError):
     """A backtest input (dates, symbols, parameters, filters, data file) is unusable.
 
-    ``field`` names the offending input (``"start_date"``, ``"filter_criteria.filters[0].window"``,
-    ``"row 17, column high"``) so callers can attach the message to it.
+    ``field`` names the offending input (``"start_date"``,
+    ``"filter_criteria.filters[0].window"``, ``"row 17, column high"``) so callers
+    can attach the message to it.
     """
 
     def __init__(self, message: str, *, field: str | None = None) -> None:

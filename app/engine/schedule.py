@@ -39,7 +39,8 @@ def _period_keys(dates: npt.NDArray[np.datetime64], rebalancing: str) -> IntArra
     if rebalancing == "quarterly":
         return months // 3
     raise InvalidInputError(
-        f"unknown rebalancing {rebalancing!r}; allowed: daily, weekly, monthly, quarterly",
+        f"unknown rebalancing {rebalancing!r}; "
+        "allowed: daily, weekly, monthly, quarterly",
         field="rebalancing",
     )
 

@@ -8,17 +8,17 @@ Fill timing (``execution``)
     **open of day t+1**. ``close``: it fills at the close of day ``t`` itself.
 Costs
     ``slippage_rate`` moves the fill price against the trader: buys fill at
-    ``p·(1+slippage)``, sells at ``p·(1-slippage)``. ``commission_rate`` is charged on the
-    executed notional: a buy of ``q`` costs ``q·p·(1+s)·(1+c)``, a sell yields
+    ``p·(1+slippage)``, sells at ``p·(1-slippage)``. ``commission_rate`` is charged
+    on the executed notional: a buy of ``q`` costs ``q·p·(1+s)·(1+c)``, a sell yields
     ``q·p·(1-s)·(1-c)``.
 Sizing (bt's allocation rule, so results are comparable with bt)
-    Positions the new targets drop (weight 0) are sold in full first. Then, with ``V`` the
-    portfolio value at the fill prices after those sales, for each symbol
-    ``a = w·V - q·p``; ``a > 0`` buys ``floor(a / (p·(1+s)·(1+c)))`` shares and ``a < 0``
-    sells ``min(q, ceil(|a| / (p·(1-s)·(1-c))))``. Sells execute before buys; if the buys
-    would still cost more than the cash available (possible only when untradeable
-    holdings are over weight), every buy amount is scaled down so cash never goes
-    negative. Whole shares, long only, no leverage.
+    Positions the new targets drop (weight 0) are sold in full first. Then, with
+    ``V`` the portfolio value at the fill prices after those sales, for each symbol
+    ``a = w·V - q·p``; ``a > 0`` buys ``floor(a / (p·(1+s)·(1+c)))`` shares and
+    ``a < 0`` sells ``min(q, ceil(|a| / (p·(1-s)·(1-c))))``. Sells execute before
+    buys; if the buys would still cost more than the cash available (possible only
+    when untradeable holdings are over weight), every buy amount is scaled down so
+    cash never goes negative. Whole shares, long only, no leverage.
 Untradeable symbols
     A symbol without a price at the fill bar is not traded (its position is kept and
     valued at its last close). A symbol whose data ends before the dataset's last day
@@ -234,13 +234,15 @@ def simulate(
     """Run the portfolio from ``start_row`` to ``end_row`` (inclusive).
 
     Price matrices are ``(n_rows, n_symbols)`` over the whole window (rows before
-    ``start_row`` are history: they provide the last close of symbols that do not trade on
-    the first day). ``decisions`` are rows (ascending) whose close decides
-    ``weights[k]`` (shape ``(len(decisions), n_symbols)``). ``delist_rows[c]`` is the last
-    row of a symbol that stops trading before the data ends (its cash-out day), or -1.
+    ``start_row`` are history: they provide the last close of symbols that do not
+    trade on the first day). ``decisions`` are rows (ascending) whose close decides
+    ``weights[k]`` (shape ``(len(decisions), n_symbols)``). ``delist_rows[c]`` is
+    the last row of a symbol that stops trading before the data ends (its cash-out
+    day), or -1.
     ``dividends`` is cash per share by ex-date, same shape as ``close``, or None for
     price return only (no NaN). ``valuation_close`` (optional, if the caller has it
-    cached) is ``close`` forward-filled with 0 before each symbol's first close. Returns daily arrays local to the run (row 0 = ``start_row``).
+    cached) is ``close`` forward-filled with 0 before each symbol's first close.
+    Returns daily arrays local to the run (row 0 = ``start_row``).
     """
     n_symbols = close.shape[1]
     if weights.shape != (len(decisions), n_symbols):
@@ -248,7 +250,8 @@ def simulate(
             "weights must have one row per decision", field="weights"
         )
     # Valuation closes from the row before the start (an open fill on the first day
-    # values untradeable holdings at the previous close): NaN -> 0, positions there are 0.
+    # values untradeable holdings at the previous close): NaN -> 0, positions there are
+    # 0.
     first = max(start_row - 1, 0)
     if valuation_close is None:
         marks = np.nan_to_num(forward_fill(close[: end_row + 1])[first:], nan=0.0)
@@ -287,7 +290,9 @@ def simulate(
         else:
             price = (open_ if phase == _PHASE_OPEN else close)[row].copy()
             price[gone_after <= row] = np.nan
-            mark_row = marks[row - first - (1 if phase == _PHASE_OPEN and row > 0 else 0)]
+            mark_row = marks[
+                row - first - (1 if phase == _PHASE_OPEN and row > 0 else 0)
+            ]
             rebalance(book, local, weights[idx], price, mark_row)
         q_after.append(book.q.copy())
         fill_rows.append(local)
@@ -298,10 +303,18 @@ def simulate(
                 on_progress((i + 1) / len(events), local, book.n_fills)
     if divs is not None and last < n_days - 1:
         income[last + 1 :] = divs[last + 1 :] @ book.q
-    return _daily(initial_capital, book.fills(), q_after, fill_rows, income, mark)
+    return _daily(
+        initial_capital=initial_capital,
+        fills=book.fills(),
+        q_after=q_after,
+        fill_rows=fill_rows,
+        income=income,
+        mark=mark,
+    )
 
 
 def _daily(
+    *,
     initial_capital: float,
     fills: Fills,
     q_after: list[FloatArray],

@@ -12,10 +12,12 @@ Per trade, with ``n`` shares matched between buy fill ``b`` and sell fill ``s``:
 * dividends: the trade earns the cash dividends of every ex-date after the entry row
   up to and including the exit row (shares held at the previous close earn them);
 * ``pnl = n·(exit_price − entry_price) − entry_commission − exit_commission +
-  dividends``; ``pnl_percent = pnl / (n·entry_price + entry_commission)`` — the return on
+  dividends``; ``pnl_percent = pnl / (n·entry_price + entry_commission)`` — the return
+  on
   the cash the lot cost.
 
-So the P&L of all trades (closed and open) adds up to final equity minus initial capital.
+So the P&L of all trades (closed and open) adds up to final equity minus initial
+capital.
 
 How the matching is vectorised: per symbol, buys and sells are laid on one axis of
 cumulative shares (offset per symbol so symbols never overlap; a long-only book never
@@ -63,12 +65,17 @@ class Trades:
 def _intervals(col: IntArray, qty: FloatArray, offset: FloatArray) -> FloatArray:
     """Ends of consecutive intervals of ``qty`` per column on the shared share axis.
 
-    Inputs are sorted by column (stable in time). ``offset[c]`` is where column c starts.
+    Inputs are sorted by column (stable in time). ``offset[c]`` is where column c
+    starts.
     """
     ends = np.cumsum(qty)
     first = np.r_[True, col[1:] != col[:-1]] if len(col) else np.zeros(0, dtype=bool)
     start_in_cum = np.where(first, ends - qty, 0.0)
-    base = np.maximum.accumulate(np.where(first, np.arange(len(col)), 0)) if len(col) else col
+    base = (
+        np.maximum.accumulate(np.where(first, np.arange(len(col)), 0))
+        if len(col)
+        else col
+    )
     return ends - start_in_cum[base] + offset[col]
 
 
@@ -135,7 +142,9 @@ def _assemble(
     if len(fills):
         exit_row = np.where(closed, fills.row[sf], -1)
         exit_price = np.where(closed, fills.price[sf], np.nan)
-        exit_fee = np.where(closed, fills.commission[sf] / -fills.quantity[sf], 0.0) * quantity
+        exit_fee = (
+            np.where(closed, fills.commission[sf] / -fills.quantity[sf], 0.0) * quantity
+        )
     else:
         exit_row, exit_price, exit_fee = entry_row, entry_price, entry_fee
     value_out = np.where(closed, exit_price, last_mark[col]) * quantity

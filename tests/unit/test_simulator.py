@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.engine.errors import CancelledError
 from app.engine.data import forward_fill
+from app.engine.errors import CancelledError
 from app.engine.simulator import Costs, simulate
 
 CLOSE = np.array(
@@ -70,8 +70,10 @@ def run(execution: str, **overrides: object) -> object:
 def test_simulate_close_execution_matches_hand_computation() -> None:
     sim = run("close")
     # Day 0 close, V = 10,000:
-    #   A: floor(5000 / (10 * 1.003002)) = floor(498.50) = 498 @ 10.02 -> 4,989.96 + 4.98996
-    #   B: floor(5000 / (20 * 1.003002)) = floor(249.25) = 249 @ 20.04 -> 4,989.96 + 4.98996
+    #   A: floor(5000 / (10 * 1.003002)) = floor(498.50) = 498 @ 10.02 -> 4,989.96 +
+    # 4.98996
+    #   B: floor(5000 / (20 * 1.003002)) = floor(249.25) = 249 @ 20.04 -> 4,989.96 +
+    # 4.98996
     #   cash = 10,000 - 2 * 4,994.94996 = 10.10008
     # Day 4 close: close out A: 498 @ 9.98 = 4,970.04 - 4.97004 -> cash 4,975.17004
     #   V = 4,975.17004 + 249 * 22 = 10,453.17004; target 5,226.58502 each

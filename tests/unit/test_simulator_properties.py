@@ -28,7 +28,9 @@ def markets(draw: st.DrawFn) -> dict[str, object]:
             open_[:first, c] = np.nan
     dividends = np.where(rng.random((n_days, n_sym)) < 0.05, 0.4, 0.0)
     n_dec = draw(st.integers(0, n_days - 1))
-    decisions = np.sort(rng.choice(n_days - 1, size=n_dec, replace=False)).astype(np.int64)
+    decisions = np.sort(rng.choice(n_days - 1, size=n_dec, replace=False)).astype(
+        np.int64
+    )
     raw = rng.random((n_dec, n_sym)) * (rng.random((n_dec, n_sym)) < 0.7)
     weights = raw / np.maximum(raw.sum(axis=1, keepdims=True), 1.0)
     weights = np.where(np.isnan(close[decisions]), 0.0, weights)
@@ -69,8 +71,12 @@ def test_trades_pnl_adds_up_to_equity_change(kw: dict[str, object]) -> None:
     sim = run(kw)
     divs = kw["dividends"]
     cum = None if divs is None else np.cumsum(divs, axis=0)  # type: ignore[call-overload]
-    t = match_fifo(sim.fills, n_symbols=sim.mark.shape[1], last_mark=sim.mark[-1],
-                   cum_dividends=cum)
+    t = match_fifo(
+        sim.fills,
+        n_symbols=sim.mark.shape[1],
+        last_mark=sim.mark[-1],
+        cum_dividends=cum,
+    )
     assert abs(t.pnl.sum() - (sim.equity[-1] - CAPITAL)) <= 1e-7 * CAPITAL
     bought = sim.fills.quantity[sim.fills.quantity > 0].sum()
     assert t.quantity.sum() == bought
@@ -106,13 +112,16 @@ def test_simulate_has_no_look_ahead(kw: dict[str, object], data: st.DataObject) 
     other = run(changed)
     np.testing.assert_array_equal(base.equity[: t + 1], other.equity[: t + 1])
     early = base.fills.row <= t
-    np.testing.assert_array_equal(base.fills.quantity[early],
-                                  other.fills.quantity[other.fills.row <= t])
+    np.testing.assert_array_equal(
+        base.fills.quantity[early], other.fills.quantity[other.fills.row <= t]
+    )
 
 
 @settings(max_examples=100, deadline=None)
 @given(markets())
-def test_simulate_costs_never_raise_equity_on_flat_prices(kw: dict[str, object]) -> None:
+def test_simulate_costs_never_raise_equity_on_flat_prices(
+    kw: dict[str, object],
+) -> None:
     # With moving prices, costs CAN raise final equity: fewer shares bought of a stock
     # that then falls lose less. On flat prices every cost is a pure loss.
     flat = np.where(np.isnan(kw["close"]), np.nan, 40.0)  # type: ignore[call-overload]
@@ -128,6 +137,10 @@ def test_simulate_costs_never_raise_equity_on_flat_prices(kw: dict[str, object])
 @given(markets())
 def test_simulate_without_decisions_is_flat(kw: dict[str, object]) -> None:
     n_sym = kw["close"].shape[1]  # type: ignore[attr-defined]
-    kw = {**kw, "decisions": np.zeros(0, dtype=np.int64), "weights": np.zeros((0, n_sym))}
+    kw = {
+        **kw,
+        "decisions": np.zeros(0, dtype=np.int64),
+        "weights": np.zeros((0, n_sym)),
+    }
     sim = run(kw)
     np.testing.assert_array_equal(sim.equity, CAPITAL)

@@ -23,8 +23,15 @@ def fills(rows, cols, qty, price, fee=None) -> Fills:  # type: ignore[no-untyped
 
 def test_match_fifo_hand_example_from_simulator() -> None:
     sim = simulate(
-        open_=OPEN, close=CLOSE, dividends=None, decisions=DECISIONS, weights=WEIGHTS,
-        start_row=0, end_row=9, execution="close", initial_capital=10_000.0,
+        open_=OPEN,
+        close=CLOSE,
+        dividends=None,
+        decisions=DECISIONS,
+        weights=WEIGHTS,
+        start_row=0,
+        end_row=9,
+        execution="close",
+        initial_capital=10_000.0,
         costs=Costs(0.001, 0.002),
     )
     t = match_fifo(sim.fills, n_symbols=3, last_mark=CLOSE[-1], cum_dividends=None)
@@ -37,7 +44,9 @@ def test_match_fifo_hand_example_from_simulator() -> None:
     assert list(t.col) == [0, 1, 1, 2]
     assert list(t.is_open) == [False, False, True, True]
     np.testing.assert_array_equal(t.quantity, [498, 12, 237, 106])
-    np.testing.assert_allclose(t.pnl, [-29.88, 22.488048, 696.77052, 620.407612], atol=1e-9)
+    np.testing.assert_allclose(
+        t.pnl, [-29.88, 22.488048, 696.77052, 620.407612], atol=1e-9
+    )
     assert t.pnl.sum() == pytest.approx(sim.equity[-1] - 10_000.0, abs=1e-9)
     assert t.pnl_percent[0] == pytest.approx(-29.88 / (498 * 10.02 + 4.98996))
 
@@ -56,8 +65,10 @@ def test_match_fifo_sell_spanning_two_lots_splits_the_trade() -> None:
 def test_match_fifo_symbols_do_not_mix() -> None:
     f = fills([0, 0, 1, 2], [1, 0, 0, 1], [4, 7, -7, -1], [10, 20, 25, 12])
     t = match_fifo(f, n_symbols=2, last_mark=np.array([30.0, 15.0]), cum_dividends=None)
-    got = {(int(c), float(q), bool(o)): float(p) for c, q, o, p in
-           zip(t.col, t.quantity, t.is_open, t.pnl, strict=True)}
+    got = {
+        (int(c), float(q), bool(o)): float(p)
+        for c, q, o, p in zip(t.col, t.quantity, t.is_open, t.pnl, strict=True)
+    }
     assert got == {(0, 7.0, False): 35.0, (1, 1.0, False): 2.0, (1, 3.0, True): 15.0}
 
 
@@ -70,6 +81,7 @@ def test_match_fifo_credits_dividends_between_entry_and_exit() -> None:
 
 
 def test_match_fifo_no_fills_gives_no_trades() -> None:
-    t = match_fifo(fills([], [], [], []), n_symbols=3, last_mark=np.zeros(3),
-                   cum_dividends=None)
+    t = match_fifo(
+        fills([], [], [], []), n_symbols=3, last_mark=np.zeros(3), cum_dividends=None
+    )
     assert len(t) == 0
