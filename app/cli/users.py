@@ -1,7 +1,73 @@
-"""`python -m app.cli users ...` (being written)."""
+"""`python -m app.cli users ...`: account management against Settings' database."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Annotated
+
 import typer
+from pydantic import ValidationError
+
+from app.core.config import Settings, get_settings
+from app.core.errors import AppError
+from app.core.logging import configure_logging
+from app.core.security import Tier
+from app.db.migrate import upgrade_to_head
+from app.db.session import create_engine, create_sessionmaker
+from app.schemas.auth import RegisterRequest
+from app.services import users as users_service
 
 app = typer.Typer(no_args_is_help=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=1)
+
+
+async def _create(
+    settings: Settings, *, username: str, password: str, tier: Tier, admin: bool
+) -> str:
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            user = await users_service.create_user(
+                session, username=username, password=password, tier=tier, is_admin=admin
+            )
+            return str(user.id)
+    finally:
+        await engine.dispose()
+
+
+@app.command("create")
+def create(
+    username: Annotated[str, typer.Option(help="3–64 of [A-Za-z0-9_.-]")],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, help="8–256 characters")
+    ],
+    tier: Annotated[Tier, typer.Option(case_sensitive=False)] = Tier.FREE,
+    admin: Annotated[bool, typer.Option("--admin", help="Grant admin rights")] = False,
+) -> None:
+    """Create a user (creating or migrating the database schema first)."""
+    try:
+        RegisterRequest(username=username, password=password)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+        )
+        raise _fail(problems) from None
+    settings = get_settings()
+    configure_logging(settings)
+    try:
+        upgrade_to_head(settings.resolved_database_url)
+        user_id = asyncio.run(
+            _create(
+                settings, username=username, password=password, tier=tier, admin=admin
+            )
+        )
+    except AppError as exc:
+        raise _fail(exc.message) from None
+    except (OSError, ConnectionError) as exc:
+        raise _fail(f"cannot reach the database: {exc}") from None
+    role = "admin" if admin else "user"
+    typer.echo(f"created {role} {username!r} (tier {tier.value}, id {user_id})")

@@ -10,6 +10,7 @@ embedded (SQLite file, in-process worker, in-memory rate limits and progress).
 
 from __future__ import annotations
 
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -34,32 +35,80 @@ class Settings(BaseSettings):
 
     # --- storage -------------------------------------------------------------
     var_dir: Path = Field(default=REPO_ROOT / "var")
-    database_url: str | None = None  # default: sqlite+aiosqlite:///<var_dir>/backtest.db
+    database_url: str | None = (
+        None  # default: sqlite+aiosqlite:///<var_dir>/backtest.db
+    )
+    # Connection pool per process (PostgreSQL only; SQLite uses SQLAlchemy's default).
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+    # Extra connections allowed above db_pool_size under burst load (PostgreSQL only).
+    db_max_overflow: int = Field(default=10, ge=0, le=100)
+    # Log every SQL statement (SQLAlchemy echo); for debugging only.
+    db_echo: bool = False
+    # How long a SQLite writer waits for the file lock before "database is locked".
+    sqlite_busy_timeout_ms: int = Field(default=5_000, ge=0, le=600_000)
     redis_url: str | None = None  # unset: embedded mode (no Redis)
     datasets_dir: Path | None = None  # imported datasets; default <var_dir>/datasets
     bundled_dataset_dir: Path = BUNDLED_DATA_DIR
 
     # --- auth ----------------------------------------------------------------
-    jwt_secret: str = "dev-secret-change-me"
+    jwt_secret: str = "dev-secret-change-me"  # noqa: S105 - placeholder, refused
     jwt_expire_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
     cors_origins: list[str] = Field(default_factory=list)
     ws_allowed_origins: list[str] = Field(default_factory=list)
 
+    # --- jobs and workers ----------------------------------------------------
+    # Celery soft limit (the task fails cleanly) and hard limit (the process is killed).
+    task_soft_time_limit_seconds: int = Field(default=600, ge=5, le=3600)
+    task_time_limit_seconds: int = Field(default=660, ge=10, le=3660)
+    # A job that crashed its worker this many times is failed instead of re-run.
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    # A running job's heartbeat is refreshed at least this often...
+    heartbeat_interval_seconds: float = Field(default=2.0, gt=0, le=60)
+    # ...and the sweeper treats it as dead (re-queue or fail) after this long without.
+    stale_heartbeat_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Pending rows older than this with no worker on them are re-enqueued.
+    pending_requeue_seconds: float = Field(default=60.0, gt=0, le=3600)
+    sweep_interval_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # Progress messages are throttled to one per interval (plus start and end).
+    progress_interval_seconds: float = Field(default=0.2, ge=0, le=10)
+    # Embedded mode: threads of the in-process Celery worker (0 = don't start one).
+    embedded_worker_concurrency: int = Field(default=2, ge=0, le=32)
+    # Fault-injection hook for tests and demos: sleep this long between engine chunks
+    # so that a backtest runs long enough to be watched, cancelled or killed. Keep 0.
+    engine_chunk_delay_seconds: float = Field(default=0.0, ge=0, le=5)
+
     # --- demo account (embedded run command) ----------------------------------
     demo_username: str = "demo"
-    demo_password: str = "demo-password"
+    demo_password: str = "demo-password"  # noqa: S105 - local demo only
+
+    @model_validator(mode="after")
+    def _hard_limit_above_soft(self) -> Settings:
+        if self.task_time_limit_seconds <= self.task_soft_time_limit_seconds:
+            raise ValueError(
+                "TASK_TIME_LIMIT_SECONDS must exceed TASK_SOFT_TIME_LIMIT_SECONDS"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_weak_secret_outside_development(self) -> Settings:
-        if self.environment == "production" and (
-            self.jwt_secret in _PLACEHOLDER_SECRETS or len(self.jwt_secret) < 32
-        ):
-            raise ValueError(
-                "JWT_SECRET must be set to a random string of at least 32 characters "
-                "in production (e.g. `python -c 'import secrets; "
-                "print(secrets.token_urlsafe(48))'`)"
-            )
-        return self
+        """Refuse a placeholder/short JWT secret unless environment is development/test.
+
+        In development and test a placeholder (or unset) secret is replaced by a random
+        per-process secret: nothing guessable can be shipped by accident, at the price
+        that tokens do not survive a restart and are not shared between processes (set
+        JWT_SECRET when running several API processes in development).
+        """
+        if self.environment in ("development", "test"):
+            if self.jwt_secret in _PLACEHOLDER_SECRETS:
+                self.jwt_secret = secrets.token_urlsafe(48)
+            return self
+        if self.jwt_secret not in _PLACEHOLDER_SECRETS and len(self.jwt_secret) >= 32:
+            return self
+        raise ValueError(
+            "JWT_SECRET must be set to a random string of at least 32 characters "
+            f"when ENVIRONMENT={self.environment} (e.g. `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))'`)"
+        )
 
     # --- derived -------------------------------------------------------------
     @property

@@ -1,0 +1,198 @@
+"""Progress fan-out and cancel flags between workers and the API.
+
+Two implementations behind one interface, chosen by the run mode:
+
+* :class:`RedisBus` (distributed): progress goes through Redis pub/sub on channel
+  ``backtest:{id}:progress``; a cancel request is a key ``backtest:{id}:cancel`` (with a
+  TTL) that the worker polls between chunks. Workers publish with the synchronous
+  client (Celery tasks are synchronous); the API subscribes with redis-py's asyncio
+  client (``aioredis`` was merged into redis-py).
+* :class:`InMemoryBus` (embedded): the worker thread lives in the API process, so
+  messages are handed to each subscriber's asyncio queue with ``call_soon_threadsafe``.
+
+Pub/sub is fire-and-forget: a subscriber that connects late first reads the job's row
+(the database is the source of truth), then follows the live messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import redis
+import redis.asyncio as aredis
+
+Message = dict[str, Any]
+CANCEL_TTL_SECONDS = 24 * 3600
+_QUEUE_LIMIT = 256
+
+
+def progress_channel(task_id: str) -> str:
+    return f"backtest:{task_id}:progress"
+
+
+def cancel_key(task_id: str) -> str:
+    return f"backtest:{task_id}:cancel"
+
+
+class ProgressBus(ABC):
+    """Worker-side methods are synchronous and thread-safe; API-side ones are async."""
+
+    @abstractmethod
+    def publish(self, task_id: str, message: Message) -> None: ...
+
+    @abstractmethod
+    def cancel_requested(self, task_id: str) -> bool: ...
+
+    @abstractmethod
+    async def request_cancel(self, task_id: str) -> None: ...
+
+    @abstractmethod
+    def subscribe(self, task_id: str) -> Any:
+        """``async with bus.subscribe(id) as messages: async for m in messages: ...``"""
+
+    async def ping(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+class InMemoryBus(ProgressBus):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._subscribers: dict[
+            str, set[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Message]]]
+        ] = {}
+        self._cancelled: set[str] = set()
+
+    def publish(self, task_id: str, message: Message) -> None:
+        with self._lock:
+            targets = list(self._subscribers.get(task_id, ()))
+        for loop, queue in targets:
+            with suppress(RuntimeError):  # the subscriber's loop has closed
+                loop.call_soon_threadsafe(_offer, queue, message)
+
+    def cancel_requested(self, task_id: str) -> bool:
+        with self._lock:
+            return task_id in self._cancelled
+
+    async def request_cancel(self, task_id: str) -> None:
+        with self._lock:
+            self._cancelled.add(task_id)
+
+    @asynccontextmanager
+    async def subscribe(self, task_id: str) -> AsyncIterator[AsyncIterator[Message]]:
+        entry = (
+            asyncio.get_running_loop(),
+            asyncio.Queue[Message](maxsize=_QUEUE_LIMIT),
+        )
+        with self._lock:
+            self._subscribers.setdefault(task_id, set()).add(entry)
+        try:
+            yield _drain(entry[1])
+        finally:
+            with self._lock:
+                subs = self._subscribers.get(task_id)
+                if subs is not None:
+                    subs.discard(entry)
+                    if not subs:
+                        del self._subscribers[task_id]
+
+
+def _offer(queue: asyncio.Queue[Message], message: Message) -> None:
+    """Enqueue, dropping the oldest message for a slow consumer (progress is lossy,
+    only the latest state matters; the terminal message is never the one dropped)."""
+    if queue.full():
+        with suppress(asyncio.QueueEmpty):
+            queue.get_nowait()
+    queue.put_nowait(message)
+
+
+async def _drain(queue: asyncio.Queue[Message]) -> AsyncIterator[Message]:
+    while True:
+        yield await queue.get()
+
+
+class RedisBus(ProgressBus):
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._sync: redis.Redis | None = None
+        self._sync_pid = 0
+        self._async: aredis.Redis | None = None
+
+    def _client(self) -> redis.Redis:
+        # Celery's prefork children must not share their parent's sockets.
+        if self._sync is None or self._sync_pid != os.getpid():
+            self._sync = redis.Redis.from_url(
+                self._url, socket_timeout=5, health_check_interval=30
+            )
+            self._sync_pid = os.getpid()
+        return self._sync
+
+    def _aclient(self) -> aredis.Redis:
+        if self._async is None:
+            self._async = aredis.Redis.from_url(self._url, socket_timeout=5)
+        return self._async
+
+    def publish(self, task_id: str, message: Message) -> None:
+        self._client().publish(
+            progress_channel(task_id), json.dumps(message, default=str)
+        )
+
+    def cancel_requested(self, task_id: str) -> bool:
+        return bool(self._client().exists(cancel_key(task_id)))
+
+    async def request_cancel(self, task_id: str) -> None:
+        await self._aclient().set(cancel_key(task_id), "1", ex=CANCEL_TTL_SECONDS)
+
+    @asynccontextmanager
+    async def subscribe(self, task_id: str) -> AsyncIterator[AsyncIterator[Message]]:
+        pubsub = self._aclient().pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(progress_channel(task_id))
+        try:
+            yield _redis_messages(pubsub)
+        finally:
+            with suppress(Exception):
+                await pubsub.unsubscribe()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def ping(self) -> bool:
+        return bool(await self._aclient().ping())
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.aclose()
+            self._async = None
+
+
+async def _redis_messages(pubsub: Any) -> AsyncIterator[Message]:
+    async for raw in pubsub.listen():
+        if raw.get("type") == "message":
+            yield json.loads(raw["data"])
+
+
+_bus: ProgressBus | None = None
+_bus_lock = threading.Lock()
+
+
+def get_bus(redis_url: str | None) -> ProgressBus:
+    """The process-wide bus for this run mode (created on first use)."""
+    global _bus  # noqa: PLW0603 - one bus per process, shared by API and in-process worker
+    with _bus_lock:
+        if _bus is None:
+            _bus = RedisBus(redis_url) if redis_url else InMemoryBus()
+        return _bus
+
+
+def reset_bus() -> None:
+    """Forget the process-wide bus (tests switch run modes)."""
+    global _bus  # noqa: PLW0603
+    with _bus_lock:
+        _bus = None

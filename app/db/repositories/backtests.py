@@ -1,0 +1,259 @@
+"""Backtest job rows.
+
+State changes are *guarded* updates (``UPDATE ... WHERE status = <expected>``) that
+return whether a row changed, so a redelivered task, a second worker or a late cancel
+cannot move a job backwards. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any, Literal, cast
+
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import delete as sql_delete
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.base import utcnow
+from app.db.models import (
+    ACTIVE_STATUSES,
+    Backtest,
+    BacktestSeries,
+    BacktestStatus,
+    User,
+)
+
+BacktestSort = Literal[
+    "created_at", "-created_at", "total_return", "-total_return",
+    "sharpe_ratio", "-sharpe_ratio", "name", "-name",
+]  # fmt: skip
+_SORT_COLUMNS = {
+    "created_at": Backtest.created_at,
+    "total_return": Backtest.total_return,
+    "sharpe_ratio": Backtest.sharpe_ratio,
+    "name": Backtest.name,
+}
+_ACTIVE = [s.value for s in ACTIVE_STATUSES]
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    config: dict[str, Any],
+    name: str | None = None,
+) -> Backtest:
+    backtest = Backtest(user_id=user_id, config=config, name=name)
+    session.add(backtest)
+    await session.flush()
+    return backtest
+
+
+async def get(session: AsyncSession, backtest_id: uuid.UUID) -> Backtest | None:
+    """Unscoped read, for workers and the sweeper; the API uses ``get_for_owner``."""
+    return await session.get(Backtest, backtest_id)
+
+
+async def get_for_owner(
+    session: AsyncSession, backtest_id: uuid.UUID, user: User
+) -> Backtest | None:
+    """The job if ``user`` owns it (or is an admin); ``None`` otherwise, so another
+    user's id is indistinguishable from an unknown one."""
+    query = select(Backtest).where(Backtest.id == backtest_id)
+    if not user.is_admin:
+        query = query.where(Backtest.user_id == user.id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_for_owner(
+    session: AsyncSession,
+    user: User,
+    *,
+    status: BacktestStatus | None = None,
+    sort: BacktestSort = "-created_at",
+    limit: int = 20,
+    offset: int = 0,
+) -> tuple[list[Backtest], int]:
+    """One page of ``user``'s jobs and the total matching the filters.
+
+    Sorting by a nullable column (``total_return``, ``sharpe_ratio``) puts NULLs last in
+    both directions; ``id`` breaks ties so pages are stable.
+    """
+    query = select(Backtest).where(Backtest.user_id == user.id)
+    if status is not None:
+        query = query.where(Backtest.status == BacktestStatus(status).value)
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    column = _SORT_COLUMNS[sort.removeprefix("-")]
+    order = column.desc() if sort.startswith("-") else column.asc()
+    query = query.order_by(order.nulls_last(), Backtest.id).limit(limit).offset(offset)
+    rows = await session.scalars(query)
+    return list(rows), int(total or 0)
+
+
+async def count_active(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """Pending + running jobs of a user (for per-tier concurrency quotas)."""
+    query = select(func.count()).where(
+        Backtest.user_id == user_id, Backtest.status.in_(_ACTIVE)
+    )
+    return int(await session.scalar(query) or 0)
+
+
+async def _guarded_update(
+    session: AsyncSession,
+    backtest_id: uuid.UUID,
+    conditions: Sequence[ColumnElement[bool]],
+    values: dict[str, Any],
+) -> bool:
+    statement = (
+        update(Backtest)
+        .where(Backtest.id == backtest_id, *conditions)
+        .values(**values)
+        .execution_options(synchronize_session="fetch")
+    )
+    result = cast("CursorResult[Any]", await session.execute(statement))
+    return result.rowcount == 1
+
+
+def _claimed_by(claim_token: str | None) -> list[ColumnElement[bool]]:
+    return [] if claim_token is None else [Backtest.claim_token == claim_token]
+
+
+async def mark_running(
+    session: AsyncSession,
+    backtest_id: uuid.UUID,
+    *,
+    claim_token: str,
+    now: dt.datetime | None = None,
+) -> bool:
+    """Claim a pending, not-cancelled job for one worker; False if someone else has it
+    (or it already finished / was cancelled)."""
+    now = now or utcnow()
+    conditions = [
+        Backtest.status == BacktestStatus.PENDING.value,
+        Backtest.cancel_requested.is_(False),
+    ]
+    values = {
+        "status": BacktestStatus.RUNNING.value,
+        "claim_token": claim_token,
+        "started_at": now,
+        "heartbeat_at": now,
+        "attempts": Backtest.attempts + 1,
+    }
+    return await _guarded_update(session, backtest_id, conditions, values)
+
+
+async def update_progress(
+    session: AsyncSession,
+    backtest_id: uuid.UUID,
+    *,
+    claim_token: str,
+    progress: float,
+    current_date: dt.date | None = None,
+    trades_executed: int | None = None,
+    now: dt.datetime | None = None,
+) -> bool:
+    """Progress + heartbeat from the claiming worker; False once the job is no longer
+    running under this claim (cancelled, failed by the sweeper, re-claimed)."""
+    values: dict[str, Any] = {
+        "progress": min(max(progress, 0.0), 100.0),
+        "heartbeat_at": now or utcnow(),
+    }
+    if current_date is not None:
+        values["current_date"] = current_date
+    if trades_executed is not None:
+        values["trades_executed"] = trades_executed
+    conditions = [
+        Backtest.status == BacktestStatus.RUNNING.value,
+        *_claimed_by(claim_token),
+    ]
+    return await _guarded_update(session, backtest_id, conditions, values)
+
+
+async def mark_completed(
+    session: AsyncSession,
+    backtest_id: uuid.UUID,
+    *,
+    claim_token: str,
+    metrics: dict[str, Any],
+    total_return: float | None,
+    sharpe_ratio: float | None,
+    now: dt.datetime | None = None,
+) -> bool:
+    values = {
+        "status": BacktestStatus.COMPLETED.value,
+        "progress": 100.0,
+        "metrics": metrics,
+        "total_return": total_return,
+        "sharpe_ratio": sharpe_ratio,
+        "completed_at": now or utcnow(),
+    }
+    conditions = [
+        Backtest.status == BacktestStatus.RUNNING.value,
+        *_claimed_by(claim_token),
+    ]
+    return await _guarded_update(session, backtest_id, conditions, values)
+
+
+async def mark_failed(
+    session: AsyncSession,
+    backtest_id: uuid.UUID,
+    *,
+    error: str,
+    claim_token: str | None = None,
+    now: dt.datetime | None = None,
+) -> bool:
+    """Fail an active job (with ``claim_token``: only while that worker holds it)."""
+    values = {
+        "status": BacktestStatus.FAILED.value,
+        "error": error,
+        "completed_at": now or utcnow(),
+    }
+    conditions = [Backtest.status.in_(_ACTIVE), *_claimed_by(claim_token)]
+    return await _guarded_update(session, backtest_id, conditions, values)
+
+
+async def request_cancel(session: AsyncSession, backtest_id: uuid.UUID) -> bool:
+    """Flag an active job for cancellation (the worker polls the flag)."""
+    conditions = [Backtest.status.in_(_ACTIVE)]
+    values = {"cancel_requested": True}
+    return await _guarded_update(session, backtest_id, conditions, values)
+
+
+async def mark_cancelled(
+    session: AsyncSession,
+    backtest_id: uuid.UUID,
+    *,
+    claim_token: str | None = None,
+    now: dt.datetime | None = None,
+) -> bool:
+    values = {
+        "status": BacktestStatus.CANCELLED.value,
+        "cancel_requested": True,
+        "completed_at": now or utcnow(),
+    }
+    conditions = [Backtest.status.in_(_ACTIVE), *_claimed_by(claim_token)]
+    return await _guarded_update(session, backtest_id, conditions, values)
+
+
+async def save_series(
+    session: AsyncSession, backtest_id: uuid.UUID, payload: dict[str, Any]
+) -> None:
+    session.add(BacktestSeries(backtest_id=backtest_id, payload=payload))
+    await session.flush()
+
+
+async def get_series(
+    session: AsyncSession, backtest_id: uuid.UUID
+) -> dict[str, Any] | None:
+    series = await session.get(BacktestSeries, backtest_id)
+    return None if series is None else series.payload
+
+
+async def delete(session: AsyncSession, backtest_id: uuid.UUID) -> bool:
+    """Delete a job; its trades and series go with it (ON DELETE CASCADE)."""
+    statement = sql_delete(Backtest).where(Backtest.id == backtest_id)
+    result = cast("CursorResult[Any]", await session.execute(statement))
+    return result.rowcount == 1

@@ -1,0 +1,75 @@
+"""Async engine and session factory for PostgreSQL (asyncpg) and SQLite (aiosqlite).
+
+One ``AsyncSession`` per request or task (``expire_on_commit=False`` so objects stay
+readable after the service commits). Sessions are created from the sessionmaker held
+on ``app.state`` (see ``app.main``), never from a module-level global.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from app.core.config import Settings
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    """WAL (readers never block the writer), a busy timeout instead of immediate
+    "database is locked", and foreign keys (needed for ON DELETE CASCADE)."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+
+def ensure_sqlite_parent_dir(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
+    """The process's engine (default URL: ``settings.resolved_database_url``)."""
+    url = url or settings.resolved_database_url
+    if is_sqlite(url):
+        ensure_sqlite_parent_dir(url)
+        engine = create_async_engine(url, echo=settings.db_echo)
+        _install_sqlite_pragmas(engine, settings.sqlite_busy_timeout_ms)
+        return engine
+    return create_async_engine(
+        url,
+        echo=settings.db_echo,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Round-trip ``SELECT 1`` (raises if the database is unreachable)."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

@@ -1,0 +1,198 @@
+"""Integration fixtures: a real PostgreSQL database per test session.
+
+* ``database_url``: creates ``bt_test_<random>`` through an admin connection,
+  migrates it to head once, drops it at the end. Unreachable PostgreSQL → skip, or
+  fail when ``REQUIRE_SERVICES=1``.
+* ``session``: an ``AsyncSession`` on a connection inside an outer transaction that is
+  rolled back after the test; ``join_transaction_mode="create_savepoint"`` turns the
+  services' commits into savepoints, so nothing leaks between tests.
+* ``app`` / ``client``: the real app (``create_app``) with the session dependency
+  overridden, served through ``httpx.ASGITransport``.
+* ``user_factory``, ``token_for``, ``auth_headers``: real users and real JWTs.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, Protocol
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+from psycopg import sql
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.api.deps import get_session
+from app.core.config import Settings
+from app.core.security import Tier, create_access_token, hash_password
+from app.db.migrate import upgrade_to_head
+from app.db.models import User
+from app.db.repositories import users as users_repo
+from app.db.session import create_engine
+from app.main import create_app
+
+ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+DEFAULT_PASSWORD = "correct-horse-battery"
+_INTEGRATION_DIR = os.path.dirname(__file__)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if str(item.path).startswith(_INTEGRATION_DIR):
+            item.add_marker(pytest.mark.integration)
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(f"PostgreSQL required (REQUIRE_SERVICES=1): {reason}")
+    pytest.skip(f"PostgreSQL unavailable: {reason}")
+
+
+def admin_connection() -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        _unavailable(str(exc).strip())
+        raise  # unreachable: skip/fail raise
+
+
+def async_url(database: str) -> str:
+    """``postgresql+asyncpg://`` URL of ``database`` on the admin server."""
+    info = psycopg.conninfo.conninfo_to_dict(ADMIN_URL)
+    user, host = info.get("user", "postgres"), info.get("host", "127.0.0.1")
+    password = f":{info['password']}" if info.get("password") else ""
+    port = info.get("port", 5432)
+    return f"postgresql+asyncpg://{user}{password}@{host}:{port}/{database}"
+
+
+def create_database(prefix: str) -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with admin_connection() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return name
+
+
+def drop_database(name: str) -> None:
+    with admin_connection() as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)
+            )
+        )
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    name = create_database("bt_test")
+    try:
+        url = async_url(name)
+        upgrade_to_head(url)
+        yield url
+    finally:
+        drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def test_settings(database_url: str) -> Settings:
+    return Settings(
+        environment="test",
+        database_url=database_url,
+        jwt_secret=uuid.uuid4().hex + uuid.uuid4().hex,
+        log_json=False,
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(test_settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(test_settings)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        session = AsyncSession(
+            bind=connection,
+            expire_on_commit=False,
+            join_transaction_mode="create_savepoint",
+        )
+        try:
+            yield session
+        finally:
+            await session.close()
+            await transaction.rollback()
+
+
+@pytest.fixture
+def app(test_settings: Settings, session: AsyncSession) -> FastAPI:
+    application = create_app(test_settings)
+
+    async def _test_session() -> AsyncIterator[AsyncSession]:
+        yield session
+
+    application.dependency_overrides[get_session] = _test_session
+    return application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+class UserFactory(Protocol):
+    def __call__(
+        self,
+        *,
+        username: str | None = None,
+        password: str = DEFAULT_PASSWORD,
+        tier: Tier = Tier.FREE,
+        is_admin: bool = False,
+    ) -> Awaitable[User]: ...
+
+
+@pytest.fixture
+def user_factory(session: AsyncSession) -> UserFactory:
+    async def _create(
+        *,
+        username: str | None = None,
+        password: str = DEFAULT_PASSWORD,
+        tier: Tier = Tier.FREE,
+        is_admin: bool = False,
+    ) -> User:
+        return await users_repo.create(
+            session,
+            username=username or f"user_{uuid.uuid4().hex[:10]}",
+            password_hash=hash_password(password),
+            tier=tier,
+            is_admin=is_admin,
+        )
+
+    return _create
+
+
+@pytest.fixture
+def token_for(test_settings: Settings) -> Callable[[User], str]:
+    def _token(user: User) -> str:
+        return create_access_token(user.id, settings=test_settings).access_token
+
+    return _token
+
+
+@pytest.fixture
+def auth_headers(
+    token_for: Callable[[User], str],
+) -> Callable[[User], dict[str, str]]:
+    def _headers(user: User) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token_for(user)}"}
+
+    return _headers
