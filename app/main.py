@@ -7,20 +7,28 @@ lazily on first access, not at import).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 
 from app.api.v1.endpoints import health
 from app.api.v1.router import api_router
 from app.core.config import Settings, get_settings
 from app.core.errors import register_error_handlers
 from app.core.logging import configure_logging
+from app.core.progress import get_bus
+from app.db.migrate import upgrade_to_head
 from app.db.session import create_engine, create_sessionmaker
+from app.tasks.embedded import EmbeddedWorker, sweep_forever
 
 API_DESCRIPTION = """\
 Portfolio backtesting on real daily prices.
@@ -33,15 +41,39 @@ input is a **400** whose `details` lists each bad field.
 API_VERSION = "0.1.0"
 
 
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Database engine; in embedded mode also migrations, the in-process Celery worker
+    and the sweeper loop (distributed mode runs those as separate processes)."""
     settings: Settings = app.state.settings
+    if settings.migrate_on_start:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        url = settings.resolved_database_url
+        await anyio.to_thread.run_sync(lambda: upgrade_to_head(url))
     engine = create_engine(settings)
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.bus = get_bus(settings.redis_url)
+    worker: EmbeddedWorker | None = None
+    sweeper_task: asyncio.Task[None] | None = None
+    if settings.embedded and settings.embedded_worker_concurrency > 0:
+        worker = EmbeddedWorker(settings)
+        worker.start()
+        app.state.embedded_worker = worker
+        sweeper_task = asyncio.create_task(
+            sweep_forever(app.state.sessionmaker, settings)
+        )
     try:
         yield
     finally:
+        if sweeper_task is not None:
+            sweeper_task.cancel()
+        if worker is not None:
+            await anyio.to_thread.run_sync(worker.stop)
+        await app.state.bus.aclose()
         await engine.dispose()
 
 
@@ -85,6 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=[
             {"name": "auth", "description": "Accounts and tokens"},
             {"name": "admin", "description": "Administration (admins only)"},
+            {"name": "backtests", "description": "Submit, watch and read backtests"},
+            {"name": "catalog", "description": "Strategies, symbols and datasets"},
             {"name": "health", "description": "Liveness and readiness probes"},
         ],
     )
@@ -100,8 +134,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.include_router(health.router)
     app.include_router(api_router)
+    _mount_web_app(app)
     _install_openapi_without_422(app)
     return app
+
+
+def _mount_web_app(app: FastAPI) -> None:
+    """The single-page app: ``/`` serves index.html, assets under ``/static``."""
+    if not (STATIC_DIR / "index.html").is_file():
+        return
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
 
 
 def __getattr__(name: str) -> Any:

@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
         sa.Column("claim_token", sa.String(length=128), nullable=True),
         sa.Column("heartbeat_at", Timestamp, nullable=True),
+        sa.Column("enqueued_at", Timestamp, nullable=True),
         sa.Column(
             "created_at", Timestamp, server_default=sa.func.now(), nullable=False
         ),

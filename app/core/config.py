@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # How long a SQLite writer waits for the file lock before "database is locked".
     sqlite_busy_timeout_ms: int = Field(default=5_000, ge=0, le=600_000)
     redis_url: str | None = None  # unset: embedded mode (no Redis)
+    # Apply migrations when the API starts. Default: yes in embedded mode; in the
+    # distributed mode a one-shot `alembic upgrade head` (compose: migrate) does it.
+    auto_migrate: bool | None = None
     datasets_dir: Path | None = None  # imported datasets; default <var_dir>/datasets
     bundled_dataset_dir: Path = BUNDLED_DATA_DIR
 
@@ -120,6 +123,10 @@ class Settings(BaseSettings):
     @property
     def resolved_datasets_dir(self) -> Path:
         return self.datasets_dir or (self.var_dir / "datasets")
+
+    @property
+    def migrate_on_start(self) -> bool:
+        return self.embedded if self.auto_migrate is None else self.auto_migrate
 
     @property
     def embedded(self) -> bool:

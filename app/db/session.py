@@ -53,12 +53,16 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
     url = url or settings.resolved_database_url
     if is_sqlite(url):
         ensure_sqlite_parent_dir(url)
-        engine = create_async_engine(url, echo=settings.db_echo)
+        engine = create_async_engine(
+            url, echo=settings.db_echo, hide_parameters=not settings.db_echo
+        )
         _install_sqlite_pragmas(engine, settings.sqlite_busy_timeout_ms)
         return engine
     return create_async_engine(
         url,
         echo=settings.db_echo,
+        # Error messages must not carry user data (trades, configs) into the logs.
+        hide_parameters=not settings.db_echo,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,

@@ -71,14 +71,15 @@ class BacktestResult:
         return float(self.equity[-1])
 
     def trade_records(self) -> list[dict[str, Any]]:
-        """Trades as JSON-ready dicts (ISO dates, None for open trades' exit fields)."""
-        t, iso = self.trades, self.dates.astype("datetime64[D]").astype(str)
+        """Trades as plain dicts (``datetime.date`` dates, None for open trades' exit
+        fields)."""
+        t, days = self.trades, self.dates.astype("datetime64[D]").tolist()
         return [
             {
                 "symbol": self.symbols[t.col[i]],
-                "entry_date": iso[t.entry_row[i]],
+                "entry_date": days[t.entry_row[i]],
                 "entry_price": float(t.entry_price[i]),
-                "exit_date": None if t.is_open[i] else iso[t.exit_row[i]],
+                "exit_date": None if t.is_open[i] else days[t.exit_row[i]],
                 "exit_price": None if t.is_open[i] else float(t.exit_price[i]),
                 "quantity": float(t.quantity[i]),
                 "pnl": float(t.pnl[i]),
@@ -151,6 +152,15 @@ def _universe(config: BacktestConfig, data: MarketData) -> tuple[str, ...]:
         raise InvalidInputError("symbols contains duplicates", field="symbols")
     data.columns(chosen)  # raises listing unknown symbols
     return chosen
+
+
+def check_config(config: BacktestConfig, data: MarketData) -> None:
+    """Every check :func:`run_backtest` makes before simulating, without simulating:
+    lets a service reject a bad request at once instead of failing a job later."""
+    start_row, end_row = validate_config(config, data)
+    resolve_strategy(config.strategy_id, config.strategy_params, config.filter_criteria)
+    _universe(config, data)
+    _benchmark(config, data, start_row, end_row)
 
 
 def run_backtest(
@@ -268,7 +278,9 @@ def _assemble(
 ) -> BacktestResult:
     dates = data.dates[start_row : end_row + 1]
     s0 = window.n_days - len(dates)
-    cum_div = window.cum_dividends[s0:] if config.dividends else None
+    cum_div = None
+    if config.dividends:  # universe columns only: (n_days, n_symbols) of the run
+        cum_div = np.cumsum(window.dividends_per_share[s0:], axis=0)
     trades = match_fifo(
         sim.fills,
         n_symbols=window.n_symbols,

@@ -46,7 +46,7 @@ IntArray = npt.NDArray[np.int64]
 DIVIDEND_NOISE_FLOOR = 2e-5
 
 
-_SLICEABLE = ("dividends_per_share", "cum_dividends", "valuation_close")
+_SLICEABLE = ("dividends_per_share", "valuation_close")
 
 
 def _column_picker(cols: IntArray | None) -> Callable[[FloatMatrix], FloatMatrix]:
@@ -158,9 +158,16 @@ class MarketData:
         return np.fromiter((self.column_of[s] for s in wanted), dtype=np.int64)
 
     def subset(self, symbols: Sequence[str]) -> MarketData:
-        """A view restricted to ``symbols`` (in the given order)."""
+        """The dataset restricted to ``symbols`` (in the given order).
+
+        A contiguous run of columns is a zero-copy view; any other selection gathers
+        each matrix lazily, the first time it is read, so a backtest copies only the
+        few matrices it uses (close, open, the derived arrays), never high/low/volume.
+        """
         cols = self.columns(symbols)
-        return self._take(slice(None), cols)
+        if len(cols) and np.array_equal(cols, np.arange(cols[0], cols[0] + len(cols))):
+            return self._take(slice(None), cols)
+        return _ColumnSubset(self, cols)
 
     def window(self, start_row: int, stop_row: int) -> MarketData:
         """Rows ``start_row`` (inclusive) to ``stop_row`` (exclusive)."""
@@ -210,13 +217,15 @@ class MarketData:
         ``adj_close / close``. Row 0 is always zero (no previous close).
         """
         with np.errstate(invalid="ignore", divide="ignore"):
+            # In place on two temporaries: this runs on the whole dataset once.
             factor = self.adj_close / self.close
-            ratio = factor[:-1] / factor[1:]  # f_{t-1} / f_t, aligned to t = 1..n-1
-            div = self.close[:-1] * (1.0 - ratio)
-        rel = 1.0 - ratio
-        div = np.where(np.isfinite(div) & (rel > DIVIDEND_NOISE_FLOOR), div, 0.0)
-        out = np.zeros_like(self.close)
-        out[1:] = div
+            rel = factor[:-1] / factor[1:]  # f_{t-1} / f_t, aligned to t = 1..n-1
+            np.subtract(1.0, rel, out=rel)  # relative dividend D_t / close_{t-1}
+            rel[~(rel > DIVIDEND_NOISE_FLOOR)] = 0.0  # also drops NaN
+            out = factor
+            out[0] = 0.0
+            np.multiply(self.close[:-1], rel, out=out[1:])
+        np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         out.flags.writeable = False
         return out
 
@@ -225,16 +234,8 @@ class MarketData:
         """``close`` with the last known value carried forward over gaps and 0 before a
         symbol's first close (no position can exist there); the simulator values
         holdings with it."""
-        out = np.nan_to_num(forward_fill(self.close), nan=0.0)
-        out.flags.writeable = False
-        return out
-
-    @cached_property
-    def cum_dividends(self) -> FloatMatrix:
-        """Running sum of :attr:`dividends_per_share` down the rows. Only differences
-        between two rows are used (dividends earned in between), so a window may slice
-        it without re-basing."""
-        out = np.cumsum(self.dividends_per_share, axis=0)
+        out = forward_fill(self.close)
+        np.nan_to_num(out, copy=False, nan=0.0)
         out.flags.writeable = False
         return out
 
@@ -261,3 +262,45 @@ class MarketData:
         any_valid = valid.any(axis=0)
         last = self.n_days - 1 - np.argmax(valid[::-1], axis=0)
         return np.where(any_valid, last, -1).astype(np.int64)
+
+
+_MATRICES = ("open", "high", "low", "close", "volume", "adj_close")
+
+
+class _ColumnSubset(MarketData):
+    """Some columns of a parent dataset, each matrix gathered on first access.
+
+    Behaves as a :class:`MarketData` (same attributes, read-only arrays); derived
+    arrays are gathered from the parent's (computing them there once if needed), so
+    they are identical to what the parent would give for these columns.
+    """
+
+    def __init__(self, parent: MarketData, cols: IntArray) -> None:
+        # Deliberately not calling the dataclass __init__: the matrices are lazy.
+        set_ = object.__setattr__
+        set_(self, "name", parent.name)
+        set_(self, "dates", parent.dates)
+        set_(self, "symbols", tuple(parent.symbols[c] for c in cols))
+        set_(self, "info", tuple(parent.info[c] for c in cols))
+        set_(self, "_parent", parent)
+        set_(self, "_cols", cols)
+
+    def _gather(self, attr: str) -> FloatMatrix:
+        cache = self.__dict__.setdefault("_gathered", {})
+        if attr not in cache:
+            out = np.take(getattr(self._parent, attr), self._cols, axis=1)
+            out.flags.writeable = False
+            cache[attr] = out
+        gathered: FloatMatrix = cache[attr]
+        return gathered
+
+    _parent: MarketData
+    _cols: IntArray
+
+
+def _lazy(attr: str) -> property:
+    return property(lambda self: self._gather(attr), doc=f"Lazily gathered {attr}.")
+
+
+for _attr in (*_MATRICES, *_SLICEABLE):
+    setattr(_ColumnSubset, _attr, _lazy(_attr))

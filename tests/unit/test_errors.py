@@ -52,6 +52,8 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         environment="test",
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'test.db'}",
         log_json=False,
+        auto_migrate=False,
+        embedded_worker_concurrency=0,
     )
     app = create_app(settings)
     _add_test_routes(app)

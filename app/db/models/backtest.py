@@ -74,6 +74,8 @@ class Backtest(Base):
     # Set by the worker that claimed the job; progress/result writes must present it.
     claim_token: Mapped[str | None] = mapped_column(String(128))
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column()
+    # When the job was last handed to the broker (the sweeper re-sends lost ones).
+    enqueued_at: Mapped[dt.datetime | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(
         default=utcnow, server_default=func.now()
     )

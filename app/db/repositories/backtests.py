@@ -73,6 +73,8 @@ async def list_for_owner(
     user: User,
     *,
     status: BacktestStatus | None = None,
+    created_after: dt.datetime | None = None,
+    created_before: dt.datetime | None = None,
     sort: BacktestSort = "-created_at",
     limit: int = 20,
     offset: int = 0,
@@ -85,6 +87,10 @@ async def list_for_owner(
     query = select(Backtest).where(Backtest.user_id == user.id)
     if status is not None:
         query = query.where(Backtest.status == BacktestStatus(status).value)
+    if created_after is not None:
+        query = query.where(Backtest.created_at >= created_after)
+    if created_before is not None:
+        query = query.where(Backtest.created_at < created_before)
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     column = _SORT_COLUMNS[sort.removeprefix("-")]
     order = column.desc() if sort.startswith("-") else column.asc()
@@ -143,6 +149,66 @@ async def mark_running(
         "attempts": Backtest.attempts + 1,
     }
     return await _guarded_update(session, backtest_id, conditions, values)
+
+
+async def reclaim(
+    session: AsyncSession,
+    backtest_id: uuid.UUID,
+    *,
+    claim_token: str,
+    now: dt.datetime | None = None,
+) -> bool:
+    """Take a job back under the same claim: the broker re-delivered the message that
+    claimed it (``acks_late``), which only happens when that execution died."""
+    now = now or utcnow()
+    conditions = [
+        Backtest.status == BacktestStatus.RUNNING.value,
+        Backtest.claim_token == claim_token,
+        Backtest.cancel_requested.is_(False),
+    ]
+    values = {"heartbeat_at": now, "attempts": Backtest.attempts + 1}
+    return await _guarded_update(session, backtest_id, conditions, values)
+
+
+async def mark_enqueued(
+    session: AsyncSession, backtest_id: uuid.UUID, *, now: dt.datetime | None = None
+) -> None:
+    await _guarded_update(session, backtest_id, [], {"enqueued_at": now or utcnow()})
+
+
+async def release_stale_running(
+    session: AsyncSession, backtest_id: uuid.UUID, *, heartbeat_before: dt.datetime
+) -> bool:
+    """Put a running job whose worker went silent back to pending (claim cleared)."""
+    conditions = [
+        Backtest.status == BacktestStatus.RUNNING.value,
+        Backtest.heartbeat_at < heartbeat_before,
+    ]
+    values = {"status": BacktestStatus.PENDING.value, "claim_token": None}
+    return await _guarded_update(session, backtest_id, conditions, values)
+
+
+async def list_stale(
+    session: AsyncSession,
+    *,
+    heartbeat_before: dt.datetime,
+    enqueued_before: dt.datetime,
+    limit: int = 500,
+) -> list[Backtest]:
+    """Running jobs with an old heartbeat and pending ones not (re)sent recently."""
+    running_stale = (Backtest.status == BacktestStatus.RUNNING.value) & (
+        Backtest.heartbeat_at < heartbeat_before
+    )
+    pending_stale = (Backtest.status == BacktestStatus.PENDING.value) & (
+        func.coalesce(Backtest.enqueued_at, Backtest.created_at) < enqueued_before
+    )
+    query = (
+        select(Backtest)
+        .where(running_stale | pending_stale)
+        .order_by(Backtest.created_at)
+        .limit(limit)
+    )
+    return list(await session.scalars(query))
 
 
 async def update_progress(

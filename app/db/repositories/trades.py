@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +24,19 @@ _TRADE_FIELDS = (
     "pnl_percent",
     "is_open",
 )
+
+
+TradeSort = Literal[
+    "entry_date", "-entry_date", "exit_date", "-exit_date", "symbol", "-symbol",
+    "pnl", "-pnl", "pnl_percent", "-pnl_percent",
+]  # fmt: skip
+_SORT_COLUMNS = {
+    "entry_date": Trade.entry_date,
+    "exit_date": Trade.exit_date,
+    "symbol": Trade.symbol,
+    "pnl": Trade.pnl,
+    "pnl_percent": Trade.pnl_percent,
+}
 
 
 async def bulk_insert(
@@ -70,10 +83,12 @@ async def page(
     is_open: bool | None = None,
     entry_from: dt.date | None = None,
     entry_to: dt.date | None = None,
+    sort: TradeSort = "entry_date",
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[Trade], int]:
-    """One page of trades ordered by (entry_date, symbol, id) and the filtered total."""
+    """One page of trades and the filtered total; ties broken by (entry_date, symbol,
+    id) so pages are stable. NULLs (open trades' exits) sort last."""
     query = _filtered(
         backtest_id,
         symbol=symbol,
@@ -82,8 +97,10 @@ async def page(
         entry_to=entry_to,
     )
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    column = _SORT_COLUMNS[sort.removeprefix("-")]
+    order = column.desc() if sort.startswith("-") else column.asc()
     rows = await session.scalars(
-        query.order_by(Trade.entry_date, Trade.symbol, Trade.id)
+        query.order_by(order.nulls_last(), Trade.entry_date, Trade.symbol, Trade.id)
         .limit(limit)
         .offset(offset)
     )

@@ -1,0 +1,241 @@
+"""``/v1/backtest``: submit, read, page, chart, list and cancel/delete backtests."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.core.progress import get_bus
+from app.db.models import Backtest
+from app.db.repositories.backtests import BacktestSort
+from app.db.repositories.trades import TradeSort
+from app.schemas.backtest import (
+    BacktestCreated,
+    BacktestRequest,
+    BacktestStatus,
+    CancelResponse,
+    ChartData,
+    HistoryItem,
+    TradeOut,
+)
+from app.schemas.common import error_responses
+from app.services import backtests as service
+from app.services.charts import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
+
+router = APIRouter(prefix="/backtest", tags=["backtests"])
+
+MAX_TRADE_PAGE = 500
+MAX_HISTORY_PAGE = 100
+MAX_OFFSET = 10_000_000
+
+_ID_DOC = "The backtest's `task_id` (UUID)."
+StatusFilter = Literal["pending", "running", "completed", "failed", "cancelled"]
+
+
+def _status_body(row: Backtest) -> BacktestStatus:
+    return BacktestStatus(
+        task_id=row.id,
+        name=row.name,
+        status=row.status,
+        progress=row.progress,
+        current_date=row.current_date,
+        trades_executed=row.trades_executed,
+        config=row.config,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        error=row.error,
+        metrics=row.metrics,
+    )
+
+
+def _page_links(request: Request, *, total: int, limit: int, offset: int) -> str:
+    """RFC 8288 ``Link`` header with next/prev pages (same filters)."""
+    links = []
+    params = dict(request.query_params)
+    base = str(request.url.remove_query_params(list(params)))
+    if offset + limit < total:
+        links.append((offset + limit, "next"))
+    if offset > 0:
+        links.append((max(offset - limit, 0), "prev"))
+    parts = []
+    for new_offset, rel in links:
+        query = urlencode({**params, "limit": limit, "offset": new_offset})
+        parts.append(f'<{base}?{query}>; rel="{rel}"')
+    return ", ".join(parts)
+
+
+@router.post(
+    "",
+    summary="Submit a backtest",
+    description="Validates the request against the dataset (dates within coverage, "
+    "known symbols, strategy parameters, screening language), stores the job and "
+    "queues it. Progress: `GET /v1/backtest/{task_id}` or the WebSocket "
+    "`/v1/backtest/{task_id}/progress`.",
+    status_code=status.HTTP_200_OK,
+    response_model=BacktestCreated,
+    responses=error_responses(400, 401, 413, 429, 503),
+)
+async def create_backtest(
+    body: BacktestRequest, session: SessionDep, user: CurrentUser, settings: SettingsDep
+) -> BacktestCreated:
+    row = await service.submit(session, user=user, request=body, settings=settings)
+    return BacktestCreated(task_id=row.id, status="pending", created_at=row.created_at)
+
+
+@router.get(
+    "/history",
+    summary="List your backtests",
+    description="Newest first by default; filter by status and creation time, sort "
+    "by `created_at`, `total_return` or `sharpe_ratio` (prefix `-` for descending). "
+    "The total is in `X-Total-Count`, neighbouring pages in `Link`.",
+    response_model=list[HistoryItem],
+    responses=error_responses(400, 401),
+)
+@router.get(
+    "",
+    summary="List your backtests (same as /history)",
+    response_model=list[HistoryItem],
+    responses=error_responses(400, 401),
+)
+async def list_backtests(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    user: CurrentUser,
+    status_filter: Annotated[StatusFilter | None, Query(alias="status")] = None,
+    created_after: dt.datetime | None = None,
+    created_before: dt.datetime | None = None,
+    sort: BacktestSort = "-created_at",
+    limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 20,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> list[HistoryItem]:
+    rows, total = await service.history(
+        session,
+        user=user,
+        status=status_filter,
+        created_after=created_after,
+        created_before=created_before,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
+    response.headers["X-Total-Count"] = str(total)
+    if link := _page_links(request, total=total, limit=limit, offset=offset):
+        response.headers["Link"] = link
+    return [
+        HistoryItem(
+            task_id=r.id,
+            name=r.name,
+            status=r.status,
+            created_at=r.created_at,
+            completed_at=r.completed_at,
+            total_return=r.total_return,
+            sharpe_ratio=r.sharpe_ratio,
+        )
+        for r in rows
+    ]
+
+
+@router.get(
+    "/{task_id}",
+    summary="Status, progress and metrics of a backtest",
+    description="`metrics` (the full metric set) is present once `status` is "
+    "`completed`; `error` explains a `failed` job. " + _ID_DOC,
+    response_model=BacktestStatus,
+    responses=error_responses(401, 404),
+)
+async def get_backtest(
+    task_id: str, session: SessionDep, user: CurrentUser
+) -> BacktestStatus:
+    row = await service.get_owned(session, user=user, task_id=task_id)
+    return _status_body(row)
+
+
+@router.get(
+    "/{task_id}/trades",
+    summary="Round-trip trades of a completed backtest",
+    description="FIFO round trips (a partial exit splits a trade; positions open at "
+    "the end are marked to market with `is_open: true`). Filter by `symbol` and by "
+    "entry date (`start_date`, `end_date`); `sort` by entry_date (default), "
+    "exit_date, symbol, pnl or pnl_percent (prefix `-` for descending). The total is "
+    "in `X-Total-Count`, neighbouring pages in `Link`. 409 until completed.",
+    response_model=list[TradeOut],
+    responses=error_responses(400, 401, 404, 409),
+)
+async def get_trades(
+    task_id: str,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    user: CurrentUser,
+    symbol: Annotated[str | None, Query(max_length=16)] = None,
+    start_date: dt.date | None = None,
+    end_date: dt.date | None = None,
+    sort: TradeSort = "entry_date",
+    limit: Annotated[int, Query(ge=1, le=MAX_TRADE_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> list[TradeOut]:
+    rows, total = await service.trades(
+        session,
+        user=user,
+        task_id=task_id,
+        symbol=symbol,
+        start_date=start_date,
+        end_date=end_date,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
+    response.headers["X-Total-Count"] = str(total)
+    if link := _page_links(request, total=total, limit=limit, offset=offset):
+        response.headers["Link"] = link
+    return [TradeOut.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.get(
+    "/{task_id}/chart",
+    summary="Equity curve, drawdown and monthly returns",
+    description="Series longer than `max_points` are down-sampled (MinMaxLTTB), "
+    "always keeping the first and last day, the equity extremes and the deepest "
+    "drawdown. 409 until completed.",
+    response_model=ChartData,
+    responses=error_responses(400, 401, 404, 409),
+)
+async def get_chart(
+    task_id: str,
+    session: SessionDep,
+    user: CurrentUser,
+    max_points: Annotated[int, Query(ge=MIN_POINTS, le=MAX_POINTS)] = DEFAULT_POINTS,
+) -> ChartData:
+    body = await service.chart(
+        session, user=user, task_id=task_id, max_points=max_points
+    )
+    return ChartData.model_validate(body)
+
+
+@router.delete(
+    "/{task_id}",
+    summary="Cancel a running backtest, or delete a finished one",
+    description="Pending or running: the job becomes `cancelled` at once (a queued "
+    "job never starts; a running one stops at its next checkpoint, well within 2 s). "
+    "Completed, failed or cancelled: the job and its results are deleted (a later "
+    "GET is 404).",
+    response_model=CancelResponse,
+    responses=error_responses(401, 404),
+)
+async def cancel_backtest(
+    task_id: str, session: SessionDep, user: CurrentUser, settings: SettingsDep
+) -> CancelResponse:
+    row, message = await service.cancel_or_delete(
+        session, user=user, task_id=task_id, bus=get_bus(settings.redis_url)
+    )
+    return CancelResponse(
+        task_id=row.id,
+        status=row.status,
+        message=message,
+    )

@@ -1,0 +1,169 @@
+"""``WS /v1/backtest/{task_id}/progress``: live progress of one backtest.
+
+Protocol: authenticate with ``?token=<JWT>`` or the ``Sec-WebSocket-Protocol`` header
+(``bearer, <JWT>``; the server then selects ``bearer``). On connect the current state
+is sent at once (a reconnect resumes), then every update
+``{status, progress, current_date, eta_seconds, trades_executed, message}``; after the
+terminal message the server closes with 1000. Close codes: 4001 bad or expired token,
+4003 origin not allowed, 4004 unknown backtest (or not yours), 1009 client frame too
+large, 1000 after a terminal state or 5 minutes without news.
+
+Pub/sub is lossy by nature, so when no message arrives for a few seconds the relay
+re-reads the job's row and sends it if it changed: a lost terminal message costs a
+client a few seconds, never a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.config import Settings
+from app.core.errors import NotFound, Unauthorized
+from app.core.progress import get_bus
+from app.db.repositories import backtests as backtests_repo
+from app.schemas.backtest import TERMINAL_STATUSES
+from app.services import backtests as service
+from app.services import users as users_service
+
+router = APIRouter(tags=["backtests"])
+
+IDLE_CLOSE_SECONDS = 300.0
+POLL_SECONDS = 3.0
+MAX_CLIENT_FRAME_BYTES = 4096
+CLOSE_BAD_TOKEN, CLOSE_FORBIDDEN_ORIGIN, CLOSE_NOT_FOUND = 4001, 4003, 4004
+CLOSE_TOO_BIG = 1009
+
+
+def _origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
+    """Browsers send Origin; non-browser clients usually don't. Without an explicit
+    allow-list only same-origin pages may connect."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    if settings.ws_allowed_origins:
+        return origin in settings.ws_allowed_origins
+    host = websocket.headers.get("host", "")
+    return origin.split("://", 1)[-1] == host
+
+
+def _token(websocket: WebSocket, token: str | None) -> tuple[str | None, str | None]:
+    """(token, subprotocol to select) from the query or ``Sec-WebSocket-Protocol``."""
+    if token:
+        return token, None
+    protocols = list(websocket.scope.get("subprotocols") or [])
+    if len(protocols) >= 2 and protocols[0].lower() == "bearer":
+        return protocols[1], protocols[0]
+    return None, None
+
+
+@router.websocket("/backtest/{task_id}/progress")
+async def progress_socket(
+    websocket: WebSocket, task_id: str, token: str | None = None
+) -> None:
+    settings: Settings = websocket.app.state.settings
+    sessionmaker: async_sessionmaker[AsyncSession] = websocket.app.state.sessionmaker
+    if not _origin_allowed(websocket, settings):
+        await websocket.close(code=CLOSE_FORBIDDEN_ORIGIN, reason="origin not allowed")
+        return
+    jwt, subprotocol = _token(websocket, token)
+    await websocket.accept(subprotocol=subprotocol)
+    try:
+        async with sessionmaker() as session:
+            user = await users_service.user_from_token(
+                session, token=jwt or "", settings=settings
+            )
+            row = await service.get_owned(session, user=user, task_id=task_id)
+    except Unauthorized:
+        await websocket.close(code=CLOSE_BAD_TOKEN, reason="invalid or expired token")
+        return
+    except NotFound:
+        await websocket.close(code=CLOSE_NOT_FOUND, reason="backtest not found")
+        return
+    with contextlib.suppress(WebSocketDisconnect):
+        await _serve(websocket, sessionmaker, settings, row.id)
+
+
+async def _serve(
+    websocket: WebSocket,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    job_id: uuid.UUID,
+) -> None:
+    bus = get_bus(settings.redis_url)
+    async with bus.subscribe(str(job_id)) as messages:
+        state = await _read_state(sessionmaker, job_id)  # after subscribing: no gap
+        if state is None:
+            await websocket.close(code=CLOSE_NOT_FOUND, reason="backtest not found")
+            return
+        await websocket.send_json(state)
+        if state["status"] in TERMINAL_STATUSES:
+            await websocket.close(code=1000)
+            return
+        relay = asyncio.create_task(
+            _relay(websocket, messages, sessionmaker, job_id, state)
+        )
+        listen = asyncio.create_task(_listen(websocket))
+        done, pending = await asyncio.wait(
+            {relay, listen}, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+        for task in done:
+            with contextlib.suppress(WebSocketDisconnect, asyncio.CancelledError):
+                task.result()
+
+
+async def _read_state(
+    sessionmaker: async_sessionmaker[AsyncSession], job_id: uuid.UUID
+) -> dict[str, Any] | None:
+    async with sessionmaker() as session:
+        row = await backtests_repo.get(session, job_id)
+        return None if row is None else service.progress_state(row)
+
+
+async def _relay(
+    websocket: WebSocket,
+    messages: AsyncIterator[dict[str, Any]],
+    sessionmaker: async_sessionmaker[AsyncSession],
+    job_id: uuid.UUID,
+    last_sent: dict[str, Any],
+) -> None:
+    last_news = time.monotonic()
+    iterator = aiter(messages)
+    while time.monotonic() - last_news < IDLE_CLOSE_SECONDS:
+        try:
+            message = await asyncio.wait_for(anext(iterator), timeout=POLL_SECONDS)
+        except TimeoutError:
+            polled = await _read_state(sessionmaker, job_id)
+            if polled is None:
+                await websocket.close(code=CLOSE_NOT_FOUND, reason="backtest deleted")
+                return
+            if polled == last_sent:
+                continue
+            message = polled
+        await websocket.send_json(message)
+        last_sent, last_news = message, time.monotonic()
+        if message["status"] in TERMINAL_STATUSES:
+            await websocket.close(code=1000)
+            return
+    await websocket.close(code=1000, reason="idle")
+
+
+async def _listen(websocket: WebSocket) -> None:
+    """Consume client frames (pings); a frame over the limit closes with 1009."""
+    while True:
+        frame = await websocket.receive()
+        if frame["type"] == "websocket.disconnect":
+            return
+        size = len(frame.get("text") or "") + len(frame.get("bytes") or b"")
+        if size > MAX_CLIENT_FRAME_BYTES:
+            await websocket.close(code=CLOSE_TOO_BIG, reason="frame too large")
+            return

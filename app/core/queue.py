@@ -1,0 +1,92 @@
+"""The Celery application and the producer side of the job queue.
+
+Redis broker in distributed mode, kombu's in-memory transport in embedded mode (the
+worker then runs inside the API process). Task *definitions* live in ``app.tasks``;
+this module only configures Celery and sends messages, so services can enqueue
+without importing the worker side.
+
+Reliability settings (why each is there):
+
+* ``task_acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged only
+  after the task finished, and re-queued if the worker process died mid-task, so a
+  crashed worker never loses a job. The task itself is idempotent (guarded claim) and
+  caps attempts, so a job that kills its worker every time ends ``failed``.
+* ``worker_prefetch_multiplier = 1``: a worker reserves one job at a time, so a long
+  backtest does not hold others hostage in its prefetch buffer.
+* Soft/hard time limits per task; Redis ``visibility_timeout`` above the hard limit, so
+  the broker never re-delivers a job that is still legitimately running.
+* Beat runs the sweeper every ``sweep_interval_seconds`` (stale heartbeats, lost
+  messages).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from celery import Celery
+
+from app.core.config import Settings, get_settings
+
+QUEUE = "backtests"
+RUN_TASK = "backtests.run"
+SWEEP_TASK = "backtests.sweep"
+
+
+def create_celery(settings: Settings) -> Celery:
+    broker = settings.redis_url or "memory://"
+    backend = settings.redis_url or "cache+memory://"
+    app = Celery(
+        "backtest", broker=broker, backend=backend, include=["app.tasks.backtest"]
+    )
+    hard = settings.task_time_limit_seconds
+    app.conf.update(
+        task_default_queue=QUEUE,
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_soft_time_limit=settings.task_soft_time_limit_seconds,
+        task_time_limit=hard,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        worker_send_task_events=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": hard + 300},
+        # Fail fast when Redis is down: the API answers 503 instead of hanging.
+        broker_connection_timeout=2,
+        redis_socket_connect_timeout=2,
+        redis_socket_timeout=5,
+        result_expires=24 * 3600,
+        beat_schedule={
+            "sweep-stale-backtests": {
+                "task": SWEEP_TASK,
+                "schedule": float(settings.sweep_interval_seconds),
+            }
+        },
+    )
+    return app
+
+
+celery_app = create_celery(get_settings())
+
+
+def enqueue_backtest(backtest_id: uuid.UUID | str) -> str:
+    """Send ``backtests.run(backtest_id)``; returns the Celery task id (the claim token
+    of that delivery). Blocking (call from a thread in async code); raises when the
+    broker cannot be reached after a short retry."""
+    result = celery_app.send_task(
+        RUN_TASK,
+        args=[str(backtest_id)],
+        queue=QUEUE,
+        retry=True,
+        retry_policy={
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.25,
+            "interval_max": 0.5,
+        },
+    )
+    return str(result.id)

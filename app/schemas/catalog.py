@@ -1,0 +1,64 @@
+"""What a client needs to build a request: strategies, the screening language, data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class StrategyParameter(BaseModel):
+    name: str
+    type: str
+    default: float | int
+    min: float | int | None = None
+    max: float | int | None = None
+    description: str = ""
+
+
+class StrategyInfo(BaseModel):
+    id: int
+    name: str
+    description: str
+    parameters: list[StrategyParameter]
+
+
+class FactorInfo(BaseModel):
+    name: str
+    description: str
+    needs_window: bool
+
+
+class ScreeningLanguage(BaseModel):
+    factors: list[FactorInfo]
+    operators: list[str]
+    weightings: list[str]
+    max_window: int
+    json_schema: dict[str, Any]
+
+
+class SymbolInfoOut(BaseModel):
+    symbol: str
+    name: str
+    sector: str
+    type: str
+    first_date: dt.date | None
+    last_date: dt.date | None
+
+
+class SymbolCatalog(BaseModel):
+    dataset: str
+    first_date: dt.date
+    last_date: dt.date
+    benchmarks: list[str]
+    symbols: list[SymbolInfoOut]
+
+
+class DatasetOut(BaseModel):
+    name: str
+    source: str
+    n_symbols: int
+    first_date: dt.date | None
+    last_date: dt.date | None
+    n_rows: int

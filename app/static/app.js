@@ -1,0 +1,101 @@
+// Entry point: the shell (nav, log out), the hash router and the view lifecycle.
+
+import { setUnauthorizedHandler } from "./js/api.js";
+import { clear, h, replace } from "./js/dom.js";
+import { navigate, parseHash } from "./js/router.js";
+import { clearSession, getSession, setFlash } from "./js/session.js";
+import { renderBacktest } from "./js/views/backtest.js";
+import { renderCompare } from "./js/views/compare.js";
+import { renderHistory } from "./js/views/history.js";
+import { renderAuth } from "./js/views/login.js";
+import { renderNewBacktest } from "./js/views/new-backtest.js";
+
+const ROUTES = {
+  login: { view: (el, r) => renderAuth(el, r, "login"), title: "Log in", public: true },
+  register: { view: (el, r) => renderAuth(el, r, "register"), title: "Create account", public: true },
+  new: { view: renderNewBacktest, title: "New backtest", nav: "new" },
+  backtest: { view: renderBacktest, title: "Backtest", nav: "history" },
+  history: { view: renderHistory, title: "History", nav: "history" },
+  compare: { view: renderCompare, title: "Compare", nav: "compare" },
+};
+
+const main = document.getElementById("main");
+let cleanup = null;
+let renderSeq = 0;
+let firstRender = true;
+
+function updateShell(route) {
+  const session = getSession();
+  const signedIn = Boolean(session);
+  document.getElementById("nav").hidden = !signedIn;
+  document.getElementById("user-box").hidden = !signedIn;
+  document.getElementById("who").textContent = session?.username ? `Signed in as ${session.username}` : "";
+  for (const link of document.querySelectorAll("#nav a")) {
+    if (link.dataset.route === route?.nav) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
+async function render() {
+  const seq = ++renderSeq;
+  const route = parseHash();
+  const def = ROUTES[route.name];
+  if (!def) {
+    navigate(getSession() ? "new" : "login", undefined, { replace: true });
+    return;
+  }
+  if (!def.public && !getSession()) {
+    navigate("login", { next: route.path.slice(2) }, { replace: true });
+    return;
+  }
+  if (def.public && getSession()) {
+    navigate("new", undefined, { replace: true });
+    return;
+  }
+  if (cleanup) {
+    try {
+      cleanup();
+    } catch (err) {
+      console.warn("view cleanup failed", err);
+    }
+    cleanup = null;
+  }
+  updateShell(def);
+  document.title = `${def.title} · Backtest`;
+  clear(main);
+  const container = h("div", { class: "view", "data-view": route.name });
+  main.append(container);
+  if (!firstRender) main.focus({ preventScroll: true });
+  firstRender = false;
+  window.scrollTo(0, 0);
+  try {
+    const result = await def.view(container, route);
+    if (seq !== renderSeq) {
+      if (typeof result === "function") result();
+      return;
+    }
+    cleanup = typeof result === "function" ? result : null;
+  } catch (err) {
+    if (seq !== renderSeq || err?.status === 401) return;
+    console.warn("view failed", err);
+    replace(
+      container,
+      h("div", { class: "alert alert-error", role: "alert" }, err?.message || "Something went wrong."),
+    );
+  }
+}
+
+setUnauthorizedHandler(() => {
+  const route = parseHash();
+  if (ROUTES[route.name]?.public) return;
+  navigate("login", { next: route.path.slice(2) }, { replace: true });
+});
+
+document.getElementById("logout").addEventListener("click", () => {
+  clearSession();
+  setFlash("You have been logged out.", "info");
+  navigate("login");
+});
+
+window.addEventListener("hashchange", render);
+render();

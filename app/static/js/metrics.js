@@ -1,0 +1,59 @@
+// How each metric is named, formatted and coloured (results and compare share this).
+
+import { int, money, num, pct, tone } from "./format.js";
+
+const KIND = {
+  pctSigned: (v) => pct(v, { signed: true }),
+  pct: (v) => pct(v),
+  ratio: (v) => num(v, 2),
+  int: (v) => int(v),
+  days: (v) => (typeof v === "number" ? `${int(v)} days` : "—"),
+  money: (v) => money(v, 0),
+};
+
+// [key, label, kind, better ("high" | "low" | null), help]
+export const METRICS = [
+  ["total_return", "Total return", "pctSigned", "high", "Change in equity over the whole period, dividends and costs included."],
+  ["cagr", "CAGR", "pctSigned", "high", "Compound annual growth rate."],
+  ["sharpe_ratio", "Sharpe ratio", "ratio", "high", "Annualised excess return per unit of volatility."],
+  ["sortino_ratio", "Sortino ratio", "ratio", "high", "Like Sharpe, counting only downside volatility."],
+  ["max_drawdown", "Max drawdown", "pct", "high", "Largest peak-to-trough fall in equity."],
+  ["win_rate", "Win rate", "pct", "high", "Share of closed trades with a profit."],
+  ["profit_factor", "Profit factor", "ratio", "high", "Gross profit divided by gross loss of closed trades."],
+  ["total_trades", "Trades", "int", null, "Round-trip trades (FIFO lots)."],
+  ["benchmark_total_return", "Benchmark return", "pctSigned", "high", "Total return of the benchmark over the same days."],
+  ["benchmark_cagr", "Benchmark CAGR", "pctSigned", "high", "Compound annual growth rate of the benchmark."],
+  ["alpha", "Alpha", "pctSigned", "high", "Annualised Jensen's alpha against the benchmark."],
+  ["beta", "Beta", "ratio", null, "Sensitivity of daily returns to the benchmark's."],
+  ["correlation", "Correlation", "ratio", null, "Correlation of daily returns with the benchmark's."],
+  ["tracking_error", "Tracking error", "pct", "low", "Annualised volatility of the return difference."],
+  ["information_ratio", "Information ratio", "ratio", "high", "Annualised excess return over tracking error."],
+  ["volatility", "Volatility", "pct", "low", "Annualised standard deviation of daily returns."],
+  ["calmar_ratio", "Calmar ratio", "ratio", "high", "CAGR divided by the maximum drawdown."],
+  ["max_drawdown_duration_days", "Longest drawdown", "days", "low", "Calendar days from a peak until equity regained it."],
+  ["final_equity", "Final equity", "money", "high", "Portfolio value on the last day."],
+  ["exposure", "Exposure", "pct", null, "Average share of equity invested."],
+  ["turnover", "Turnover (annual)", "pct", null, "One-way traded value per year as a share of average equity."],
+  ["avg_trade_return", "Average trade", "pctSigned", "high", "Mean return of closed trades."],
+  ["best_trade_return", "Best trade", "pctSigned", "high", "Best closed trade."],
+  ["worst_trade_return", "Worst trade", "pctSigned", "high", "Worst closed trade."],
+].map(([key, label, kind, better, help]) => ({ key, label, kind, better, help }));
+
+export const BY_KEY = Object.fromEntries(METRICS.map((m) => [m.key, m]));
+
+export const HEADLINE = ["total_return", "cagr", "sharpe_ratio", "sortino_ratio", "max_drawdown", "win_rate", "profit_factor", "total_trades"];
+export const BENCHMARK = ["benchmark_total_return", "benchmark_cagr", "alpha", "beta", "correlation", "tracking_error", "information_ratio"];
+export const DETAIL = ["volatility", "calmar_ratio", "max_drawdown_duration_days", "final_equity", "exposure", "turnover", "avg_trade_return", "best_trade_return", "worst_trade_return"];
+
+export function formatMetric(key, value) {
+  const def = BY_KEY[key];
+  return def ? KIND[def.kind](value) : num(value, 4);
+}
+
+export function metricTone(key, value) {
+  const def = BY_KEY[key];
+  if (!def) return "";
+  if (key === "max_drawdown") return typeof value === "number" && value < 0 ? "loss" : "";
+  if (def.kind === "pctSigned" || key === "sharpe_ratio" || key === "sortino_ratio") return tone(value);
+  return "";
+}

@@ -1,0 +1,36 @@
+// Hash routing: "#/backtest/<id>?x=1" → {name: "backtest", params: ["<id>"], query}.
+// Hash URLs reload and share without any server-side fallback route.
+
+export function parseHash(hash = window.location.hash) {
+  const raw = hash.replace(/^#\/?/, "");
+  const [pathPart, queryPart = ""] = raw.split("?");
+  const segments = pathPart.split("/").filter(Boolean).map(decodeURIComponent);
+  const query = Object.fromEntries(new URLSearchParams(queryPart));
+  return { name: segments[0] || "", params: segments.slice(1), query, path: `#/${raw}` };
+}
+
+export function href(path, query) {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(query || {})) {
+    if (v !== undefined && v !== null && v !== "") qs.set(k, String(v));
+  }
+  const s = qs.toString();
+  return `#/${path}${s ? `?${s.replace(/%2C/g, ",")}` : ""}`;
+}
+
+export function navigate(path, query, { replace = false } = {}) {
+  const target = href(path, query);
+  if (replace) {
+    window.history.replaceState(null, "", target);
+    window.dispatchEvent(new HashChangeEvent("hashchange"));
+  } else if (window.location.hash === target) {
+    window.dispatchEvent(new HashChangeEvent("hashchange"));
+  } else {
+    window.location.hash = target;
+  }
+}
+
+/** Change the query of the current route without re-rendering the view. */
+export function setQuery(path, query) {
+  window.history.replaceState(null, "", href(path, query));
+}

@@ -1,0 +1,57 @@
+// Server validation messages next to the field they concern.
+//
+// Fields carry data-field="initial_capital", "strategy_params.top_n",
+// "filter_criteria.filters[1]" ... A server path is matched exactly first, then by
+// dropping trailing segments ("filter_criteria.filters[1].window" → "…filters[1]" →
+// "filter_criteria"), so every message lands on the closest field that exists.
+
+function candidates(path) {
+  const out = [];
+  let p = path;
+  while (p) {
+    out.push(p);
+    const cut = Math.max(p.lastIndexOf("."), p.lastIndexOf("["));
+    if (cut <= 0) break;
+    p = p.slice(0, cut);
+  }
+  return out;
+}
+
+function findField(form, path) {
+  for (const candidate of candidates(path)) {
+    const el = form.querySelector(`[data-field="${CSS.escape(candidate)}"]`);
+    if (el) return el;
+  }
+  return null;
+}
+
+export function clearFieldErrors(form) {
+  for (const el of form.querySelectorAll(".field-error")) el.textContent = "";
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+}
+
+/** Show each {field, message}; returns the ones no field matched. Focuses the first. */
+export function showFieldErrors(form, errors) {
+  const unmatched = [];
+  let first = null;
+  for (const error of errors) {
+    const wrapper = error.field ? findField(form, error.field) : null;
+    if (!wrapper) {
+      unmatched.push(error);
+      continue;
+    }
+    const slot = wrapper.querySelector(":scope > .field-error") || wrapper.querySelector(".field-error");
+    if (slot) {
+      slot.textContent = slot.textContent ? `${slot.textContent} ${error.message}` : error.message;
+    }
+    const control = wrapper.matches("input, select, textarea")
+      ? wrapper
+      : wrapper.querySelector("input, select, textarea");
+    if (control) {
+      control.setAttribute("aria-invalid", "true");
+      first = first || control;
+    }
+  }
+  if (first) first.focus();
+  return unmatched;
+}

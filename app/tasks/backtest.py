@@ -1,0 +1,68 @@
+"""Celery tasks: thin adapters around :mod:`app.services.execution` and the sweeper.
+
+Tasks take ids, not objects. ``backtests.run`` is safe to deliver twice (guarded claim)
+and retries with exponential backoff only for transient infrastructure errors (the
+database or Redis unreachable); engine errors fail the job instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from celery.exceptions import SoftTimeLimitExceeded
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from app.core.queue import RUN_TASK, SWEEP_TASK, celery_app, enqueue_backtest
+from app.services import execution, sweeper
+
+log = structlog.get_logger(__name__)
+
+TRANSIENT = (
+    OperationalError,
+    DBAPIError,
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+)
+
+
+@celery_app.task(  # type: ignore[untyped-decorator]
+    name=RUN_TASK,
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    retry_backoff_max=30,
+    retry_jitter=True,
+    max_retries=5,
+)
+def run_backtest(self: Any, backtest_id: str) -> str:
+    token = str(self.request.id)
+    try:
+        return execution.execute(backtest_id, claim_token=token)
+    except SoftTimeLimitExceeded:
+        execution.fail_job(backtest_id, claim_token=token, reason="timeout")
+        return "failed"
+    except TRANSIENT:
+        raise  # autoretry with backoff; the re-delivery re-claims under the same token
+    except Exception:
+        # A bug, not the user's fault and not transient: fail the job visibly instead
+        # of leaving it running until the sweeper gives up on it.
+        log.exception("backtest.crashed", task_id=backtest_id)
+        execution.fail_job(backtest_id, claim_token=token, reason="internal")
+        return "failed"
+
+
+@celery_app.task(name=SWEEP_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
+def sweep() -> dict[str, int]:
+    settings = execution.worker_settings()
+
+    async def go(session: Any) -> sweeper.SweepReport:
+        return await sweeper.sweep(session, settings=settings, enqueue=enqueue_backtest)
+
+    report = execution.run_in_worker_db(go)
+    return dict(report.__dict__)

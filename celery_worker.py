@@ -1,0 +1,15 @@
+"""Entry point for workers and beat: ``celery -A celery_worker worker`` / ``beat``.
+
+Any number of workers on any number of machines may point at the same Redis and
+Postgres (``REDIS_URL``, ``DATABASE_URL``); see README "Run modes". The Celery app
+includes ``app.tasks.backtest``, which registers ``backtests.run`` and
+``backtests.sweep``.
+"""
+
+from app.core.config import get_settings
+from app.core.logging import configure_logging
+from app.core.queue import celery_app
+
+configure_logging(get_settings())
+
+app = celery_app
