@@ -47,6 +47,10 @@ def create(
     ],
     tier: Annotated[Tier, typer.Option(case_sensitive=False)] = Tier.FREE,
     admin: Annotated[bool, typer.Option("--admin", help="Grant admin rights")] = False,
+    exist_ok: Annotated[
+        bool,
+        typer.Option("--exist-ok", help="Succeed (unchanged) if the user exists."),
+    ] = False,
 ) -> None:
     """Create a user (creating or migrating the database schema first)."""
     try:
@@ -66,6 +70,9 @@ def create(
             )
         )
     except AppError as exc:
+        if exist_ok and exc.status_code == 409:
+            typer.echo(f"user {username!r} already exists (unchanged)")
+            return
         raise _fail(exc.message) from None
     except (OSError, ConnectionError) as exc:
         raise _fail(f"cannot reach the database: {exc}") from None

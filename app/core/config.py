@@ -80,9 +80,6 @@ class Settings(BaseSettings):
     # so that a backtest runs long enough to be watched, cancelled or killed. Keep 0.
     engine_chunk_delay_seconds: float = Field(default=0.0, ge=0, le=5)
 
-    # --- demo account (embedded run command) ----------------------------------
-    demo_username: str = "demo"
-    demo_password: str = "demo-password"  # noqa: S105 - local demo only
 
     @model_validator(mode="after")
     def _hard_limit_above_soft(self) -> Settings:
