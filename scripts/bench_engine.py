@@ -256,6 +256,7 @@ def bt_fee(q: float, p: float) -> float:
 def run_bt(w: Workload, fr: dict[str, Any]) -> tuple[float, float]:
     """(wall seconds of Backtest + bt.run, final equity)."""
     import bt
+    from bt_compat import CloseDropped  # scripts/ is on sys.path when run as a script
 
     run_cls = bt.algos.RunDaily if w.rebalancing == "daily" else bt.algos.RunMonthly
     algos = [
@@ -269,7 +270,8 @@ def run_bt(w: Workload, fr: dict[str, Any]) -> tuple[float, float]:
             bt.algos.SetStat(fr["score"]),
             bt.algos.SelectN(w.top_n, sort_descending=True),
         ]
-    algos += [bt.algos.WeighEqually(), bt.algos.Rebalance()]
+    # CloseDropped: size after closing dropped names, as our engine does (bt_compat.py).
+    algos += [bt.algos.WeighEqually(), CloseDropped(), bt.algos.Rebalance()]
 
     def go() -> Any:
         backtest = bt.Backtest(

@@ -20,12 +20,11 @@ Sizing (bt's whole-share allocation rule, so results are comparable with bt)
     when untradeable holdings are over weight), every buy amount is scaled down so
     cash never goes negative. Whole shares, long only, no leverage.
 
-    One deliberate difference from bt 1.4.1: bt takes ``V`` *before* closing the
-    dropped positions, so its buys spend the closing costs a second time and its cash
-    goes negative by up to those costs (measured: -2,568 on a 1,000,000 momentum run).
-    We size on the value *after* the closing costs and never overdraw. Equal-weight
-    runs (nothing dropped) and cost-free runs match bt to ~1e-15; momentum with costs
-    differs by ~1e-3 over 10 years (tests/unit/test_bt_parity.py, BENCHMARKS.md).
+    bt 1.4.1's stock ``Rebalance`` takes ``V`` *before* closing the dropped
+    positions, so its buys spend the closing costs twice and its cash goes negative by
+    up to those costs; we never overdraw. bt configured to close dropped names first
+    (``scripts/bt_compat.py``) reproduces our final equity to ~1e-15 on equal-weight
+    and momentum runs, with costs (tests/unit/test_bt_parity.py, BENCHMARKS.md).
 Untradeable symbols
     A symbol without a price at the fill bar is not traded (its position is kept and
     valued at its last close). A symbol whose data ends before the dataset's last day

@@ -10,6 +10,8 @@ compared. Run with ``pytest -m benchmark tests/unit/test_bt_parity.py``.
 from __future__ import annotations
 
 import datetime as dt
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,6 +21,9 @@ from app.engine.backtest import run_backtest
 from app.engine.config import BacktestConfig
 from app.engine.data import MarketData
 from app.engine.store import load_dataset
+
+# scripts/bt_compat.py configures bt to the engine's sizing convention.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 pytestmark = pytest.mark.benchmark
 
@@ -85,6 +90,7 @@ def _bt(
     slippage: float,
 ) -> float:
     import bt  # noqa: PLC0415 - optional dependency, see the data fixture
+    from bt_compat import CloseDropped  # noqa: PLC0415 - scripts/, added to sys.path
 
     start, end, symbols = window
     cols = data.columns(symbols)
@@ -108,7 +114,7 @@ def _bt(
             bt.algos.SetStat(score),
             bt.algos.SelectN(TOP_N, sort_descending=True),
         ]
-    algos += [bt.algos.WeighEqually(), bt.algos.Rebalance()]
+    algos += [bt.algos.WeighEqually(), CloseDropped(), bt.algos.Rebalance()]
     buy_extra = (1 + slippage) * (1 + commission) - 1
     sell_extra = 1 - (1 - slippage) * (1 - commission)
 
@@ -148,13 +154,6 @@ def test_momentum_matches_bt_without_costs(data, window):
     assert ours == pytest.approx(theirs, rel=TOLERANCE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bt sizes every rebalance on the portfolio value *before* closing the "
-    "dropped names (Rebalance: base = target.value, then close); we size on the value "
-    "after those sales, net of their costs. Identical when no name is dropped or "
-    "costs are zero; differs by ~5e-6 here.",
-)
 def test_momentum_matches_bt_with_costs(data, window):
     ours = _ours(
         data,
