@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = structlog.get_logger(__name__)
@@ -154,13 +155,27 @@ async def _app_error_handler(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc)
 
 
-async def _http_error_handler(_: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> str | None:
+    """Every documented method at this path. Starlette's own 405 names only the first
+    route that matched the path, but one path often has several routes (GET and POST
+    ``/v1/backtest``); the OpenAPI document knows them all."""
+    paths = request.app.openapi().get("paths", {})
+    for template, operations in paths.items():
+        regex, _, _ = compile_path(template)
+        if regex.match(request.url.path):
+            return ", ".join(sorted(m.upper() for m in operations))
+    return None
+
+
+async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _status_code_name(exc.status_code)
     message = exc.detail if isinstance(exc.detail, str) else code
     headers = dict(exc.headers or {})
     if exc.status_code == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
+    if exc.status_code == 405 and (allow := _allowed_methods(request)):
+        headers["Allow"] = allow
     return JSONResponse(
         error_body(code, message), status_code=exc.status_code, headers=headers or None
     )

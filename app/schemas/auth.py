@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from app.core.security import Tier
 
@@ -92,7 +92,7 @@ class AdminUserUpdate(BaseModel):
     )
 
     tier: Tier | None = None
-    is_admin: bool | None = None
+    is_admin: StrictBool | None = None  # strict: 0/1/"true" are not booleans
 
     @model_validator(mode="after")
     def _at_least_one_field(self) -> AdminUserUpdate:
