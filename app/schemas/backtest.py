@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 from pydantic.config import JsonDict
 
 from app.engine.config import (
@@ -16,6 +24,20 @@ from app.engine.config import (
     MIN_CAPITAL,
     BacktestConfig,
 )
+
+
+def _iso_datetime_only(value: object) -> object:
+    """Pydantic reads bare numbers as Unix timestamps; the documented format is ISO
+    8601 (``2024-01-31`` or ``2024-01-31T12:00:00Z``), so numbers are refused."""
+    numeric = isinstance(value, str) and (
+        value.strip().lstrip("+-").replace(".", "", 1).isdigit()
+    )
+    if isinstance(value, int | float) or numeric:
+        raise ValueError("expected an ISO 8601 date or date-time, e.g. 2024-01-31")
+    return value
+
+
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_datetime_only)]
 
 Status = Literal["pending", "running", "completed", "failed", "cancelled"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
@@ -81,7 +103,7 @@ class BacktestRequest(BaseModel):
         description="next_open: decide at day t's close, fill at t+1's open; "
         "close: fill at day t's close.",
     )
-    dividends: bool = Field(
+    dividends: StrictBool = Field(
         default=True, description="Credit cash dividends (total return)."
     )
     benchmark: str | None = Field(
