@@ -19,7 +19,7 @@ export class ApiError extends Error {
       .filter((d) => d && typeof d === "object")
       .map((d) => ({
         field: String(d.field ?? "").replace(/^body\.?/, ""),
-        message: String(d.message ?? ""),
+        message: String(d.message ?? "").replace(/^Value error, /, ""),
       }));
   }
 }

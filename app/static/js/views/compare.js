@@ -10,7 +10,7 @@ import { MAX_COMPARE } from "./history.js";
 
 const PICK_LIMIT = 100;
 
-function pickerCard(ids, completed) {
+function pickerCard(ids, completed, { bare = false } = {}) {
   const chosen = new Set(ids);
   const go = h("button", { type: "submit", class: "btn btn-primary", id: "compare-go" }, "Compare");
   const note = h("span", { class: "hint", "aria-live": "polite" });
@@ -38,7 +38,7 @@ function pickerCard(ids, completed) {
         h("td", { class: "num" }, dateTime(item.completed_at)),
         h("td", { class: `num r ${tone(item.total_return)}` }, pct(item.total_return, { signed: true })))))))
     : h("p", { class: "muted" }, "No completed backtests yet. ", h("a", { href: "#/new" }, "Run one"), " first.");
-  const form = h("form", { class: "card", id: "compare-form", "aria-labelledby": "pick-title" },
+  const form = h("form", { class: bare ? "" : "card", id: "compare-form", "aria-labelledby": "pick-title" },
     h("div", { class: "card-head" }, h("h2", { id: "pick-title" }, "Choose backtests"), h("div", { class: "row", style: { alignItems: "center" } }, note, go)),
     list);
   form.addEventListener("submit", (e) => {
@@ -123,7 +123,7 @@ export async function renderCompare(container, route) {
     },
   }, label));
 
-  const picker = pickerCard(ids, completed);
+  const picker = pickerCard(ids, completed, { bare: true });
   container.replaceChildren(
     head,
     problems.length ? h("div", { class: "alert alert-warn", role: "alert" }, problems.join(" ")) : "",

@@ -35,7 +35,10 @@ export function showFieldErrors(form, errors) {
   const unmatched = [];
   let first = null;
   for (const error of errors) {
-    const wrapper = error.field ? findField(form, error.field) : null;
+    // Whole-body rules ("start_date must be before end_date") name their field first.
+    const named = !error.field ? /^([a-z_]+)\b/.exec(error.message)?.[1] : null;
+    const path = error.field || named;
+    const wrapper = path ? findField(form, path) : null;
     if (!wrapper) {
       unmatched.push(error);
       continue;

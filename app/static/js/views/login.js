@@ -97,7 +97,7 @@ export function renderAuth(container, route, mode) {
       h(
         "div",
         { class: "auth-intro" },
-        h("h1", { id: "auth-title" }, isLogin ? "Welcome back" : "Create your account"),
+        h("h1", { id: "auth-title" }, isLogin ? "Log in to Backtest" : "Create your account"),
         h("p", {}, "Backtest portfolio strategies on 20 years of daily S&P 500 prices."),
       ),
       flash ? h("div", { class: `alert alert-${flash.kind}`, role: "status", id: "flash" }, flash.message) : null,

@@ -71,13 +71,15 @@ export async function renderNewBacktest(container, route) {
     { value: "screen", label: "Custom screen" },
   ], mode, "Strategy type");
   const strategySelect = h("select", { name: "strategy_id" },
-    strategies.map((s) => h("option", { value: s.id, selected: s.id === (cfg.strategy_id ?? firstStrategy) }, s.name)));
+    strategies.map((s) => h("option", { value: s.id, selected: s.id === (cfg.strategy_id ?? firstStrategy) }, strategyLabel(s))));
   const strategyDesc = h("div", { class: "strategy-desc" });
   const paramGrid = h("div", { class: "param-grid" });
   const paramInputs = new Map();
   const renderParams = () => {
     const strat = strategies.find((s) => String(s.id) === strategySelect.value);
-    strategyDesc.textContent = strat?.description || "";
+    // Descriptions mark parameter names and formulas with `backticks`.
+    replace(strategyDesc, String(strat?.description || "").split("`")
+      .map((part, i) => (i % 2 ? h("code", {}, part) : part)));
     paramInputs.clear();
     const given = Number(cfg.strategy_id) === strat?.id ? cfg.strategy_params || {} : {};
     replace(paramGrid, (strat?.parameters || []).map((p) => {
@@ -90,7 +92,9 @@ export async function renderNewBacktest(container, route) {
       });
       paramInputs.set(p.name, input);
       const range = p.min !== undefined && p.max !== undefined && p.min !== null ? ` Range ${p.min}–${p.max}, default ${p.default}.` : "";
-      return field({ label: labelFor(p.name), control: input, name: `strategy_params.${p.name}`, hint: `${p.description || ""}${range}` });
+      const desc = String(p.description || "").trim();
+      const sentence = desc ? `${desc.charAt(0).toUpperCase()}${desc.slice(1)}${desc.endsWith(".") ? "" : "."}` : "";
+      return field({ label: labelFor(p.name), control: input, name: `strategy_params.${p.name}`, hint: `${sentence}${range}` });
     }));
     updatePreview();
   };
@@ -170,7 +174,7 @@ export async function renderNewBacktest(container, route) {
         field({ label: "Risk-free rate (%/year)", control: riskFree, name: "risk_free_rate", hint: "For Sharpe, Sortino and alpha" }),
         h("div", { class: "field", dataset: { field: "dividends" } },
           h("span", { class: "label" }, "Dividends"),
-          h("label", { class: "choice", style: { minHeight: "36px" } }, dividends, "Reinvest cash dividends"),
+          h("label", { class: "choice", style: { minHeight: "36px" } }, dividends, "Include cash dividends (total return)"),
           h("div", { class: "field-error" })),
         field({ label: "Name (optional)", control: name, name: "name", className: "span-2" }))),
     h("details", { class: "card" }, h("summary", {}, "Show the request as JSON (POST /v1/backtest)"), requestJson),
@@ -309,9 +313,19 @@ export async function renderNewBacktest(container, route) {
   return () => timers.forEach(clearInterval);
 }
 
+/** "short-term-reversal" → "Short-term reversal". */
+export function strategyLabel(strategy) {
+  const name = String(strategy?.name ?? "");
+  if (/[A-Z ]/.test(name)) return name;
+  const words = name.split("-");
+  const text = words.length > 2 ? `${words.slice(0, -1).join("-")} ${words.at(-1)}` : words.join(" ");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 function labelFor(paramName) {
-  const words = paramName.replace(/_/g, " ");
-  return words[0].toUpperCase() + words.slice(1);
+  const words = paramName.split("_").map((w) => (w.length === 1 ? w.toUpperCase() : w));
+  const text = words.join(" ");
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 function nameOf(universe, symbol) {

@@ -7,6 +7,7 @@ import { confirmDialog, downloadText, h, replace } from "../dom.js";
 import { date, dateTime, money, pct } from "../format.js";
 import { BENCHMARK, BY_KEY, DETAIL, HEADLINE, formatMetric, metricTone } from "../metrics.js";
 import { navigate } from "../router.js";
+import { strategyLabel } from "./new-backtest.js";
 import { createTradesTable } from "./trades.js";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -28,7 +29,7 @@ function configSummary(status, strategies) {
   const c = status.config || {};
   const strategy = c.filter_criteria
     ? "Custom screen"
-    : strategies.find((s) => s.id === Number(c.strategy_id))?.name || (c.strategy_id ? `Strategy ${c.strategy_id}` : "—");
+    : strategyLabel(strategies.find((s) => s.id === Number(c.strategy_id))) || (c.strategy_id ? `Strategy ${c.strategy_id}` : "—");
   const params = c.strategy_params && Object.keys(c.strategy_params).length
     ? ` (${Object.entries(c.strategy_params).map(([k, v]) => `${k} ${v}`).join(", ")})` : "";
   const commission = c.commission ?? c.commission_rate;
@@ -167,15 +168,14 @@ export function renderResults(container, status) {
     h("section", { class: "card", "aria-labelledby": "dd-title" },
       h("div", { class: "card-head" }, h("h2", { id: "dd-title" }, "Drawdown")),
       drawdownEl),
-    h("div", { class: "grid-2" },
-      h("section", { class: "card", "aria-labelledby": "bench-title" },
-        h("h2", { id: "bench-title" }, benchName ? `Against the benchmark (${benchName})` : "Against the benchmark"),
-        h("div", { class: "metric-grid", id: "benchmark-cards", style: { gridTemplateColumns: "repeat(auto-fill, minmax(150px, 1fr))", marginBottom: 0 } },
-          BENCHMARK.map((k) => metricCard(k, m[k])))),
-      h("section", { class: "card", "aria-labelledby": "risk-title" },
-        h("h2", { id: "risk-title" }, "Risk and trading"),
-        h("dl", { class: "kv-grid", style: { gridTemplateColumns: "repeat(auto-fill, minmax(220px, 1fr))", margin: 0 } },
-          DETAIL.map((k) => metricRow(k, m[k]))))),
+    h("section", { class: "card", "aria-labelledby": "bench-title" },
+      h("h2", { id: "bench-title" }, benchName ? `Against the benchmark (${benchName})` : "Against the benchmark"),
+      benchName ? null : h("p", { class: "muted small" }, "No benchmark was chosen for this run."),
+      h("div", { class: "metric-grid metric-grid-7", id: "benchmark-cards" },
+        BENCHMARK.map((k) => metricCard(k, m[k])))),
+    h("section", { class: "card", "aria-labelledby": "risk-title" },
+      h("h2", { id: "risk-title" }, "Risk and trading"),
+      h("dl", { class: "kv-grid", id: "detail-metrics" }, DETAIL.map((k) => metricRow(k, m[k])))),
     h("section", { class: "card", "aria-labelledby": "heat-title" },
       h("h2", { id: "heat-title" }, "Monthly returns"),
       heatSlot),

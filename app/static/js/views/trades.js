@@ -6,10 +6,11 @@ import { downloadText, field, h, replace } from "../dom.js";
 import { date, int, money, pct, qty, signedMoney, tone } from "../format.js";
 
 const PAGE_SIZES = [25, 50, 100];
-const EXPORT_PAGE = 100;
+const EXPORT_PAGE = 500; // the API's largest page
 
 export function createTradesTable(id, config) {
-  let limit = 50;
+  let limit = 25;
+  let sort = "entry_date";
   let offset = 0;
   let total = 0;
   let filters = { symbol: "", start_date: "", end_date: "" };
@@ -37,19 +38,41 @@ export function createTradesTable(id, config) {
     filterError);
 
   const tbody = h("tbody", {});
+  const headers = [];
+  const sortHeader = (label, key, right = false) => {
+    const button = h("button", { type: "button", class: "sort", dataset: { sort: key } }, label, h("span", { "aria-hidden": "true" }, ""));
+    const th = h("th", { scope: "col", class: right ? "r" : null }, button);
+    button.addEventListener("click", () => {
+      sort = sort === key ? `-${key}` : key;
+      offset = 0;
+      paintSort();
+      load();
+    });
+    headers.push({ th, key, arrow: button.lastChild });
+    return th;
+  };
+  function paintSort() {
+    for (const { th, key, arrow } of headers) {
+      const active = sort === key || sort === `-${key}`;
+      if (active) th.setAttribute("aria-sort", sort.startsWith("-") ? "descending" : "ascending");
+      else th.removeAttribute("aria-sort");
+      arrow.textContent = active ? (sort.startsWith("-") ? "▼" : "▲") : "";
+    }
+  }
   const table = h("table", { class: "data", id: "trades-table" },
-    h("caption", { class: "visually-hidden" }, "Round-trip trades"),
+    h("caption", { class: "visually-hidden" }, "Round-trip trades; column buttons sort."),
     h("thead", {}, h("tr", {},
-      h("th", { scope: "col" }, "Symbol"),
-      h("th", { scope: "col" }, "Entry date"),
+      sortHeader("Symbol", "symbol"),
+      sortHeader("Entry date", "entry_date"),
       h("th", { scope: "col", class: "r" }, "Entry price"),
-      h("th", { scope: "col" }, "Exit date"),
+      sortHeader("Exit date", "exit_date"),
       h("th", { scope: "col", class: "r" }, "Exit price"),
       h("th", { scope: "col", class: "r" }, "Quantity"),
-      h("th", { scope: "col", class: "r" }, "P&L"),
-      h("th", { scope: "col", class: "r" }, "P&L %"),
+      sortHeader("P&L", "pnl", true),
+      sortHeader("P&L %", "pnl_percent", true),
       h("th", { scope: "col" }, "Status"))),
     tbody);
+  paintSort();
   const range = h("span", { id: "trades-range", "aria-live": "polite" }, "");
   const prev = h("button", { type: "button", class: "btn btn-s", id: "trades-prev", onclick: () => { offset = Math.max(0, offset - limit); load(); } }, "← Previous");
   const next = h("button", { type: "button", class: "btn btn-s", id: "trades-next", onclick: () => { offset += limit; load(); } }, "Next →");
@@ -86,7 +109,7 @@ export function createTradesTable(id, config) {
   }
 
   function query(extra) {
-    return { ...filters, limit, offset, ...extra };
+    return { ...filters, sort, limit, offset, ...extra };
   }
 
   async function load() {
