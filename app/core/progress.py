@@ -173,8 +173,12 @@ class RedisBus(ProgressBus):
 
 
 async def _redis_messages(pubsub: Any) -> AsyncIterator[Message]:
-    async for raw in pubsub.listen():
-        if raw.get("type") == "message":
+    # get_message with a timeout, not listen(): listen() blocks on a socket read that
+    # the client's socket_timeout turns into an error after a few quiet seconds, which
+    # is normal for progress (a job may be queued for minutes).
+    while True:
+        raw = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+        if raw is not None and raw.get("type") == "message":
             yield json.loads(raw["data"])
 
 

@@ -94,7 +94,7 @@ class Server:
         return "\n".join(text.splitlines()[-lines:])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     var_dir = tmp_path_factory.mktemp("browser-var")
     port = _free_port()
@@ -223,7 +223,7 @@ class Api:
         return self.client.get(path, params=params, headers=account.headers)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api(server: Server) -> Iterator[Api]:
     client = Api(server.base_url)
     yield client
@@ -233,7 +233,7 @@ def api(server: Server) -> Iterator[Api]:
 # --- the browser --------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
         _unavailable(f"{CHROMIUM} not found (apt-get install -y chromium)")
@@ -300,7 +300,7 @@ def page(browser: Any, server: Server, console: ConsoleLog) -> Iterator[Any]:
     assert not unexpected, "console errors on the page:\n" + "\n".join(unexpected)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
