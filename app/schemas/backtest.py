@@ -62,6 +62,14 @@ _REQUEST_EXAMPLE: JsonDict = {
 }
 
 
+def _add_years(day: dt.date, years: int) -> dt.date:
+    """``day`` moved ``years`` calendar years on; Feb 29 becomes Feb 28 off leap years."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
 class BacktestRequest(BaseModel):
     """What to backtest. Unknown fields are rejected (400)."""
 
@@ -145,7 +153,7 @@ class BacktestRequest(BaseModel):
             raise ValueError("start_date must be before end_date")
         if self.end_date > dt.date.today():
             raise ValueError("end_date must not be in the future")
-        span_limit = self.start_date.replace(year=self.start_date.year + MAX_SPAN_YEARS)
+        span_limit = _add_years(self.start_date, MAX_SPAN_YEARS)
         if self.end_date > span_limit:
             raise ValueError(f"the date range must not exceed {MAX_SPAN_YEARS} years")
         if self.strategy_id is not None and self.filter_criteria is not None:
