@@ -3,13 +3,15 @@
 Any number of workers on any number of machines may point at the same Redis and
 Postgres (``REDIS_URL``, ``DATABASE_URL``); see README "Run modes". The Celery app
 includes ``app.tasks.backtest``, which registers ``backtests.run`` and
-``backtests.sweep``.
+``backtests.sweep``. A worker serves Prometheus metrics on ``WORKER_METRICS_PORT``.
 """
 
 from app.core.config import get_settings
 from app.core.logging import configure_logging
 from app.core.queue import celery_app
+from app.tasks.signals import install_worker_hooks
 
 configure_logging(get_settings())
+install_worker_hooks(get_settings())
 
 app = celery_app

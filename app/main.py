@@ -8,24 +8,33 @@ lazily on first access, not at import).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
-from fastapi import FastAPI
+import redis.asyncio as aredis
+import structlog
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from app.api.middleware import LimitsMiddleware
 from app.api.v1.endpoints import health
 from app.api.v1.router import api_router
+from app.core import metrics
+from app.core.caching import JsonCache
 from app.core.config import Settings, get_settings
 from app.core.errors import register_error_handlers
 from app.core.logging import configure_logging
+from app.core.observability import ObservabilityMiddleware
 from app.core.progress import get_bus
+from app.core.queue import QUEUE
+from app.core.rate_limit import RateLimiter
 from app.db.migrate import upgrade_to_head
 from app.db.session import create_engine, create_sessionmaker
 from app.tasks.embedded import EmbeddedWorker, sweep_forever
@@ -42,6 +51,7 @@ API_VERSION = "0.1.0"
 
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+log = structlog.get_logger(__name__)
 
 
 @asynccontextmanager
@@ -57,6 +67,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.bus = get_bus(settings.redis_url)
+    app.state.limiter = RateLimiter(settings)
+    app.state.redis = None
+    if settings.redis_url:
+        app.state.redis = aredis.Redis.from_url(settings.redis_url, socket_timeout=2)
+        if settings.chart_cache_ttl_seconds:
+            app.state.chart_cache = JsonCache(
+                app.state.redis, ttl_seconds=settings.chart_cache_ttl_seconds
+            )
     worker: EmbeddedWorker | None = None
     sweeper_task: asyncio.Task[None] | None = None
     if settings.embedded and settings.embedded_worker_concurrency > 0:
@@ -74,7 +92,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if worker is not None:
             await anyio.to_thread.run_sync(worker.stop)
         await app.state.bus.aclose()
+        await app.state.limiter.aclose()
+        if app.state.redis is not None:
+            await app.state.redis.aclose()
         await engine.dispose()
+        metrics.mark_process_dead()
+        log.info("api.stopped")
 
 
 def _install_openapi_without_422(app: FastAPI) -> None:
@@ -123,8 +146,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
     app.state.settings = settings
-    app.state.readiness_checks = health.default_readiness_checks()
+    app.state.readiness_checks = health.default_readiness_checks(settings)
     register_error_handlers(app)
+    # Body-size limit (413) and rate-limit headers on every limited response.
+    app.add_middleware(LimitsMiddleware, max_body_bytes=settings.max_request_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -132,11 +157,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    # Outermost: request ids and metrics see every response, 500s included.
+    app.add_middleware(ObservabilityMiddleware)
     app.include_router(health.router)
+    if settings.metrics_enabled:
+        _mount_metrics(app)
     app.include_router(api_router)
     _mount_web_app(app)
     _install_openapi_without_422(app)
     return app
+
+
+def _mount_metrics(app: FastAPI) -> None:
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics(request: Request) -> Response:
+        depth = None
+        client = getattr(request.app.state, "redis", None)
+        if client is not None:
+            with contextlib.suppress(Exception):  # the depth is optional, never a 500
+                depth = await asyncio.wait_for(
+                    metrics.broker_queue_depth(client, QUEUE), 1.0
+                )
+        body = await anyio.to_thread.run_sync(lambda: metrics.render(queue_depth=depth))
+        return Response(body, media_type=metrics.CONTENT_TYPE_LATEST)
 
 
 def _mount_web_app(app: FastAPI) -> None:

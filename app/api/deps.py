@@ -4,7 +4,7 @@ the authenticated user (loaded from the database on every request) and admins.""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -12,8 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
 from app.core.errors import Forbidden, ServiceUnavailable, Unauthorized
+from app.core.rate_limit import STATE_KEY as RATE_LIMIT_STATE
+from app.core.rate_limit import (
+    Decision,
+    LoginThrottle,
+    RateLimiter,
+    client_ip,
+    count_rejection,
+)
 from app.db.models import User
 from app.services import users as users_service
+from app.services.quotas import SubmissionQuota
 
 # auto_error=False: a missing token is reported by us, in the error envelope.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
@@ -42,6 +51,22 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 
+def limiter_of(app: Any) -> RateLimiter:
+    """The app's limiter (created in the lifespan; lazily when that did not run)."""
+    limiter: RateLimiter | None = getattr(app.state, "limiter", None)
+    if limiter is None:
+        limiter = RateLimiter(app.state.settings)
+        app.state.limiter = limiter
+    return limiter
+
+
+def get_limiter(request: Request) -> RateLimiter:
+    return limiter_of(request.app)
+
+
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
+
+
 async def get_current_user(
     session: SessionDep, token: TokenDep, settings: SettingsDep
 ) -> User:
@@ -50,7 +75,74 @@ async def get_current_user(
     return await users_service.user_from_token(session, token=token, settings=settings)
 
 
-CurrentUser = Annotated[User, Depends(get_current_user)]
+async def get_rate_limited_user(
+    request: Request,
+    user: Annotated[User, Depends(get_current_user)],
+    limiter: LimiterDep,
+) -> User:
+    """The authenticated user, within the per-user request limit (``rate_limits.api``;
+    keyed by the user id, admins exempt, fails open when Redis is down)."""
+    if limiter.enabled and not user.is_admin:
+        decision = await limiter.hit_or_fail_open(
+            limiter.rules.api, "api", str(user.id)
+        )
+        if decision is not None:
+            setattr(request.state, RATE_LIMIT_STATE, decision)
+            if not decision.allowed:
+                count_rejection(user.tier)
+                raise decision.error(
+                    "Too many requests; retry in "
+                    f"{decision.retry_after()} s (limit {limiter.rules.api})."
+                )
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_rate_limited_user)]
+# POST /v1/backtest: authenticated only; its own limit is applied by the service after
+# the request has been validated (app.services.quotas).
+SubmittingUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_submission_quota(
+    request: Request, limiter: LimiterDep, settings: SettingsDep
+) -> SubmissionQuota:
+    def publish(decision: Decision) -> None:
+        setattr(request.state, RATE_LIMIT_STATE, decision)
+
+    return SubmissionQuota(limiter=limiter, settings=settings, on_decision=publish)
+
+
+SubmissionQuotaDep = Annotated[SubmissionQuota, Depends(get_submission_quota)]
+
+
+async def limit_auth_ip(request: Request, limiter: LimiterDep) -> None:
+    """Unauthenticated auth endpoints: ``rate_limits.auth_ip`` per client address
+    (X-Forwarded-For only from TRUSTED_PROXIES). Fails open."""
+    if not limiter.enabled:
+        return
+    peer = request.client.host if request.client else None
+    address = client_ip(
+        peer, request.headers.get("x-forwarded-for"), limiter.trusted_proxies
+    )
+    decision = await limiter.hit_or_fail_open(limiter.rules.auth_ip, "ip", address)
+    if decision is None:
+        return
+    setattr(request.state, RATE_LIMIT_STATE, decision)
+    if not decision.allowed:
+        count_rejection("anonymous")
+        raise decision.error(
+            f"Too many attempts from this address; retry in {decision.retry_after()} s."
+        )
+
+
+AuthIpLimit = Depends(limit_auth_ip)
+
+
+def get_login_throttle(limiter: LimiterDep) -> LoginThrottle:
+    return LoginThrottle(limiter)
+
+
+LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
 
 
 async def get_current_admin(user: CurrentUser) -> User:

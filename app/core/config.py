@@ -13,15 +13,97 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+import limits
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUNDLED_DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "bundled"
 
 _PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev-secret-change-me"}
+
+
+TierName = Literal["free", "pro", "enterprise"]
+# Retry-After must stay within an hour, so no rule may have a longer window.
+MAX_RATE_LIMIT_WINDOW_SECONDS = 3600
+_DEFAULT_SUBMIT: dict[TierName, str] = {
+    "free": "10/hour",
+    "pro": "100/hour",
+    "enterprise": "1000/hour",
+}
+_DEFAULT_ACTIVE_JOBS: dict[TierName, int] = {"free": 2, "pro": 10, "enterprise": 50}
+
+
+def _check_rule(rule: str) -> str:
+    """``"10/hour"``, ``"5 per 15 minutes"`` (the ``limits`` notation), one rule."""
+    try:
+        items = limits.parse_many(rule)
+    except ValueError as exc:
+        raise ValueError(f"invalid rate limit {rule!r}: {exc}") from exc
+    if len(items) != 1 or items[0].amount < 1:
+        raise ValueError(f"rate limit {rule!r} must be one positive rule")
+    if items[0].get_expiry() > MAX_RATE_LIMIT_WINDOW_SECONDS:
+        raise ValueError(f"rate limit {rule!r}: the window must be at most 1 hour")
+    return rule
+
+
+class RateLimitRules(BaseModel):
+    """The one rate-limit rule table (env ``RATE_LIMITS`` as JSON; keys left out keep
+    their defaults, e.g. ``RATE_LIMITS='{"submit": {"free": "20/hour"}}'``).
+
+    * ``submit``: accepted ``POST /v1/backtest`` per user and rolling window, by tier.
+    * ``active_jobs``: pending + running jobs a user may have at once, by tier.
+    * ``api``: every other authenticated request, per user.
+    * ``auth_ip``: register/login/token requests per client IP.
+    * ``login_failures``: failed logins per username before further tries get 429.
+
+    Admins are exempt from the per-user rules (not from the per-IP ones).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    submit: dict[TierName, str] = Field(default_factory=lambda: dict(_DEFAULT_SUBMIT))
+    active_jobs: dict[TierName, int] = Field(
+        default_factory=lambda: dict(_DEFAULT_ACTIVE_JOBS)
+    )
+    api: str = "600/minute"
+    auth_ip: str = "10/minute"
+    login_failures: str = "5 per 15 minutes"
+
+    @field_validator("submit", mode="before")
+    @classmethod
+    def _submit_defaults(cls, value: Any) -> Any:
+        return {**_DEFAULT_SUBMIT, **value} if isinstance(value, dict) else value
+
+    @field_validator("active_jobs", mode="before")
+    @classmethod
+    def _active_defaults(cls, value: Any) -> Any:
+        return {**_DEFAULT_ACTIVE_JOBS, **value} if isinstance(value, dict) else value
+
+    @field_validator("submit")
+    @classmethod
+    def _check_submit(cls, value: dict[TierName, str]) -> dict[TierName, str]:
+        return {tier: _check_rule(rule) for tier, rule in value.items()}
+
+    @field_validator("active_jobs")
+    @classmethod
+    def _check_active(cls, value: dict[TierName, int]) -> dict[TierName, int]:
+        if any(cap < 1 for cap in value.values()):
+            raise ValueError("active_jobs caps must be at least 1")
+        return value
+
+    @field_validator("api", "auth_ip", "login_failures")
+    @classmethod
+    def _check_single(cls, value: str) -> str:
+        return _check_rule(value)
 
 
 class Settings(BaseSettings):
@@ -80,6 +162,46 @@ class Settings(BaseSettings):
     # so that a backtest runs long enough to be watched, cancelled or killed. Keep 0.
     engine_chunk_delay_seconds: float = Field(default=0.0, ge=0, le=5)
 
+    # --- rate limits and abuse limits ------------------------------------------
+    # The rule table (JSON in RATE_LIMITS); see RateLimitRules for keys and defaults.
+    rate_limits: RateLimitRules = Field(default_factory=RateLimitRules)
+    # Master switch of the per-user/per-IP rate limits and the active-jobs cap.
+    rate_limit_enabled: bool = True
+    # Prefix of the limiter's Redis keys (several deployments may share one Redis).
+    rate_limit_key_prefix: str = "ratelimit"
+    # Limiter Redis calls time out after this long (then: fail open / fallback)...
+    rate_limit_redis_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
+    # ...and after a Redis error the limiter skips Redis for this long.
+    rate_limit_redis_retry_seconds: float = Field(default=5.0, ge=0, le=300)
+    # Submissions while Redis is unavailable: count the user's jobs in the database
+    # ("database", exact) or refuse them with 503 ("reject").
+    rate_limit_submit_fallback: Literal["database", "reject"] = "database"
+    # Proxies (IPs or CIDRs) whose X-Forwarded-For is believed; empty: none.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Idempotency keys (and their stored responses) are kept at least this long.
+    idempotency_ttl_hours: float = Field(default=24.0, ge=24, le=24 * 30)
+    # Request bodies above this size are refused with 413.
+    max_request_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    # At most this many symbols / screening filters per backtest request (else 400).
+    max_symbols_per_request: int = Field(default=1000, ge=1, le=1000)
+    max_filters_per_request: int = Field(default=20, ge=0, le=20)
+    # Concurrent progress WebSockets per user (all API processes together).
+    ws_max_connections_per_user: int = Field(default=5, ge=1, le=1000)
+
+    # --- observability and caching -------------------------------------------
+    # Serve Prometheus metrics at GET /metrics on the API.
+    metrics_enabled: bool = True
+    # Port of a distributed Celery worker's Prometheus endpoint (0 = none).
+    worker_metrics_port: int = Field(default=9808, ge=0, le=65535)
+    # Multi-process metrics directory (uvicorn --workers, Celery prefork). Read by
+    # prometheus-client from the process environment at import; empty it at start.
+    prometheus_multiproc_dir: Path | None = None
+    # /ready asks the Celery workers for a ping with this timeout, and reuses the
+    # answer for this long (probes every few seconds must not flood the broker).
+    worker_ping_timeout_seconds: float = Field(default=1.0, gt=0, le=10)
+    worker_ping_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # Chart data of completed backtests is cached in Redis this long (0 = off).
+    chart_cache_ttl_seconds: int = Field(default=86_400, ge=0, le=30 * 86_400)
 
     @model_validator(mode="after")
     def _hard_limit_above_soft(self) -> Settings:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
+import structlog.tracebacks
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from app.core.config import Settings
@@ -35,9 +36,20 @@ _SENSITIVE_KEYS = frozenset(
         "cookie",
     }
 )
+# Key names containing one of these are masked whatever their value.
+_SENSITIVE_PARTS = ("password", "secret", "authorization", "cookie", "api_key")
 # ``token=...`` (and similar) inside URLs / query strings, e.g. a WebSocket URL.
 _QUERY_SECRET = re.compile(
-    r"(?i)\b(token|access_token|password|secret|api_key)=([^&\s\"']+)"
+    r"(?i)\b([\w-]*(?:token|password|passwd|secret|api_key|apikey))=([^&\s\"']+)"
+)
+# A JWT anywhere in a string (``Bearer eyJ...``, a pasted URL, an error message).
+_JWT = re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]*")
+# The password of a connection URL: ``scheme://user:password@host``.
+_URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)([^@\s]+)(@)")
+# Without local variables: a frame's locals can hold a password or a token in a form
+# no pattern recognises (an object's repr).
+_DICT_TRACEBACKS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
 )
 _HANDLER_NAME = "app-structlog"
 _configured = False
@@ -45,7 +57,11 @@ _configured = False
 
 def _redact_value(value: Any) -> Any:
     if isinstance(value, str):
-        return _QUERY_SECRET.sub(lambda m: f"{m.group(1)}={REDACTED}", value)
+        value = _QUERY_SECRET.sub(lambda m: f"{m.group(1)}={REDACTED}", value)
+        value = _URL_PASSWORD.sub(
+            lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", value
+        )
+        return _JWT.sub(REDACTED, value)
     if isinstance(value, Mapping):
         return {
             k: REDACTED if _is_sensitive(k) else _redact_value(v)
@@ -57,7 +73,14 @@ def _redact_value(value: Any) -> Any:
 
 
 def _is_sensitive(key: object) -> bool:
-    return isinstance(key, str) and key.lower() in _SENSITIVE_KEYS
+    if not isinstance(key, str):
+        return False
+    lowered = key.lower()
+    return (
+        lowered in _SENSITIVE_KEYS
+        or lowered.endswith("_token")
+        or any(part in lowered for part in _SENSITIVE_PARTS)
+    )
 
 
 def redact_secrets(
@@ -96,13 +119,19 @@ def _render_chain(settings: Settings) -> list[Processor]:
         if settings.log_json is not None
         else settings.environment == "production"
     )
+    # Tracebacks are rendered to data first and redacted again: an exception message
+    # can carry a URL with a token or a DSN with a password.
     if as_json:
         return [
-            structlog.processors.dict_tracebacks,
+            _DICT_TRACEBACKS,
+            redact_secrets,
             structlog.processors.JSONRenderer(),
         ]
-    # The console renderer formats exc_info itself.
-    return [structlog.dev.ConsoleRenderer(colors=False)]
+    return [
+        structlog.processors.format_exc_info,
+        redact_secrets,
+        structlog.dev.ConsoleRenderer(colors=False),
+    ]
 
 
 def configure_logging(settings: Settings, *, force: bool = False) -> None:

@@ -81,6 +81,10 @@ def enqueue_backtest(backtest_id: uuid.UUID | str) -> str:
         RUN_TASK,
         args=[str(backtest_id)],
         queue=QUEUE,
+        # send_task ignores task_ignore_result: without this it also sets up the
+        # Redis result consumer, whose reconnect loop (20 retries) made a submit with
+        # Redis down hang ~20 s before the 503. Nobody reads results (the DB has them).
+        ignore_result=True,
         retry=True,
         retry_policy={
             "max_retries": 2,

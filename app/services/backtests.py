@@ -15,8 +15,10 @@ from typing import Any
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.caching import JsonCache
 from app.core.config import Settings
 from app.core.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from app.core.metrics import BACKTEST_REQUESTS
 from app.core.progress import ProgressBus
 from app.core.queue import enqueue_backtest
 from app.db.models import Backtest, BacktestStatus, User
@@ -30,6 +32,7 @@ from app.engine.errors import InvalidInputError
 from app.engine.store import load_dataset
 from app.schemas.backtest import TERMINAL_STATUSES, BacktestRequest
 from app.services.charts import chart_response
+from app.services.quotas import SubmissionQuota, check_request_limits
 
 # Engine field names -> the API's names (the request says "commission").
 _API_FIELDS = {"commission_rate": "commission", "slippage_rate": "slippage"}
@@ -53,14 +56,24 @@ async def dataset_for(settings: Settings, name: str | None) -> MarketData:
 
 
 async def submit(
-    session: AsyncSession, *, user: User, request: BacktestRequest, settings: Settings
+    session: AsyncSession,
+    *,
+    user: User,
+    request: BacktestRequest,
+    settings: Settings,
+    quota: SubmissionQuota | None = None,
 ) -> Backtest:
+    """Validate, admit (``quota``: after validation, so a 400 costs no quota), store
+    and queue one backtest."""
+    check_request_limits(request, settings)
     config = request.to_config()
     data = await dataset_for(settings, config.dataset)
     try:
         check_config(config, data)
     except InvalidInputError as exc:
         raise ValidationFailed(exc.message, field=api_field(exc.field)) from exc
+    if quota is not None:
+        await quota.reserve(session, user=user)
     row = await backtests_repo.create(
         session,
         user_id=user.id,
@@ -75,11 +88,13 @@ async def submit(
             session, row.id, error="The job queue was unavailable; please resubmit."
         )
         await session.commit()
+        BACKTEST_REQUESTS.labels(status="rejected").inc()
         raise ServiceUnavailable(
             "The job queue is unavailable; try again shortly.", retry_after=5
         ) from exc
     await backtests_repo.mark_enqueued(session, row.id)
     await session.commit()
+    BACKTEST_REQUESTS.labels(status="submitted").inc()
     return row
 
 
@@ -161,15 +176,36 @@ async def trades(
     )
 
 
+def result_version(row: Backtest) -> str | None:
+    """A validator for the job's results: set once it completed (results never change
+    after that), None while it can still change."""
+    if row.status != BacktestStatus.COMPLETED.value or row.completed_at is None:
+        return None
+    return f"{row.id}:{row.completed_at.isoformat()}"
+
+
 async def chart(
-    session: AsyncSession, *, user: User, task_id: str, max_points: int
+    session: AsyncSession,
+    *,
+    user: User,
+    task_id: str,
+    max_points: int,
+    cache: JsonCache | None = None,
 ) -> dict[str, Any]:
+    """The chart of a completed job (down-sampled to ``max_points``), served from the
+    Redis cache when present: completed results are immutable."""
     row = await get_owned(session, user=user, task_id=task_id)
     _require_completed(row)
+    variant = str(max_points)
+    if cache is not None and (hit := await cache.get(f"chart:{row.id}", variant)):
+        return dict(hit)
     payload = await backtests_repo.get_series(session, row.id)
     if payload is None:  # completed rows always have one (same transaction)
         raise Conflict("Chart data is not available for this backtest.")
-    return await anyio.to_thread.run_sync(chart_response, payload, max_points)
+    body = await anyio.to_thread.run_sync(chart_response, payload, max_points)
+    if cache is not None:
+        await cache.set(f"chart:{row.id}", variant, body)
+    return body
 
 
 async def cancel_or_delete(

@@ -7,6 +7,7 @@ database or Redis unreachable); engine errors fail the job instead.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import structlog
@@ -15,10 +16,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from app.core import task_context
+from app.core.metrics import BACKTEST_ACTIVE, BACKTEST_DURATION, BACKTEST_REQUESTS
 from app.core.queue import RUN_TASK, SWEEP_TASK, celery_app, enqueue_backtest
 from app.services import execution, sweeper
 
 log = structlog.get_logger(__name__)
+task_context.install()  # the request id rides in message headers into task logs
 
 TRANSIENT = (
     OperationalError,
@@ -41,6 +45,18 @@ TRANSIENT = (
     max_retries=5,
 )
 def run_backtest(self: Any, backtest_id: str) -> str:
+    started, outcome = time.perf_counter(), "retry"
+    BACKTEST_ACTIVE.inc()
+    try:
+        outcome = _run(self, backtest_id)
+        return outcome
+    finally:
+        BACKTEST_ACTIVE.dec()
+        BACKTEST_REQUESTS.labels(status=outcome).inc()
+        BACKTEST_DURATION.labels(status=outcome).observe(time.perf_counter() - started)
+
+
+def _run(self: Any, backtest_id: str) -> str:
     token = str(self.request.id)
     try:
         return execution.execute(backtest_id, claim_token=token)

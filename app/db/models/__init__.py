@@ -6,6 +6,7 @@ from app.db.models.backtest import (
     BacktestSeries,
     BacktestStatus,
 )
+from app.db.models.idempotency import IdempotencyKey, IdempotencyStatus
 from app.db.models.trade import Trade
 from app.db.models.user import User
 
@@ -14,6 +15,8 @@ __all__ = [
     "Backtest",
     "BacktestSeries",
     "BacktestStatus",
+    "IdempotencyKey",
+    "IdempotencyStatus",
     "Trade",
     "User",
 ]

@@ -7,7 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.api.deps import (
+    AuthIpLimit,
+    CurrentUser,
+    LoginThrottleDep,
+    SessionDep,
+    SettingsDep,
+)
 from app.core.security import IssuedToken
 from app.schemas.auth import LoginRequest, RegisterRequest, TokenResponse, UserRead
 from app.schemas.common import error_responses
@@ -22,12 +28,13 @@ def _token_response(token: IssuedToken) -> TokenResponse:
 
 @router.post(
     "/register",
+    dependencies=[AuthIpLimit],
     summary="Create an account",
     description="Register a free-tier account. Usernames are 3–64 characters of "
     "letters, digits, `_`, `.`, `-`; passwords 8–256 characters.",
     status_code=status.HTTP_201_CREATED,
     response_model=UserRead,
-    responses=error_responses(400, 409),
+    responses=error_responses(400, 409, 429),
 )
 async def register(body: RegisterRequest, session: SessionDep) -> UserRead:
     user = await users_service.register(
@@ -38,38 +45,46 @@ async def register(body: RegisterRequest, session: SessionDep) -> UserRead:
 
 @router.post(
     "/login",
+    dependencies=[AuthIpLimit],
     summary="Log in (JSON)",
     description="Exchange a username and password for a bearer token.",
     status_code=status.HTTP_200_OK,
     response_model=TokenResponse,
-    responses=error_responses(400, 401),
+    responses=error_responses(400, 401, 429),
 )
 async def login(
-    body: LoginRequest, session: SessionDep, settings: SettingsDep
+    body: LoginRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    throttle: LoginThrottleDep,
 ) -> TokenResponse:
-    token = await users_service.login(
-        session, username=body.username, password=body.password, settings=settings
-    )
+    async with throttle.attempt(body.username):
+        token = await users_service.login(
+            session, username=body.username, password=body.password, settings=settings
+        )
     return _token_response(token)
 
 
 @router.post(
     "/token",
+    dependencies=[AuthIpLimit],
     summary="Log in (OAuth2 password form)",
     description="The OAuth2 password flow used by the docs' **Authorize** button; "
     "same result as `/v1/auth/login`.",
     status_code=status.HTTP_200_OK,
     response_model=TokenResponse,
-    responses=error_responses(400, 401),
+    responses=error_responses(400, 401, 429),
 )
 async def token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     session: SessionDep,
     settings: SettingsDep,
+    throttle: LoginThrottleDep,
 ) -> TokenResponse:
-    issued = await users_service.login(
-        session, username=form.username, password=form.password, settings=settings
-    )
+    async with throttle.attempt(form.username):
+        issued = await users_service.login(
+            session, username=form.username, password=form.password, settings=settings
+        )
     return _token_response(issued)
 
 

@@ -6,11 +6,20 @@ import datetime as dt
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 
-from app.api.deps import CurrentUser, SessionDep, SettingsDep
+from app.api.deps import (
+    CurrentUser,
+    SessionDep,
+    SettingsDep,
+    SubmissionQuotaDep,
+    SubmittingUser,
+)
+from app.core.caching import conditional
 from app.core.progress import get_bus
 from app.db.models import Backtest
+from app.db.models.idempotency import IDEMPOTENCY_KEY_MAX_LENGTH
 from app.db.repositories.backtests import BacktestSort
 from app.db.repositories.trades import TradeSort
 from app.schemas.backtest import (
@@ -20,10 +29,12 @@ from app.schemas.backtest import (
     CancelResponse,
     ChartData,
     HistoryItem,
+    IsoDateTime,
     TradeOut,
 )
 from app.schemas.common import error_responses
 from app.services import backtests as service
+from app.services import idempotency
 from app.services.charts import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
 
 router = APIRouter(prefix="/backtest", tags=["backtests"])
@@ -33,7 +44,21 @@ MAX_HISTORY_PAGE = 100
 MAX_OFFSET = 10_000_000
 
 _ID_DOC = "The backtest's `task_id` (UUID)."
+_CACHE_DOC = (
+    " Once completed the response is immutable: it carries an `ETag` and "
+    "`Cache-Control: immutable`, and `If-None-Match` gets a 304."
+)
 StatusFilter = Literal["pending", "running", "completed", "failed", "cancelled"]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Makes the submission safe to retry (see above).",
+    ),
+]
 
 
 def _status_body(row: Backtest) -> BacktestStatus:
@@ -51,6 +76,15 @@ def _status_body(row: Backtest) -> BacktestStatus:
         error=row.error,
         metrics=row.metrics,
     )
+
+
+def _set_page_headers(
+    request: Request, response: Response, *, total: int, limit: int, offset: int
+) -> None:
+    """``X-Total-Count`` and, when there are neighbouring pages, ``Link``."""
+    response.headers["X-Total-Count"] = str(total)
+    if link := _page_links(request, total=total, limit=limit, offset=offset):
+        response.headers["Link"] = link
 
 
 def _page_links(request: Request, *, total: int, limit: int, offset: int) -> str:
@@ -75,16 +109,38 @@ def _page_links(request: Request, *, total: int, limit: int, offset: int) -> str
     description="Validates the request against the dataset (dates within coverage, "
     "known symbols, strategy parameters, screening language), stores the job and "
     "queues it. Progress: `GET /v1/backtest/{task_id}` or the WebSocket "
-    "`/v1/backtest/{task_id}/progress`.",
+    "`/v1/backtest/{task_id}/progress`.\n\n"
+    "**Limits** (per tier): accepted submissions per rolling hour and active "
+    "(pending + running) jobs; over either → 429 with `Retry-After`. Every response "
+    "carries `X-RateLimit-Limit/Remaining/Reset`, `RateLimit-Policy` and `RateLimit`. "
+    "Invalid requests (400) do not count.\n\n"
+    "**Idempotency-Key** (optional, ≤ 255 visible ASCII characters, kept ≥ 24 h, "
+    "per user): repeating a successful request with the same key and body returns "
+    "the original response (`Idempotent-Replayed: true`) without a new job; the same "
+    "key with another body is a 422 `IdempotencyKeyMismatch`; while the first "
+    "request is still in flight, 409.",
     status_code=status.HTTP_200_OK,
     response_model=BacktestCreated,
-    responses=error_responses(400, 401, 413, 429, 503),
+    responses=error_responses(400, 401, 409, 413, 422, 429, 503),
 )
 async def create_backtest(
-    body: BacktestRequest, session: SessionDep, user: CurrentUser, settings: SettingsDep
-) -> BacktestCreated:
-    row = await service.submit(session, user=user, request=body, settings=settings)
-    return BacktestCreated(task_id=row.id, status="pending", created_at=row.created_at)
+    body: BacktestRequest,
+    session: SessionDep,
+    user: SubmittingUser,
+    settings: SettingsDep,
+    quota: SubmissionQuotaDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    outcome = await idempotency.submit_backtest(
+        session,
+        user=user,
+        request=body,
+        settings=settings,
+        quota=quota,
+        key=idempotency_key,
+    )
+    headers = {idempotency.REPLAY_HEADER: "true"} if outcome.replayed else None
+    return JSONResponse(outcome.body, status_code=outcome.status_code, headers=headers)
 
 
 @router.get(
@@ -108,8 +164,8 @@ async def list_backtests(
     session: SessionDep,
     user: CurrentUser,
     status_filter: Annotated[StatusFilter | None, Query(alias="status")] = None,
-    created_after: dt.datetime | None = None,
-    created_before: dt.datetime | None = None,
+    created_after: IsoDateTime | None = None,
+    created_before: IsoDateTime | None = None,
     sort: BacktestSort = "-created_at",
     limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE)] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
@@ -124,9 +180,7 @@ async def list_backtests(
         limit=limit,
         offset=offset,
     )
-    response.headers["X-Total-Count"] = str(total)
-    if link := _page_links(request, total=total, limit=limit, offset=offset):
-        response.headers["Link"] = link
+    _set_page_headers(request, response, total=total, limit=limit, offset=offset)
     return [
         HistoryItem(
             task_id=r.id,
@@ -145,14 +199,21 @@ async def list_backtests(
     "/{task_id}",
     summary="Status, progress and metrics of a backtest",
     description="`metrics` (the full metric set) is present once `status` is "
-    "`completed`; `error` explains a `failed` job. " + _ID_DOC,
+    "`completed`; `error` explains a `failed` job. " + _ID_DOC + _CACHE_DOC,
     response_model=BacktestStatus,
-    responses=error_responses(401, 404),
+    responses={304: {"description": "Not modified"}, **error_responses(401, 404)},
 )
 async def get_backtest(
-    task_id: str, session: SessionDep, user: CurrentUser
-) -> BacktestStatus:
+    task_id: str,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    user: CurrentUser,
+) -> BacktestStatus | Response:
     row = await service.get_owned(session, user=user, task_id=task_id)
+    version = service.result_version(row)
+    if fresh := conditional(request, response, version=version, variant="status"):
+        return fresh
     return _status_body(row)
 
 
@@ -163,9 +224,13 @@ async def get_backtest(
     "the end are marked to market with `is_open: true`). Filter by `symbol` and by "
     "entry date (`start_date`, `end_date`); `sort` by entry_date (default), "
     "exit_date, symbol, pnl or pnl_percent (prefix `-` for descending). The total is "
-    "in `X-Total-Count`, neighbouring pages in `Link`. 409 until completed.",
+    "in `X-Total-Count`, neighbouring pages in `Link`. 409 until completed."
+    + _CACHE_DOC,
     response_model=list[TradeOut],
-    responses=error_responses(400, 401, 404, 409),
+    responses={
+        304: {"description": "Not modified"},
+        **error_responses(400, 401, 404, 409),
+    },
 )
 async def get_trades(
     task_id: str,
@@ -179,7 +244,12 @@ async def get_trades(
     sort: TradeSort = "entry_date",
     limit: Annotated[int, Query(ge=1, le=MAX_TRADE_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-) -> list[TradeOut]:
+) -> list[TradeOut] | Response:
+    row = await service.get_owned(session, user=user, task_id=task_id)
+    variant = f"trades?{sorted(request.query_params.multi_items())}"
+    version = service.result_version(row)
+    if fresh := conditional(request, response, version=version, variant=variant):
+        return fresh
     rows, total = await service.trades(
         session,
         user=user,
@@ -191,9 +261,7 @@ async def get_trades(
         limit=limit,
         offset=offset,
     )
-    response.headers["X-Total-Count"] = str(total)
-    if link := _page_links(request, total=total, limit=limit, offset=offset):
-        response.headers["Link"] = link
+    _set_page_headers(request, response, total=total, limit=limit, offset=offset)
     return [TradeOut.model_validate(r, from_attributes=True) for r in rows]
 
 
@@ -202,18 +270,32 @@ async def get_trades(
     summary="Equity curve, drawdown and monthly returns",
     description="Series longer than `max_points` are down-sampled (MinMaxLTTB), "
     "always keeping the first and last day, the equity extremes and the deepest "
-    "drawdown. 409 until completed.",
+    "drawdown. 409 until completed." + _CACHE_DOC,
     response_model=ChartData,
-    responses=error_responses(400, 401, 404, 409),
+    responses={
+        304: {"description": "Not modified"},
+        **error_responses(400, 401, 404, 409),
+    },
 )
 async def get_chart(
     task_id: str,
+    request: Request,
+    response: Response,
     session: SessionDep,
     user: CurrentUser,
     max_points: Annotated[int, Query(ge=MIN_POINTS, le=MAX_POINTS)] = DEFAULT_POINTS,
-) -> ChartData:
+) -> ChartData | Response:
+    row = await service.get_owned(session, user=user, task_id=task_id)
+    version = service.result_version(row)
+    variant = f"chart?max_points={max_points}"
+    if fresh := conditional(request, response, version=version, variant=variant):
+        return fresh
     body = await service.chart(
-        session, user=user, task_id=task_id, max_points=max_points
+        session,
+        user=user,
+        task_id=task_id,
+        max_points=max_points,
+        cache=getattr(request.app.state, "chart_cache", None),
     )
     return ChartData.model_validate(body)
 

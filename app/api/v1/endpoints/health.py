@@ -9,12 +9,17 @@ the app, returning ``DependencyCheck``); add more with
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import anyio
 import structlog
 from fastapi import APIRouter, FastAPI, Request, status
 
+from app.core.config import Settings
 from app.core.errors import ServiceUnavailable
+from app.core.queue import celery_app
 from app.db.migrate import current_revisions, head_revisions
 from app.db.session import ping
 from app.schemas.common import DependencyCheck, Liveness, Readiness, error_responses
@@ -47,8 +52,57 @@ async def check_migrations(app: FastAPI) -> DependencyCheck:
     )
 
 
-def default_readiness_checks() -> dict[str, ReadinessCheck]:
-    return {"database": check_database, "migrations": check_migrations}
+async def check_redis(app: FastAPI) -> DependencyCheck:
+    bus = getattr(app.state, "bus", None)
+    if bus is None:
+        return DependencyCheck(ok=False, detail="not initialised")
+    await bus.ping()
+    return DependencyCheck(ok=True, detail="reachable")
+
+
+def _ping_workers(timeout: float) -> list[str]:
+    replies: list[dict[str, Any]] = (
+        celery_app.control.ping(timeout=timeout, limit=1) or []
+    )
+    return sorted(name for reply in replies for name in reply)
+
+
+async def check_workers(app: FastAPI) -> DependencyCheck:
+    """At least one Celery worker answers a control ping (distributed mode), or the
+    embedded worker thread is alive. The ping answer is cached for a few seconds."""
+    settings: Settings = app.state.settings
+    if settings.embedded:
+        worker = getattr(app.state, "embedded_worker", None)
+        alive = bool(worker is not None and worker.alive)
+        return DependencyCheck(
+            ok=alive,
+            detail="embedded worker alive" if alive else "embedded worker down",
+        )
+    cached: tuple[float, list[str]] | None = getattr(app.state, "worker_ping", None)
+    now = time.monotonic()
+    if cached is None or now - cached[0] > settings.worker_ping_cache_seconds:
+        timeout = settings.worker_ping_timeout_seconds
+        workers = await anyio.to_thread.run_sync(_ping_workers, timeout)
+        cached = app.state.worker_ping = (now, workers)
+    workers = cached[1]
+    if not workers:
+        return DependencyCheck(ok=False, detail="no worker answered a ping")
+    return DependencyCheck(ok=True, detail=f"{len(workers)} responding")
+
+
+def default_readiness_checks(
+    settings: Settings | None = None,
+) -> dict[str, ReadinessCheck]:
+    checks: dict[str, ReadinessCheck] = {
+        "database": check_database,
+        "migrations": check_migrations,
+    }
+    if settings is not None:
+        if not settings.embedded:
+            checks["redis"] = check_redis
+        if settings.embedded_worker_concurrency > 0 or not settings.embedded:
+            checks["workers"] = check_workers
+    return checks
 
 
 async def _run_check(name: str, check: ReadinessCheck, app: FastAPI) -> DependencyCheck:

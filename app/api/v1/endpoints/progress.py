@@ -5,7 +5,8 @@ Protocol: authenticate with ``?token=<JWT>`` or the ``Sec-WebSocket-Protocol`` h
 is sent at once (a reconnect resumes), then every update
 ``{status, progress, current_date, eta_seconds, trades_executed, message}``; after the
 terminal message the server closes with 1000. Close codes: 4001 bad or expired token,
-4003 origin not allowed, 4004 unknown backtest (or not yours), 1009 client frame too
+4003 origin not allowed, 4004 unknown backtest (or not yours), 4029 too many
+connections of this user (``WS_MAX_CONNECTIONS_PER_USER``), 1009 client frame too
 large, 1000 after a terminal state or 5 minutes without news.
 
 Pub/sub is lossy by nature, so when no message arrives for a few seconds the relay
@@ -25,6 +26,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.api.deps import limiter_of
 from app.core.config import Settings
 from app.core.errors import NotFound, Unauthorized
 from app.core.progress import get_bus
@@ -40,6 +42,7 @@ POLL_SECONDS = 3.0
 MAX_CLIENT_FRAME_BYTES = 4096
 CLOSE_BAD_TOKEN, CLOSE_FORBIDDEN_ORIGIN, CLOSE_NOT_FOUND = 4001, 4003, 4004
 CLOSE_TOO_BIG = 1009
+CLOSE_TOO_MANY = 4029  # WS_MAX_CONNECTIONS_PER_USER open already
 
 
 def _origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
@@ -87,8 +90,17 @@ async def progress_socket(
     except NotFound:
         await websocket.close(code=CLOSE_NOT_FOUND, reason="backtest not found")
         return
-    with contextlib.suppress(WebSocketDisconnect):
-        await _serve(websocket, sessionmaker, settings, row.id)
+    connections = limiter_of(websocket.app).connections
+    slot = await connections.acquire(str(user.id))
+    if slot is None:
+        reason = f"at most {connections.limit} connections per user"
+        await websocket.close(code=CLOSE_TOO_MANY, reason=reason)
+        return
+    try:
+        with contextlib.suppress(WebSocketDisconnect):
+            await _serve(websocket, sessionmaker, settings, row.id)
+    finally:
+        await connections.release(str(user.id), slot)
 
 
 async def _serve(
@@ -138,23 +150,38 @@ async def _relay(
 ) -> None:
     last_news = time.monotonic()
     iterator = aiter(messages)
-    while time.monotonic() - last_news < IDLE_CLOSE_SECONDS:
-        try:
-            message = await asyncio.wait_for(anext(iterator), timeout=POLL_SECONDS)
-        except TimeoutError:
-            polled = await _read_state(sessionmaker, job_id)
-            if polled is None:
-                await websocket.close(code=CLOSE_NOT_FOUND, reason="backtest deleted")
+    # One read of the iterator stays pending across poll timeouts: cancelling it (as
+    # a bare wait_for would) closes the async generator for good, and the next read
+    # raised StopAsyncIteration, killing the socket of any job silent for 3 s.
+    next_message: asyncio.Future[dict[str, Any]] | None = None
+    try:
+        while time.monotonic() - last_news < IDLE_CLOSE_SECONDS:
+            if next_message is None:
+                next_message = asyncio.ensure_future(anext(iterator))
+            try:
+                message = await asyncio.wait_for(
+                    asyncio.shield(next_message), timeout=POLL_SECONDS
+                )
+                next_message = None
+            except TimeoutError:
+                polled = await _read_state(sessionmaker, job_id)
+                if polled is None:
+                    await websocket.close(
+                        code=CLOSE_NOT_FOUND, reason="backtest deleted"
+                    )
+                    return
+                if polled == last_sent:
+                    continue
+                message = polled
+            await websocket.send_json(message)
+            last_sent, last_news = message, time.monotonic()
+            if message["status"] in TERMINAL_STATUSES:
+                await websocket.close(code=1000)
                 return
-            if polled == last_sent:
-                continue
-            message = polled
-        await websocket.send_json(message)
-        last_sent, last_news = message, time.monotonic()
-        if message["status"] in TERMINAL_STATUSES:
-            await websocket.close(code=1000)
-            return
-    await websocket.close(code=1000, reason="idle")
+        await websocket.close(code=1000, reason="idle")
+    finally:
+        if next_message is not None:
+            next_message.cancel()
 
 
 async def _listen(websocket: WebSocket) -> None:
