@@ -10,6 +10,7 @@ Redis restart that lost queued messages:
 * ``pending`` not (re)sent for ``PENDING_REQUEUE_SECONDS``: the message may be lost.
   Send it again; if the original is still queued, the second delivery finds the row
   already claimed and does nothing (guarded claim), so duplicates are harmless.
+* Idempotency keys older than ``IDEMPOTENCY_TTL_HOURS`` are deleted.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from app.core.config import Settings
 from app.db.base import utcnow
 from app.db.models import Backtest, BacktestStatus
 from app.db.repositories import backtests as backtests_repo
+from app.services import idempotency
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +37,7 @@ class SweepReport:
     requeued: int = 0
     failed: int = 0
     resent: int = 0
+    expired_keys: int = 0
 
 
 async def sweep(
@@ -71,7 +74,8 @@ async def sweep(
             report.requeued += 1
         else:
             report.resent += 1
-    if report.requeued or report.failed or report.resent:
+    report.expired_keys = await idempotency.purge_expired(session, settings=settings)
+    if report.requeued or report.failed or report.resent or report.expired_keys:
         log.info("sweeper.swept", **report.__dict__)
     return report
 
