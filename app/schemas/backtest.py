@@ -12,8 +12,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 from pydantic.config import JsonDict
 
@@ -63,7 +63,7 @@ _REQUEST_EXAMPLE: JsonDict = {
 
 
 def _add_years(day: dt.date, years: int) -> dt.date:
-    """``day`` moved ``years`` calendar years on; Feb 29 becomes Feb 28 off leap years."""
+    """``day`` moved ``years`` years on; Feb 29 becomes Feb 28 in a common year."""
     try:
         return day.replace(year=day.year + years)
     except ValueError:
@@ -147,18 +147,29 @@ class BacktestRequest(BaseModel):
     def _normalise_benchmark(cls, value: str | None) -> str | None:
         return value.strip().upper() if value else None
 
-    @model_validator(mode="after")
-    def _check_dates(self) -> BacktestRequest:
-        if self.start_date >= self.end_date:
-            raise ValueError("start_date must be before end_date")
-        if self.end_date > dt.date.today():
+    # Cross-field rules are field validators so that errors name the field to fix
+    # (body.end_date, body.filter_criteria) rather than the whole body. Each runs
+    # after the fields declared before it, which ``info.data`` then holds.
+    @field_validator("end_date")
+    @classmethod
+    def _check_dates(cls, end: dt.date, info: ValidationInfo) -> dt.date:
+        start = info.data.get("start_date")
+        if start is not None and start >= end:
+            raise ValueError("end_date must be after start_date")
+        if end > dt.date.today():
             raise ValueError("end_date must not be in the future")
-        span_limit = _add_years(self.start_date, MAX_SPAN_YEARS)
-        if self.end_date > span_limit:
+        if start is not None and end > _add_years(start, MAX_SPAN_YEARS):
             raise ValueError(f"the date range must not exceed {MAX_SPAN_YEARS} years")
-        if self.strategy_id is not None and self.filter_criteria is not None:
+        return end
+
+    @field_validator("filter_criteria")
+    @classmethod
+    def _one_strategy_source(
+        cls, value: dict[str, Any] | None, info: ValidationInfo
+    ) -> dict[str, Any] | None:
+        if value is not None and info.data.get("strategy_id") is not None:
             raise ValueError("give either strategy_id or filter_criteria, not both")
-        return self
+        return value
 
     def to_config(self) -> BacktestConfig:
         return BacktestConfig(

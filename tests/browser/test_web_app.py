@@ -386,9 +386,9 @@ def test_server_validation_message_appears_next_to_its_field(
     page.get_by_label("Start date").fill("2019-01-01")
     page.get_by_label("End date").fill("2018-01-01")
     page.get_by_role("button", name="Run backtest").click()
-    start_error = page.locator("[data-field='start_date'] .field-error")
-    start_error.wait_for()
-    assert "start_date must be before end_date" in start_error.inner_text()
+    end_error = page.locator("[data-field='end_date'] .field-error")
+    end_error.wait_for()
+    assert "end_date must be after start_date" in end_error.inner_text()
     capital_error = page.locator("[data-field='initial_capital'] .field-error")
     assert capital_error.inner_text() == ""
 

@@ -9,18 +9,32 @@
 * ``app`` / ``client``: the real app (``create_app``) with the session dependency
   overridden, served through ``httpx.ASGITransport``.
 * ``user_factory``, ``token_for``, ``auth_headers``: real users and real JWTs.
+
+Live stacks (``tests/integration/stack.py``), for end-to-end tests that need what a
+separate worker process commits:
+
+* ``live_stack`` (session): uvicorn + a prefork Celery worker on their own database
+  and their own redis-server (machine Redis DB 14 without the binary), the engine
+  slowed by ``ENGINE_CHUNK_DELAY_SECONDS=0.06`` (a 50-chunk backtest runs ~3 s).
+  ``start_live_stack(options, tmp)`` builds others (a context manager: fresh
+  database, processes stopped and database dropped on exit).
+* ``embedded_server`` (session): one API process with no DATABASE_URL/REDIS_URL.
+* A failing test that used one of them gets the processes' log tails in its report.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 import psycopg
 import pytest
+import redis
 from fastapi import FastAPI
 from psycopg import sql
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -33,6 +47,13 @@ from app.db.models import User
 from app.db.repositories import users as users_repo
 from app.db.session import create_engine
 from app.main import create_app
+from tests.integration.stack import (
+    EmbeddedServer,
+    LiveApi,
+    LiveStack,
+    StackOptions,
+    start_redis_server,
+)
 
 ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -196,3 +217,84 @@ def auth_headers(
         return {"Authorization": f"Bearer {token_for(user)}"}
 
     return _headers
+
+
+# --- live stacks (real processes) -----------------------------------------------
+REDIS_HOST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+def require_redis() -> None:
+    """Skip (or fail with REQUIRE_SERVICES=1) when Redis is unreachable."""
+    client = redis.Redis.from_url(REDIS_HOST_URL, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        if os.environ.get("REQUIRE_SERVICES") == "1":
+            pytest.fail(f"Redis required (REQUIRE_SERVICES=1): {exc}")
+        pytest.skip(f"Redis unavailable: {exc}")
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def start_live_stack(options: StackOptions, log_dir: Path) -> Iterator[LiveStack]:
+    """A fresh migrated database, a private redis-server (or, without the binary, a
+    flushed DB index of the machine's Redis), API + worker (+ beat) processes;
+    everything stopped and dropped on exit."""
+    redis_server = start_redis_server(log_dir)
+    if redis_server is None:
+        require_redis()
+        redis_url = f"{REDIS_HOST_URL}/{options.redis_db}"
+    else:
+        redis_url = f"{redis_server.base_url}/0"
+    name = create_database("bt_live")
+    stack: LiveStack | None = None
+    try:
+        url = async_url(name)
+        upgrade_to_head(url)
+        stack = LiveStack(
+            database=name,
+            database_url=url,
+            redis_url=redis_url,
+            options=options,
+            log_dir=log_dir,
+            redis_server=redis_server,
+        )
+        stack.start()
+        yield stack
+    finally:
+        if stack is not None:
+            stack.stop()  # the private redis-server last
+        elif redis_server is not None:
+            redis_server.stop()
+        drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    options = StackOptions(chunk_delay_seconds=0.06, redis_db=14)
+    with start_live_stack(options, tmp_path_factory.mktemp("live_stack")) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session")
+def embedded_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[EmbeddedServer]:
+    root = tmp_path_factory.mktemp("embedded")
+    server = EmbeddedServer(var_dir=root / "var", log_dir=root, chunk_delay=0.06)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Attach the live processes' log tails to a failing test's report."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, LiveApi):
+                report.sections.append(("live stack logs", value.diagnostics(80)))

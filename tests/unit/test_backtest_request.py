@@ -61,9 +61,10 @@ def test_request_minimal_body_uses_documented_defaults() -> None:
     ("start", "end"), [("2020-01-01", "2020-01-01"), ("2020-06-01", "2020-01-01")]
 )
 def test_request_start_not_before_end_is_rejected(start: str, end: str) -> None:
-    assert "start_date must be before end_date" in _messages(
+    assert "end_date must be after start_date" in _messages(
         start_date=start, end_date=end
     )
+    assert _locs(start_date=start, end_date=end) == {("end_date",)}
 
 
 def test_request_end_in_future_is_rejected() -> None:
@@ -100,7 +101,7 @@ def test_request_start_on_leap_day_is_accepted() -> None:
 
 def test_request_leap_day_span_limit_is_ten_years_to_feb_28() -> None:
     assert _request(start_date="2012-02-29", end_date="2022-02-28").end_date
-    assert _locs(start_date="2012-02-29", end_date="2022-03-01") == {()}
+    assert _locs(start_date="2012-02-29", end_date="2022-03-01") == {("end_date",)}
 
 
 @pytest.mark.parametrize("value", ["2020-13-01", "yesterday", 20200101.5, None])
@@ -294,7 +295,7 @@ async def test_submit_missing_dates_names_both_fields(api: httpx.AsyncClient) ->
     assert fields == {"body.start_date", "body.end_date"}
 
 
-async def test_submit_cross_field_rule_is_400_on_the_body(
+async def test_submit_cross_field_rule_is_400_on_the_field(
     api: httpx.AsyncClient,
 ) -> None:
     body = {"start_date": "2020-06-01", "end_date": "2020-01-01"}
@@ -303,9 +304,9 @@ async def test_submit_cross_field_rule_is_400_on_the_body(
 
     assert response.status_code == 400
     [detail] = response.json()["details"]
-    # Whole-body rules are reported on "body"; the message starts with the field.
-    assert detail["field"] == "body"
-    assert detail["message"].startswith("Value error, start_date must be before")
+    # Cross-field rules are reported on the field to fix.
+    assert detail["field"] == "body.end_date"
+    assert detail["message"].startswith("Value error, end_date must be after")
 
 
 async def test_submit_malformed_json_is_400_bad_request(

@@ -173,6 +173,8 @@ async def _relay(
                 if polled == last_sent:
                     continue
                 message = polled
+            if _goes_backwards(message, last_sent):
+                continue
             await websocket.send_json(message)
             last_sent, last_news = message, time.monotonic()
             if message["status"] in TERMINAL_STATUSES:
@@ -182,6 +184,17 @@ async def _relay(
     finally:
         if next_message is not None:
             next_message.cancel()
+
+
+def _goes_backwards(message: dict[str, Any], last_sent: dict[str, Any]) -> bool:
+    """A running job's progress never moves back for the client: the stored row lags
+    the live messages (it is written at most every 0.5 s), and an old message may
+    still be queued when a socket subscribes. Terminal messages always pass."""
+    return (
+        message.get("status") == "running"
+        and last_sent.get("status") == "running"
+        and float(message.get("progress") or 0) < float(last_sent.get("progress") or 0)
+    )
 
 
 async def _listen(websocket: WebSocket) -> None:

@@ -1,0 +1,58 @@
+"""A short load run of the whole distributed stack (scripts/run_load.sh, ~20 s).
+
+Marked ``slow``: excluded from the default run; ``pytest -m slow tests/load`` runs it.
+Needs PostgreSQL and Redis on 127.0.0.1 and the bench extra (locust).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import socket
+import subprocess
+
+import pytest
+
+from app.core.config import REPO_ROOT
+
+LOAD_SECONDS = 20
+RUN_TIMEOUT = 900  # stack start and stop on 2 busy cores, the jobs check, the run
+
+
+def _reachable(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def services() -> None:
+    if importlib.util.find_spec("locust") is None:  # importing it would monkey-patch
+        pytest.skip("locust not installed (bench extra)")
+    missing = [name for name, port in (("PostgreSQL", 5432), ("Redis", 6379))
+               if not _reachable(port)]  # fmt: skip
+    if missing and os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required services unreachable: {missing}")
+    if missing:
+        pytest.skip(f"services unreachable: {missing}")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("services")
+def test_run_load_no_errors_and_no_lost_jobs() -> None:
+    env = {**os.environ, "LOAD_USERS": "20", "LOAD_SPAWN_RATE": "10"}
+
+    done = subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts/run_load.sh"), str(LOAD_SECONDS)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        timeout=RUN_TIMEOUT, check=False,
+    )  # fmt: skip
+
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-6000:]
+    failures = re.search(r"TOTAL failures: (\d+)", output)
+    assert failures is not None, output[-6000:]
+    assert int(failures.group(1)) == 0, output[-6000:]
+    assert "lost (accepted, no row)   0" in output, output[-6000:]
+    assert "jobs check: OK" in output, output[-6000:]
