@@ -27,8 +27,11 @@ from app.services.quotas import SubmissionQuota
 # auto_error=False: a missing token is reported by us, in the error envelope.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
 
+# Every dependency is ``async def``, even the trivial ones: FastAPI runs a plain ``def``
+# dependency in the thread pool, a thread hop per request per dependency.
 
-def get_app_settings(request: Request) -> Settings:
+
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -60,7 +63,7 @@ def limiter_of(app: Any) -> RateLimiter:
     return limiter
 
 
-def get_limiter(request: Request) -> RateLimiter:
+async def get_limiter(request: Request) -> RateLimiter:
     return limiter_of(request.app)
 
 
@@ -103,7 +106,7 @@ CurrentUser = Annotated[User, Depends(get_rate_limited_user)]
 SubmittingUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_submission_quota(
+async def get_submission_quota(
     request: Request, limiter: LimiterDep, settings: SettingsDep
 ) -> SubmissionQuota:
     def publish(decision: Decision) -> None:
@@ -138,7 +141,7 @@ async def limit_auth_ip(request: Request, limiter: LimiterDep) -> None:
 AuthIpLimit = Depends(limit_auth_ip)
 
 
-def get_login_throttle(limiter: LimiterDep) -> LoginThrottle:
+async def get_login_throttle(limiter: LimiterDep) -> LoginThrottle:
     return LoginThrottle(limiter)
 
 

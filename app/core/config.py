@@ -121,7 +121,10 @@ class Settings(BaseSettings):
         None  # default: sqlite+aiosqlite:///<var_dir>/backtest.db
     )
     # Connection pool per process (PostgreSQL only; SQLite uses SQLAlchemy's default).
-    db_pool_size: int = Field(default=5, ge=1, le=100)
+    # Sized for ~30 requests in flight per API process: a pool smaller than that
+    # queues requests for a connection and sends p99 latency up (measured: 1 s at 64
+    # connections with 5+10 per process, ~0.1 s with 20+10).
+    db_pool_size: int = Field(default=20, ge=1, le=100)
     # Extra connections allowed above db_pool_size under burst load (PostgreSQL only).
     db_max_overflow: int = Field(default=10, ge=0, le=100)
     # Log every SQL statement (SQLAlchemy echo); for debugging only.
