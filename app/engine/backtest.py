@@ -227,8 +227,10 @@ def _simulate(
             day = window.dates[s0 + local_row].astype("datetime64[D]").item()
             on_progress(fraction, day, n_fills)
 
+    # Only next_open fills read the open; a lazy column subset then never gathers it.
+    open_ = window.open if config.execution == "next_open" else window.close
     return simulate(
-        open_=window.open,
+        open_=open_,
         close=window.close,
         dividends=window.dividends_per_share if config.dividends else None,
         decisions=decisions,
