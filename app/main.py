@@ -116,7 +116,11 @@ def _install_openapi_without_422(app: FastAPI) -> None:
         )
         for path in schema.get("paths", {}).values():
             for operation in path.values():
-                operation.get("responses", {}).pop("422", None)
+                responses = operation.get("responses", {})
+                # Only FastAPI's automatic 422 (HTTPValidationError); a 422 a route
+                # documents itself (Idempotency-Key reuse) stays.
+                if "HTTPValidationError" in str(responses.get("422", "")):
+                    responses.pop("422")
         schemas = schema.get("components", {}).get("schemas", {})
         schemas.pop("HTTPValidationError", None)
         if "loc" in schemas.get("ValidationError", {}).get("properties", {}):
