@@ -28,8 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.api.deps import limiter_of
 from app.core.config import Settings
-from app.core.errors import NotFound, Unauthorized
+from app.core.errors import Unauthorized
 from app.core.progress import get_bus
+from app.db.models import User
 from app.db.repositories import backtests as backtests_repo
 from app.schemas.backtest import TERMINAL_STATUSES
 from app.services import backtests as service
@@ -83,11 +84,11 @@ async def progress_socket(
             user = await users_service.user_from_token(
                 session, token=jwt or "", settings=settings
             )
-            row = await service.get_owned(session, user=user, task_id=task_id)
     except Unauthorized:
         await websocket.close(code=CLOSE_BAD_TOKEN, reason="invalid or expired token")
         return
-    except NotFound:
+    job_id = service.parse_id(task_id)
+    if job_id is None:
         await websocket.close(code=CLOSE_NOT_FOUND, reason="backtest not found")
         return
     connections = limiter_of(websocket.app).connections
@@ -98,7 +99,7 @@ async def progress_socket(
         return
     try:
         with contextlib.suppress(WebSocketDisconnect):
-            await _serve(websocket, sessionmaker, settings, row.id)
+            await _serve(websocket, sessionmaker, settings, job_id, user)
     finally:
         await connections.release(str(user.id), slot)
 
@@ -108,10 +109,14 @@ async def _serve(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
     job_id: uuid.UUID,
+    user: User,
 ) -> None:
     bus = get_bus(settings.redis_url)
     async with bus.subscribe(str(job_id)) as messages:
-        state = await _read_state(sessionmaker, job_id)  # after subscribing: no gap
+        # One read after subscribing: the ownership check and the first state at
+        # once, with no gap in which an update could be missed. Nothing is sent
+        # before it passes (another user's job is the same 4004 as an unknown one).
+        state = await _read_state(sessionmaker, job_id, owner=user)
         if state is None:
             await websocket.close(code=CLOSE_NOT_FOUND, reason="backtest not found")
             return
@@ -134,10 +139,16 @@ async def _serve(
 
 
 async def _read_state(
-    sessionmaker: async_sessionmaker[AsyncSession], job_id: uuid.UUID
+    sessionmaker: async_sessionmaker[AsyncSession],
+    job_id: uuid.UUID,
+    *,
+    owner: User | None = None,
 ) -> dict[str, Any] | None:
     async with sessionmaker() as session:
-        row = await backtests_repo.get(session, job_id)
+        if owner is None:
+            row = await backtests_repo.get(session, job_id)
+        else:
+            row = await backtests_repo.get_for_owner(session, job_id, owner)
         return None if row is None else service.progress_state(row)
 
 
