@@ -58,11 +58,7 @@ async def login(
     settings: SettingsDep,
     throttle: LoginThrottleDep,
 ) -> TokenResponse:
-    async with throttle.attempt(body.username):
-        token = await users_service.login(
-            session, username=body.username, password=body.password, settings=settings
-        )
-    return _token_response(token)
+    return await _login(session, settings, throttle, body.username, body.password)
 
 
 @router.post(
@@ -81,9 +77,20 @@ async def token(
     settings: SettingsDep,
     throttle: LoginThrottleDep,
 ) -> TokenResponse:
-    async with throttle.attempt(form.username):
+    return await _login(session, settings, throttle, form.username, form.password)
+
+
+async def _login(
+    session: SessionDep,
+    settings: SettingsDep,
+    throttle: LoginThrottleDep,
+    username: str,
+    password: str,
+) -> TokenResponse:
+    """Both login routes: failed attempts for ``username`` are throttled."""
+    async with throttle.attempt(username):
         issued = await users_service.login(
-            session, username=form.username, password=form.password, settings=settings
+            session, username=username, password=password, settings=settings
         )
     return _token_response(issued)
 
