@@ -63,9 +63,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
         url = settings.resolved_database_url
         await anyio.to_thread.run_sync(lambda: upgrade_to_head(url))
-    engine = create_engine(settings)
+    engine = create_engine(settings, pool_pre_ping=False)  # see create_engine
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.read_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
     app.state.bus = get_bus(settings.redis_url)
     app.state.limiter = RateLimiter(settings)
     app.state.redis = None

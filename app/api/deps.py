@@ -4,14 +4,20 @@ the authenticated user (loaded from the database on every request) and admins.""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+)
 
 from app.core.config import Settings
-from app.core.errors import Forbidden, ServiceUnavailable, Unauthorized
+from app.core.errors import Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from app.core.rate_limit import STATE_KEY as RATE_LIMIT_STATE
 from app.core.rate_limit import (
     Decision,
@@ -21,6 +27,8 @@ from app.core.rate_limit import (
     count_rejection,
 )
 from app.db.models import User
+from app.db.repositories.backtests import JobView, Viewer
+from app.services import backtests as backtests_service
 from app.services import users as users_service
 from app.services.quotas import SubmissionQuota
 
@@ -51,6 +59,32 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def get_read_bind(request: Request) -> AsyncEngine | AsyncConnection:
+    """Where single-statement reads run: the app's autocommit engine (no ORM session,
+    no BEGIN/ROLLBACK round trips; the status read is the API's hottest path).
+    Tests bind it to their own connection and transaction instead."""
+    engine: AsyncEngine | None = getattr(request.app.state, "read_engine", None)
+    if engine is None:  # lifespan not run (or failed)
+        raise ServiceUnavailable("Database not initialised")
+    return engine
+
+
+ReadBindDep = Annotated[AsyncEngine | AsyncConnection, Depends(get_read_bind)]
+
+
+@asynccontextmanager
+async def read_connection(
+    bind: AsyncEngine | AsyncConnection,
+) -> AsyncIterator[AsyncConnection]:
+    if isinstance(bind, AsyncConnection):
+        yield bind
+        return
+    async with bind.connect() as connection:
+        yield connection
+
+
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
 
 
@@ -78,13 +112,11 @@ async def get_current_user(
     return await users_service.user_from_token(session, token=token, settings=settings)
 
 
-async def get_rate_limited_user(
-    request: Request,
-    user: Annotated[User, Depends(get_current_user)],
-    limiter: LimiterDep,
-) -> User:
-    """The authenticated user, within the per-user request limit (``rate_limits.api``;
-    keyed by the user id, admins exempt, fails open when Redis is down)."""
+async def enforce_api_limit(
+    request: Request, user: User | Viewer, limiter: RateLimiter
+) -> None:
+    """The per-user request limit (``rate_limits.api``; keyed by the user id, admins
+    exempt, fails open when Redis is down): 429 when exceeded."""
     if limiter.enabled and not user.is_admin:
         decision = await limiter.hit_or_fail_open(
             limiter.rules.api, "api", str(user.id)
@@ -97,10 +129,45 @@ async def get_rate_limited_user(
                     "Too many requests; retry in "
                     f"{decision.retry_after()} s (limit {limiter.rules.api})."
                 )
+
+
+async def get_rate_limited_user(
+    request: Request,
+    user: Annotated[User, Depends(get_current_user)],
+    limiter: LimiterDep,
+) -> User:
+    """The authenticated user, within the per-user request limit."""
+    await enforce_api_limit(request, user, limiter)
     return user
 
 
 CurrentUser = Annotated[User, Depends(get_rate_limited_user)]
+
+
+async def get_viewed_backtest(
+    task_id: str, request: Request, bind: ReadBindDep, token: TokenDep
+) -> JobView:
+    """``{task_id}`` for its owner or an admin, else 404: the same checks as
+    ``CurrentUser`` + ``get_owned`` (token, fresh user row, per-user limit, ownership)
+    with the user and the job read in one statement. For the hot status read, so it
+    takes settings and limiter from the app directly: every FastAPI sub-dependency
+    costs a few microseconds per request."""
+    if not token:
+        raise Unauthorized("Not authenticated")
+    async with read_connection(bind) as connection:
+        viewer, row = await backtests_service.read_owned(
+            connection,
+            token=token,
+            task_id=task_id,
+            settings=request.app.state.settings,
+        )
+    await enforce_api_limit(request, viewer, limiter_of(request.app))
+    if row is None:
+        raise NotFound("Backtest not found", task_id=task_id)
+    return row
+
+
+ViewedBacktest = Annotated[JobView, Depends(get_viewed_backtest)]
 # POST /v1/backtest: authenticated only; its own limit is applied by the service after
 # the request has been validated (app.services.quotas).
 SubmittingUser = Annotated[User, Depends(get_current_user)]

@@ -6,7 +6,10 @@ Two implementations behind one interface, chosen by the run mode:
   ``backtest:{id}:progress``; a cancel request is a key ``backtest:{id}:cancel`` (with a
   TTL) that the worker polls between chunks. Workers publish with the synchronous
   client (Celery tasks are synchronous); the API subscribes with redis-py's asyncio
-  client (``aioredis`` was merged into redis-py).
+  client (``aioredis`` was merged into redis-py) through one :class:`_SharedSubscriber`
+  per process: a single pub/sub connection whose channels follow the open sockets,
+  fanned out to per-socket queues, so a WebSocket connect costs a SUBSCRIBE on an
+  open connection, not a new connection (and 200 sockets are 1 Redis client, not 200).
 * :class:`InMemoryBus` (embedded): the worker thread lives in the API process, so
   messages are handed to each subscriber's asyncio queue with ``call_soon_threadsafe``.
 
@@ -126,6 +129,7 @@ class RedisBus(ProgressBus):
         self._sync: redis.Redis | None = None
         self._sync_pid = 0
         self._async: aredis.Redis | None = None
+        self._subscriber: _SharedSubscriber | None = None
 
     def _client(self) -> redis.Redis:
         # Celery's prefork children must not share their parent's sockets.
@@ -154,32 +158,137 @@ class RedisBus(ProgressBus):
 
     @asynccontextmanager
     async def subscribe(self, task_id: str) -> AsyncIterator[AsyncIterator[Message]]:
-        pubsub = self._aclient().pubsub(ignore_subscribe_messages=True)
-        await pubsub.subscribe(progress_channel(task_id))
-        try:
-            yield _redis_messages(pubsub)
-        finally:
-            with suppress(Exception):
-                await pubsub.unsubscribe()
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+        loop = asyncio.get_running_loop()
+        if self._subscriber is None or self._subscriber.loop is not loop:
+            # One per event loop (a process has one; tests may run several).
+            self._subscriber = _SharedSubscriber(self._aclient())
+        async with self._subscriber.subscribe(progress_channel(task_id)) as queue:
+            yield _drain(queue)
 
     async def ping(self) -> bool:
         return bool(await self._aclient().ping())
 
     async def aclose(self) -> None:
+        if self._subscriber is not None:
+            await self._subscriber.aclose()
+            self._subscriber = None
         if self._async is not None:
             await self._async.aclose()
             self._async = None
 
 
-async def _redis_messages(pubsub: Any) -> AsyncIterator[Message]:
-    # get_message with a timeout, not listen(): listen() blocks on a socket read that
-    # the client's socket_timeout turns into an error after a few quiet seconds, which
-    # is normal for progress (a job may be queued for minutes).
-    while True:
-        raw = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-        if raw is not None and raw.get("type") == "message":
-            yield json.loads(raw["data"])
+class _SharedSubscriber:
+    """One pub/sub connection for all of a process's subscribers.
+
+    ``subscribe(channel)`` registers a queue and, for the channel's first subscriber,
+    sends SUBSCRIBE and waits (up to ``CONFIRM_TIMEOUT``) for Redis to confirm it, so
+    a caller that reads the database *after* subscribing misses nothing in between.
+    One reader task hands each message to the channel's queues (``_offer``: a slow
+    consumer loses its oldest messages, never blocks the others); the last one out
+    UNSUBSCRIBEs. If Redis goes away the reader keeps retrying; redis-py re-subscribes
+    the current channels when it reconnects, and the WebSocket's database poll covers
+    the gap."""
+
+    CONFIRM_TIMEOUT = 2.0
+    RETRY_SECONDS = 0.5
+
+    def __init__(self, client: aredis.Redis) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._pubsub = client.pubsub()
+        self._queues: dict[str, set[asyncio.Queue[Message]]] = {}
+        self._confirmed: dict[str, asyncio.Event] = {}
+        self._lock = asyncio.Lock()  # serialises SUBSCRIBE/UNSUBSCRIBE bookkeeping
+        self._reader: asyncio.Task[None] | None = None
+
+    @asynccontextmanager
+    async def subscribe(self, channel: str) -> AsyncIterator[asyncio.Queue[Message]]:
+        queue = asyncio.Queue[Message](maxsize=_QUEUE_LIMIT)
+        async with self._lock:
+            queues = self._queues.setdefault(channel, set())
+            queues.add(queue)
+            confirmed = self._confirmed.get(channel)
+            if confirmed is None:
+                confirmed = self._confirmed[channel] = asyncio.Event()
+                try:
+                    await self._pubsub.subscribe(channel)
+                except BaseException:
+                    self._forget(channel, queue)
+                    raise
+            self._ensure_reader()
+        with suppress(TimeoutError):
+            await asyncio.wait_for(confirmed.wait(), self.CONFIRM_TIMEOUT)
+        try:
+            yield queue
+        finally:
+            async with self._lock:
+                if self._forget(channel, queue):
+                    with suppress(Exception):  # Redis down: nothing to undo there
+                        await self._pubsub.unsubscribe(channel)
+
+    def _forget(self, channel: str, queue: asyncio.Queue[Message]) -> bool:
+        """Drop ``queue``; True when it was the channel's last one."""
+        queues = self._queues.get(channel)
+        if queues is None:
+            return False
+        queues.discard(queue)
+        if queues:
+            return False
+        del self._queues[channel]
+        self._confirmed.pop(channel, None)
+        return True
+
+    def _ensure_reader(self) -> None:
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read_forever())
+
+    async def _read_forever(self) -> None:
+        while True:
+            try:
+                # get_message with a timeout, not listen(): listen() blocks on a
+                # socket read that the client's socket_timeout turns into an error
+                # after a few quiet seconds, normal for progress.
+                if not self._pubsub.subscribed:
+                    await asyncio.sleep(0.05)
+                    continue
+                raw = await self._pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis unreachable or restarting: retry
+                await asyncio.sleep(self.RETRY_SECONDS)
+                continue
+            if raw is not None:
+                self._dispatch(raw)
+
+    def _dispatch(self, raw: dict[str, Any]) -> None:
+        channel = raw.get("channel")
+        if isinstance(channel, bytes):
+            channel = channel.decode()
+        if not isinstance(channel, str):
+            return
+        if raw.get("type") == "subscribe":
+            if (event := self._confirmed.get(channel)) is not None:
+                event.set()
+            return
+        if raw.get("type") != "message":
+            return
+        queues = self._queues.get(channel)
+        if not queues:
+            return
+        try:
+            message = json.loads(raw["data"])
+        except ValueError:
+            return
+        for queue in queues:
+            _offer(queue, message)
+
+    async def aclose(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await self._reader
+            self._reader = None
+        with suppress(Exception):
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 _bus: ProgressBus | None = None

@@ -15,6 +15,9 @@ Reliability settings (why each is there):
   backtest does not hold others hostage in its prefetch buffer.
 * Soft/hard time limits per task; Redis ``visibility_timeout`` above the hard limit, so
   the broker never re-delivers a job that is still legitimately running.
+* Running tasks survive a broker outage
+  (``worker_cancel_long_running_tasks_on_connection_loss=False``); the sweeper
+  re-sends what a Redis without persistence lost.
 * Beat runs the sweeper every ``sweep_interval_seconds`` (stale heartbeats, lost
   messages).
 """
@@ -54,6 +57,10 @@ def create_celery(settings: Settings) -> Celery:
         worker_redirect_stdouts=False,
         worker_send_task_events=True,
         broker_connection_retry_on_startup=True,
+        # A broker outage must not stop running jobs: they only need the database,
+        # and their late acks are harmless if lost (a re-delivery finds the job
+        # finished and skips it). Explicit: Celery plans to flip the default.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         broker_transport_options={"visibility_timeout": hard + 300},
         # Fail fast when Redis is down: the API answers 503 instead of hanging.
         broker_connection_timeout=2,

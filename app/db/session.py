@@ -48,8 +48,17 @@ def ensure_sqlite_parent_dir(url: str) -> None:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
-    """The process's engine (default URL: ``settings.resolved_database_url``)."""
+def create_engine(
+    settings: Settings, url: str | None = None, *, pool_pre_ping: bool = True
+) -> AsyncEngine:
+    """The process's engine (default URL: ``settings.resolved_database_url``).
+
+    ``pool_pre_ping`` tests each connection as it leaves the pool. asyncpg's ping is
+    three round trips (BEGIN, ``;``, ROLLBACK), more than a whole status read, so the
+    API turns it off: a connection that died with the server fails its request
+    (503), and SQLAlchemy then invalidates every pooled connection opened before
+    the failure, so the next requests reconnect. Workers keep it on: a job's first
+    query should not fail because the pool is stale."""
     url = url or settings.resolved_database_url
     if is_sqlite(url):
         ensure_sqlite_parent_dir(url)
@@ -65,7 +74,7 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         hide_parameters=not settings.db_echo,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=pool_pre_ping,
     )
 
 

@@ -13,26 +13,37 @@ import uuid
 from typing import Any
 
 import anyio
-from sqlalchemy.ext.asyncio import AsyncSession
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.caching import JsonCache
 from app.core.config import Settings
-from app.core.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from app.core.errors import (
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+    ValidationFailed,
+    unavailable_dependency,
+)
 from app.core.metrics import BACKTEST_REQUESTS
 from app.core.progress import ProgressBus
 from app.core.queue import enqueue_backtest
 from app.db.models import Backtest, BacktestStatus, User
 from app.db.repositories import backtests as backtests_repo
 from app.db.repositories import trades as trades_repo
-from app.db.repositories.backtests import BacktestSort
+from app.db.repositories.backtests import BacktestSort, JobView, Viewer
 from app.db.repositories.trades import TradeSort
 from app.engine.backtest import check_config
 from app.engine.data import MarketData
 from app.engine.errors import InvalidInputError
 from app.engine.store import load_dataset
 from app.schemas.backtest import TERMINAL_STATUSES, BacktestRequest
+from app.services import users as users_service
 from app.services.charts import chart_response
 from app.services.quotas import SubmissionQuota, check_request_limits
+
+logger = structlog.get_logger(__name__)
 
 # Engine field names -> the API's names (the request says "commission").
 _API_FIELDS = {"commission_rate": "commission", "slippage_rate": "slippage"}
@@ -92,8 +103,18 @@ async def submit(
         raise ServiceUnavailable(
             "The job queue is unavailable; try again shortly.", retry_after=5
         ) from exc
-    await backtests_repo.mark_enqueued(session, row.id)
-    await session.commit()
+    try:
+        await backtests_repo.mark_enqueued(session, row.id)
+        await session.commit()
+    except Exception as exc:
+        # The job is stored and queued: it will run, so the client must hear 200,
+        # not a 503 that invites a duplicate. ``enqueued_at`` only times the
+        # sweeper's re-send, and a re-sent message for a claimed job is a no-op.
+        if unavailable_dependency(exc) is None:
+            raise
+        logger.warning(
+            "mark_enqueued_failed", task_id=str(row.id), error=type(exc).__name__
+        )
     BACKTEST_REQUESTS.labels(status="submitted").inc()
     return row
 
@@ -117,6 +138,22 @@ async def get_owned(session: AsyncSession, *, user: User, task_id: str) -> Backt
     if row is None:
         raise NotFound("Backtest not found", task_id=task_id)
     return row
+
+
+async def read_owned(
+    connection: AsyncConnection, *, token: str, task_id: str, settings: Settings
+) -> tuple[Viewer, JobView | None]:
+    """Authenticate ``token`` and read the job it may see, in one query (see
+    ``backtests_repo.get_with_viewer``). The job is ``None`` for unknown, malformed
+    and other users' ids: the caller answers 404 after rate limiting, as for
+    ``get_owned``."""
+    viewer_id = users_service.user_id_from_token(token, settings=settings)
+    viewer, row = await backtests_repo.get_with_viewer(
+        connection, viewer_id=viewer_id, backtest_id=parse_id(task_id)
+    )
+    if viewer is None:  # a valid token whose user was deleted
+        raise Unauthorized()
+    return viewer, row
 
 
 async def history(
@@ -176,7 +213,7 @@ async def trades(
     )
 
 
-def result_version(row: Backtest) -> str | None:
+def result_version(row: JobView) -> str | None:
     """A validator for the job's results: set once it completed (results never change
     after that), None while it can still change."""
     if row.status != BacktestStatus.COMPLETED.value or row.completed_at is None:
@@ -222,17 +259,28 @@ async def cancel_or_delete(
     # Pending or running: the row turns cancelled now (the database is the truth); a
     # queued message then finds nothing to claim, and a running worker sees the flag
     # (or its next guarded write failing) at its next chunk and stops without saving.
-    was = row.status
-    if await backtests_repo.mark_cancelled(session, row.id):
-        await session.commit()
-        await bus.request_cancel(str(row.id))
-        bus.publish(str(row.id), cancelled_message())
-    await session.refresh(row)
-    if row.status != BacktestStatus.CANCELLED.value:  # it finished in the meantime
-        return row, f"Backtest already {row.status}; nothing to cancel."
-    if was == BacktestStatus.PENDING.value:
-        return row, "Backtest cancelled before it started."
-    return row, "Backtest cancelled; the worker stops at its next checkpoint."
+    # Cancel it from the state it is in *now*, not as read above: a queued job may
+    # have been claimed since, and the answer must say which it was.
+    for was in (BacktestStatus.PENDING, BacktestStatus.RUNNING):
+        if await backtests_repo.mark_cancelled(session, row.id, from_status=was):
+            await session.commit()
+            await bus.request_cancel(str(row.id))
+            bus.publish(str(row.id), cancelled_message())
+            return row, _cancelled(started=was is BacktestStatus.RUNNING)
+    # Someone else ended it first: it finished, or a concurrent DELETE cancelled it
+    # (and maybe deleted it since: then it is gone, as for any later DELETE).
+    current = await session.get(Backtest, row.id, populate_existing=True)
+    if current is None:
+        raise NotFound("Backtest not found", task_id=task_id)
+    if current.status != BacktestStatus.CANCELLED.value:
+        return current, f"Backtest already {current.status}; nothing to cancel."
+    return current, _cancelled(started=current.started_at is not None)
+
+
+def _cancelled(*, started: bool) -> str:
+    if started:
+        return "Backtest cancelled; the worker stops at its next checkpoint."
+    return "Backtest cancelled before it started."
 
 
 def cancelled_message() -> dict[str, Any]:
@@ -246,7 +294,7 @@ def cancelled_message() -> dict[str, Any]:
     }
 
 
-def progress_state(row: Backtest) -> dict[str, Any]:
+def progress_state(row: JobView) -> dict[str, Any]:
     """The WebSocket frame describing a job's stored state (sent first on connect)."""
     return {
         "status": row.status,

@@ -9,7 +9,11 @@ Idempotent by construction, so ``acks_late`` redelivery and retries are safe:
    Each claim counts an attempt; past ``MAX_ATTEMPTS`` the job fails with a clear error.
 2. **Run** the engine with a progress callback (throttled pub/sub messages, a DB
    heartbeat) and a cancel check (the bus flag, or the guarded heartbeat write failing
-   because the row was cancelled or taken over).
+   because the row was cancelled or taken over). Both are best effort against
+   outages: progress is lossy by design and a cancel is also seen through the guarded
+   heartbeat, so Redis down does not stop a job, and a heartbeat that cannot reach the
+   database is skipped (the guarded save decides in the end; if it cannot reach the
+   database either, the task is retried and the job re-claimed).
 3. **Save** status, metrics, trades and chart series in **one transaction**, guarded on
    ``running`` + claim token: a cancelled or re-claimed job never gets results, and a
    completed job always has all of them.
@@ -30,10 +34,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import structlog
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings, get_settings
-from app.core.progress import ProgressBus, get_bus
+from app.core.errors import unavailable_dependency
+from app.core.progress import Message, ProgressBus, get_bus
 from app.db.models import Backtest, BacktestStatus
 from app.db.repositories import backtests as backtests_repo
 from app.db.repositories import trades as trades_repo
@@ -46,6 +52,9 @@ from app.services.charts import series_payload
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+# After a failed bus call the worker leaves Redis alone this long: each call during an
+# outage would otherwise wait for redis-py's connection retries.
+BUS_RETRY_SECONDS = 2.0
 
 _override: Settings | None = None
 _local = threading.local()
@@ -85,6 +94,45 @@ def _db(settings: Settings) -> _Db:
     return db
 
 
+class _BestEffortBus:
+    """The progress bus as a running job uses it: a Redis outage costs progress
+    messages (the WebSocket relay re-reads the job row) and the fast cancel path (the
+    guarded heartbeat still notices a cancel), never the job itself."""
+
+    def __init__(self, bus: ProgressBus) -> None:
+        self.bus = bus
+        self.skip_until = 0.0
+
+    def _down(self, exc: Exception) -> None:
+        if time.monotonic() >= self.skip_until:
+            log.warning("backtest.bus_unavailable", error_type=type(exc).__name__)
+        self.skip_until = time.monotonic() + BUS_RETRY_SECONDS
+
+    def publish(self, task_id: str, message: Message) -> None:
+        if time.monotonic() < self.skip_until:
+            return
+        try:
+            self.bus.publish(task_id, message)
+        except (RedisError, OSError) as exc:
+            self._down(exc)
+
+    def cancel_requested(self, task_id: str) -> bool:
+        if time.monotonic() < self.skip_until:
+            return False
+        try:
+            return self.bus.cancel_requested(task_id)
+        except (RedisError, OSError) as exc:
+            self._down(exc)
+            return False
+
+
+def _bus(settings: Settings) -> _BestEffortBus:
+    bus: _BestEffortBus | None = getattr(_local, "bus", None)
+    if bus is None or bus.bus is not get_bus(settings.redis_url):
+        bus = _local.bus = _BestEffortBus(get_bus(settings.redis_url))
+    return bus
+
+
 def run_in_worker_db(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run ``fn(session)`` on this thread's worker database loop (for other tasks)."""
     return _db(worker_settings()).run(fn)
@@ -93,7 +141,7 @@ def run_in_worker_db(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
 def execute(backtest_id: str, *, claim_token: str) -> str:
     """Run job ``backtest_id`` under ``claim_token``; returns the outcome."""
     settings = worker_settings()
-    db, bus = _db(settings), get_bus(settings.redis_url)
+    db, bus = _db(settings), _bus(settings)
     job_id = uuid.UUID(backtest_id)
     bound = log.bind(task_id=backtest_id, claim=claim_token)
     row = db.run(lambda s: _claim(s, job_id, claim_token, settings.max_attempts))
@@ -118,12 +166,7 @@ def execute(backtest_id: str, *, claim_token: str) -> str:
             should_cancel=reporter.cancelled,
         )
     except CancelledError:
-        db.run(lambda s: _commit(backtests_repo.mark_cancelled, s, job_id, claim_token))
-        bus.publish(
-            backtest_id, _terminal("cancelled", row, message="Backtest cancelled.")
-        )
-        bound.info("backtest.cancelled")
-        return "cancelled"
+        return _stopped(db, bus, row, claim_token, bound=bound)
     except (EngineError, ValueError) as exc:
         return _fail(db, bus, row, claim_token, str(exc), bound=bound)
     saved = db.run(lambda s: _save(s, job_id, claim_token, result))
@@ -139,7 +182,7 @@ def fail_job(backtest_id: str, *, claim_token: str, reason: str) -> None:
     """Fail a job this delivery holds: ``reason`` "timeout" (the soft time limit hit)
     or "internal" (an unexpected error, logged with its traceback by the caller)."""
     settings = worker_settings()
-    db, bus = _db(settings), get_bus(settings.redis_url)
+    db, bus = _db(settings), _bus(settings)
     row = db.run(lambda s: backtests_repo.get(s, uuid.UUID(backtest_id)))
     if row is None:
         return
@@ -153,9 +196,32 @@ def fail_job(backtest_id: str, *, claim_token: str, reason: str) -> None:
     _fail(db, bus, row, claim_token, message, bound=log.bind(task_id=backtest_id))
 
 
+def _stopped(
+    db: _Db, bus: _BestEffortBus, row: Backtest, claim_token: str, *, bound: Any
+) -> str:
+    """The run stopped at a cancel check. Cancelled (by us now, or by the API): tell
+    the watchers the worker has stopped. Taken over (the sweeper re-queued it after a
+    stale heartbeat): stay quiet, a "cancelled" would end the watchers' sockets of a
+    job that is going to run again."""
+    if not db.run(lambda s: _cancel_if_ours(s, row.id, claim_token)):
+        bound.info("backtest.released")
+        return "discarded"
+    bus.publish(str(row.id), _terminal("cancelled", row, message="Backtest cancelled."))
+    bound.info("backtest.cancelled")
+    return "cancelled"
+
+
+async def _cancel_if_ours(s: AsyncSession, job_id: uuid.UUID, token: str) -> bool:
+    """Cancel the row if this delivery still holds it; True if it ends cancelled."""
+    if await _commit(backtests_repo.mark_cancelled, s, job_id, token):
+        return True
+    current = await backtests_repo.get(s, job_id)
+    return current is not None and current.status == BacktestStatus.CANCELLED.value
+
+
 def _fail(
     db: _Db,
-    bus: ProgressBus,
+    bus: _BestEffortBus,
     row: Backtest,
     claim_token: str,
     message: str,
@@ -250,7 +316,7 @@ class _Reporter:
     def __init__(
         self,
         db: _Db,
-        bus: ProgressBus,
+        bus: _BestEffortBus,
         settings: Settings,
         job_id: uuid.UUID,
         token: str,
@@ -266,11 +332,26 @@ class _Reporter:
         now = time.monotonic()
         if now - self.last_beat >= min(self.settings.heartbeat_interval_seconds, 0.5):
             self.last_beat = now
-            self.lost = not self.db.run(
-                lambda s: self._beat(s, 100.0 * fraction, day, fills)
-            )
+            self.heartbeat(fraction, day, fills)
         if self.settings.engine_chunk_delay_seconds:
             time.sleep(self.settings.engine_chunk_delay_seconds)
+
+    def heartbeat(self, fraction: float, day: dt.date, fills: int) -> None:
+        """Write progress and heartbeat; ``lost`` once the row is no longer ours. A
+        database outage skips the beat: if it outlasts the stale-heartbeat limit the
+        sweeper takes the job back and the next beat finds the row lost."""
+        try:
+            ours = self.db.run(lambda s: self._beat(s, 100.0 * fraction, day, fills))
+        except Exception as exc:
+            if unavailable_dependency(exc) != "database":
+                raise
+            log.warning(
+                "backtest.heartbeat_failed",
+                task_id=str(self.job_id),
+                error_type=type(exc).__name__,
+            )
+            return
+        self.lost = not ours
 
     async def _beat(
         self, s: AsyncSession, pct: float, day: dt.date, fills: int

@@ -90,17 +90,22 @@ async def login(
     return create_access_token(user.id, settings=settings)
 
 
+def user_id_from_token(token: str, *, settings: Settings) -> uuid.UUID:
+    """The verified token's user id (``Unauthorized`` for any bad token); the caller
+    loads the row, which alone decides tier and admin rights."""
+    payload = decode_access_token(token, settings=settings)
+    try:
+        return uuid.UUID(payload.sub)
+    except ValueError as exc:
+        raise Unauthorized() from exc
+
+
 async def user_from_token(
     session: AsyncSession, *, token: str, settings: Settings
 ) -> User:
     """Verify ``token`` and load its user fresh from the database (tier and admin
     rights come from the row, never from claims). Any failure is ``Unauthorized``."""
-    payload = decode_access_token(token, settings=settings)
-    try:
-        user_id = uuid.UUID(payload.sub)
-    except ValueError as exc:
-        raise Unauthorized() from exc
-    user = await users_repo.get(session, user_id)
+    user = await users_repo.get(session, user_id_from_token(token, settings=settings))
     if user is None:
         raise Unauthorized()
     return user

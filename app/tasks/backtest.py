@@ -17,6 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.core import task_context
+from app.core.errors import unavailable_dependency
 from app.core.metrics import BACKTEST_ACTIVE, BACKTEST_DURATION, BACKTEST_REQUESTS
 from app.core.queue import RUN_TASK, SWEEP_TASK, celery_app, enqueue_backtest
 from app.services import execution, sweeper
@@ -80,5 +81,15 @@ def sweep() -> dict[str, int]:
     async def go(session: Any) -> sweeper.SweepReport:
         return await sweeper.sweep(session, settings=settings, enqueue=enqueue_backtest)
 
-    report = execution.run_in_worker_db(go)
+    try:
+        report = execution.run_in_worker_db(go)
+    except Exception as exc:
+        dependency = unavailable_dependency(exc)
+        if dependency is None:
+            raise
+        # An outage, not a bug: the next sweep (seconds away) catches up.
+        log.warning(
+            "sweeper.skipped", dependency=dependency, error_type=type(exc).__name__
+        )
+        return {}
     return dict(report.__dict__)

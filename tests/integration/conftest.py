@@ -18,6 +18,12 @@ separate worker process commits:
   slowed by ``ENGINE_CHUNK_DELAY_SECONDS=0.06`` (a 50-chunk backtest runs ~3 s).
   ``start_live_stack(options, tmp)`` builds others (a context manager: fresh
   database, processes stopped and database dropped on exit).
+  ``start_live_stack(..., postgres=server)`` puts the database on a private cluster
+  (``private_postgres(tmp)``: initdb + postgres on a free port, run as the
+  ``postgres`` OS user when root) that a chaos test may stop and start;
+  ``StackOptions(redis_aof=True)`` gives the private redis-server an append-only
+  file, and ``stack.kill_redis()`` / ``stack.restart_redis()`` crash it and bring it
+  back on the same port. The machine's shared servers are never stopped.
 * ``embedded_server`` (session): one API process with no DATABASE_URL/REDIS_URL.
 * A failing test that used one of them gets the processes' log tails in its report.
 """
@@ -39,7 +45,6 @@ from fastapi import FastAPI
 from psycopg import sql
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.api.deps import get_session
 from app.core.config import Settings
 from app.core.security import Tier, create_access_token, hash_password
 from app.db.migrate import upgrade_to_head
@@ -47,10 +52,13 @@ from app.db.models import User
 from app.db.repositories import users as users_repo
 from app.db.session import create_engine
 from app.main import create_app
+from tests.integration.session_override import use_test_session
 from tests.integration.stack import (
     EmbeddedServer,
     LiveApi,
     LiveStack,
+    PostgresServer,
+    PrivateServerError,
     StackOptions,
     start_redis_server,
 )
@@ -68,38 +76,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str, service: str = "PostgreSQL") -> None:
     if os.environ.get("REQUIRE_SERVICES") == "1":
-        pytest.fail(f"PostgreSQL required (REQUIRE_SERVICES=1): {reason}")
-    pytest.skip(f"PostgreSQL unavailable: {reason}")
+        pytest.fail(f"{service} required (REQUIRE_SERVICES=1): {reason}")
+    pytest.skip(f"{service} unavailable: {reason}")
 
 
-def admin_connection() -> psycopg.Connection[Any]:
+def admin_connection(admin_url: str = ADMIN_URL) -> psycopg.Connection[Any]:
     try:
-        return psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
+        return psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
         _unavailable(str(exc).strip())
         raise  # unreachable: skip/fail raise
 
 
-def async_url(database: str) -> str:
+def async_url(database: str, admin_url: str = ADMIN_URL) -> str:
     """``postgresql+asyncpg://`` URL of ``database`` on the admin server."""
-    info = psycopg.conninfo.conninfo_to_dict(ADMIN_URL)
+    info = psycopg.conninfo.conninfo_to_dict(admin_url)
     user, host = info.get("user", "postgres"), info.get("host", "127.0.0.1")
     password = f":{info['password']}" if info.get("password") else ""
     port = info.get("port", 5432)
     return f"postgresql+asyncpg://{user}{password}@{host}:{port}/{database}"
 
 
-def create_database(prefix: str) -> str:
+def create_database(prefix: str, admin_url: str = ADMIN_URL) -> str:
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    with admin_connection() as conn:
+    with admin_connection(admin_url) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     return name
 
 
-def drop_database(name: str) -> None:
-    with admin_connection() as conn:
+def drop_database(name: str, admin_url: str = ADMIN_URL) -> None:
+    with admin_connection(admin_url) as conn:
         conn.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(name)
@@ -156,11 +164,7 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 def app(test_settings: Settings, session: AsyncSession) -> FastAPI:
     application = create_app(test_settings)
 
-    async def _test_session() -> AsyncIterator[AsyncSession]:
-        yield session
-
-    application.dependency_overrides[get_session] = _test_session
-    return application
+    return use_test_session(application, session)
 
 
 @pytest.fixture
@@ -237,20 +241,24 @@ def require_redis() -> None:
 
 
 @contextlib.contextmanager
-def start_live_stack(options: StackOptions, log_dir: Path) -> Iterator[LiveStack]:
-    """A fresh migrated database, a private redis-server (or, without the binary, a
+def start_live_stack(
+    options: StackOptions, log_dir: Path, *, postgres: PostgresServer | None = None
+) -> Iterator[LiveStack]:
+    """A fresh migrated database (on ``postgres``, a private cluster, if given; else
+    on the machine's server), a private redis-server (or, without the binary, a
     flushed DB index of the machine's Redis), API + worker (+ beat) processes;
     everything stopped and dropped on exit."""
-    redis_server = start_redis_server(log_dir)
+    redis_server = start_redis_server(log_dir, aof=options.redis_aof)
     if redis_server is None:
         require_redis()
         redis_url = f"{REDIS_HOST_URL}/{options.redis_db}"
     else:
         redis_url = f"{redis_server.base_url}/0"
-    name = create_database("bt_live")
+    admin_url = postgres.admin_url if postgres else ADMIN_URL
+    name = create_database("bt_live", admin_url)
     stack: LiveStack | None = None
     try:
-        url = async_url(name)
+        url = async_url(name, admin_url)
         upgrade_to_head(url)
         stack = LiveStack(
             database=name,
@@ -259,6 +267,7 @@ def start_live_stack(options: StackOptions, log_dir: Path) -> Iterator[LiveStack
             options=options,
             log_dir=log_dir,
             redis_server=redis_server,
+            postgres=postgres,
         )
         stack.start()
         yield stack
@@ -267,7 +276,28 @@ def start_live_stack(options: StackOptions, log_dir: Path) -> Iterator[LiveStack
             stack.stop()  # the private redis-server last
         elif redis_server is not None:
             redis_server.stop()
-        drop_database(name)
+        if postgres is None:  # a private cluster is thrown away whole (maybe down)
+            drop_database(name, admin_url)
+
+
+@contextlib.contextmanager
+def private_postgres(log_dir: Path) -> Iterator[PostgresServer]:
+    """A private PostgreSQL cluster (initdb + postgres on a free port) that the test
+    may stop and start; removed on exit. Cannot be run here → skip, or fail with
+    REQUIRE_SERVICES=1."""
+    try:
+        server = PostgresServer(log_dir)
+    except PrivateServerError as exc:
+        _unavailable(str(exc), "private PostgreSQL")
+        raise  # unreachable: skip/fail raise
+    try:
+        try:
+            server.start()
+        except PrivateServerError as exc:
+            _unavailable(str(exc), "private PostgreSQL")
+        yield server
+    finally:
+        server.destroy()
 
 
 @pytest.fixture(scope="session")

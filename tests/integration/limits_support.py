@@ -19,13 +19,13 @@ from fastapi import FastAPI
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.api.deps import get_session
 from app.core.config import RateLimitRules, Settings
 from app.core.security import Tier, hash_password
 from app.db.models import User
 from app.db.repositories import users as users_repo
 from app.db.session import create_sessionmaker
 from app.main import create_app
+from tests.integration.session_override import use_test_session
 
 VALID_BODY: dict[str, Any] = {
     "start_date": "2015-01-01",
@@ -53,11 +53,7 @@ def limit_settings(base: Settings, **update: Any) -> Settings:
 def app_on_session(settings: Settings, session: AsyncSession) -> FastAPI:
     application = create_app(settings)
 
-    async def _test_session() -> AsyncIterator[AsyncSession]:
-        yield session
-
-    application.dependency_overrides[get_session] = _test_session
-    return application
+    return use_test_session(application, session)
 
 
 def app_on_engine(settings: Settings, engine: AsyncEngine) -> FastAPI:

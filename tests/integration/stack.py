@@ -13,6 +13,9 @@ WebSockets exactly as a client would.
   expose (attempts, trades, series).
 * :class:`EmbeddedServer`: one API process with no DATABASE_URL/REDIS_URL (SQLite and
   the in-process worker under ``VAR_DIR``).
+* Servers a test may crash and restart: the private ``redis-server``
+  (:func:`start_redis_server`, optionally with an AOF) and :class:`PostgresServer`, a
+  throw-away PostgreSQL cluster on a free port.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -83,18 +88,28 @@ class ManagedProcess:
 
     @classmethod
     def start(
-        cls, name: str, args: list[str], *, env: Mapping[str, str], log_dir: Path
+        cls,
+        name: str,
+        args: list[str],
+        *,
+        env: Mapping[str, str],
+        log_dir: Path,
+        user: str | None = None,
     ) -> ManagedProcess:
+        """``user``: run as that OS user (this process must be root)."""
         log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
         with log_path.open("wb") as log:
             popen = subprocess.Popen(
                 args,
-                cwd=REPO_ROOT,
+                cwd=REPO_ROOT if user is None else "/",
                 env=dict(env),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # own process group: stop() reaches children
+                user=user,
+                group=None if user is None else pwd.getpwnam(user).pw_gid,
+                extra_groups=None if user is None else [],
             )
         return cls(name, popen, log_path)
 
@@ -119,6 +134,13 @@ class ManagedProcess:
         if self.alive():
             with contextlib.suppress(ProcessLookupError):
                 self.popen.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group at once (a crash: no shutdown code runs)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(10)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """SIGTERM (warm shutdown), then SIGKILL the whole process group."""
@@ -307,21 +329,32 @@ class StackOptions:
     # machine's Redis. Other suites use DB 12 (benchmarks) and 13 (distributed stack).
     redis_db: int = 14
     with_beat: bool = False
+    # The private redis-server persists with an AOF (see start_redis_server).
+    redis_aof: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
-def start_redis_server(log_dir: Path) -> ManagedProcess | None:
-    """A private, non-persistent ``redis-server`` on a free port (None when the binary
-    is missing). Stacks share nothing then: the Celery queue name is fixed, so two
-    stacks on one Redis database (two test runs at once) would steal each other's
-    jobs and FLUSHDB each other's queues."""
+def start_redis_server(
+    log_dir: Path, *, port: int | None = None, aof: bool = False
+) -> ManagedProcess | None:
+    """A private ``redis-server`` on a free port (None when the binary is missing).
+    Stacks share nothing then: the Celery queue name is fixed, so two stacks on one
+    Redis database (two test runs at once) would steal each other's jobs and FLUSHDB
+    each other's queues.
+
+    Non-persistent by default. ``aof``: append-only file in ``log_dir/redis-data``,
+    fsynced on every write, so a server SIGKILLed and started again on the same
+    ``port`` comes back with everything it had acknowledged."""
     binary = shutil.which("redis-server")
     if binary is None:
         return None
-    port = free_port()
+    port = port or free_port()
+    data_dir = log_dir / "redis-data" if aof else log_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    persistence = ["--appendonly", "yes", "--appendfsync", "always"] if aof else []
     args = [
         binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-        "--appendonly", "no", "--dir", str(log_dir),
+        "--appendonly", "no", *persistence, "--dir", str(data_dir),
     ]  # fmt: skip
     server = ManagedProcess.start("redis", args, env=os.environ, log_dir=log_dir)
     server.base_url = f"redis://127.0.0.1:{port}"
@@ -332,12 +365,130 @@ def start_redis_server(log_dir: Path) -> ManagedProcess | None:
             if not server.alive():
                 pytest.fail(f"redis-server exited\n{describe([server])}")
             with contextlib.suppress(redis.RedisError):
+                # BusyLoadingError (replaying the AOF) is a RedisError: keep waiting.
                 if client.ping():
                     return server
             time.sleep(0.05)
     finally:
         client.close()
     pytest.fail(f"redis-server not answering\n{describe([server])}")
+
+
+class PrivateServerError(RuntimeError):
+    """A private server cannot be run on this machine (binary missing, no ``postgres``
+    OS user while running as root, initdb failing): skip, or fail under
+    REQUIRE_SERVICES=1."""
+
+
+def _postgres_bin() -> Path | None:
+    """The newest ``/usr/lib/postgresql/<v>/bin`` (Debian), else ``initdb`` on PATH."""
+    candidates = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: (
+            int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0
+        ),
+    )
+    if candidates:
+        return candidates[-1].parent
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+class PostgresServer:
+    """A private, throw-away PostgreSQL cluster that a test may stop and start again
+    on the same port (the machine's server is shared and must never be touched).
+
+    PostgreSQL refuses to run as root: when this process is root, ``initdb`` and
+    ``postgres`` run as the ``postgres`` OS user, in a directory under the system temp
+    dir that user owns (pytest's temp dirs are private to root). Durability is off
+    (``fsync``, ``full_page_writes``): only process restarts are simulated, never a
+    machine crash."""
+
+    def __init__(self, log_dir: Path) -> None:
+        binaries = _postgres_bin()
+        if binaries is None:
+            raise PrivateServerError("PostgreSQL server binaries (initdb) not found")
+        self.bin = binaries
+        self.log_dir = log_dir
+        self.user: str | None = None
+        if os.geteuid() == 0:
+            try:
+                pwd.getpwnam("postgres")
+            except KeyError:
+                raise PrivateServerError(
+                    "running as root without a postgres user"
+                ) from None
+            self.user = "postgres"
+        self.root = Path(tempfile.mkdtemp(prefix="bt-chaos-pg-"))
+        if self.user is not None:
+            shutil.chown(self.root, self.user, self.user)
+        self.data_dir = self.root / "data"
+        self.port = free_port()
+        self.process: ManagedProcess | None = None
+        try:
+            self._initdb()
+        except BaseException:
+            shutil.rmtree(self.root, ignore_errors=True)
+            raise
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _initdb(self) -> None:
+        args = [
+            str(self.bin / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
+            "-A", "trust", "-E", "UTF8", "--no-sync", "--no-instructions",
+        ]  # fmt: skip
+        init = ManagedProcess.start(
+            "initdb", args, env=self._env(), log_dir=self.log_dir, user=self.user
+        )
+        if init.popen.wait(STARTUP_TIMEOUT) != 0:
+            raise PrivateServerError(f"initdb failed\n{describe([init])}")
+
+    def _env(self) -> dict[str, str]:
+        env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8"}
+        return env | {"HOME": str(self.root)}
+
+    def start(self) -> None:
+        """Start on ``self.port`` and wait until it accepts connections."""
+        args = [
+            str(self.bin / "postgres"), "-D", str(self.data_dir),
+            "-p", str(self.port), "-c", "listen_addresses=127.0.0.1",
+            "-c", f"unix_socket_directories={self.root}",
+            "-c", "fsync=off", "-c", "synchronous_commit=off",
+            "-c", "full_page_writes=off", "-c", "max_connections=200",
+        ]  # fmt: skip
+        self.process = ManagedProcess.start(
+            "postgres", args, env=self._env(), log_dir=self.log_dir, user=self.user
+        )
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if not self.process.alive():
+                raise PrivateServerError(f"postgres exited\n{describe([self.process])}")
+            with contextlib.suppress(psycopg.OperationalError):
+                psycopg.connect(self.admin_url, connect_timeout=1).close()
+                return
+            time.sleep(0.05)
+        raise PrivateServerError(f"postgres not answering\n{describe([self.process])}")
+
+    def stop(self, *, immediate: bool = False) -> None:
+        """Fast shutdown (SIGINT: clients disconnected, open transactions rolled
+        back), or ``immediate`` (SIGQUIT: like a crash, WAL replay at the next
+        start). Returns once the server has exited and its port is free."""
+        if self.process is None or not self.process.alive():
+            return
+        self.process.popen.send_signal(signal.SIGQUIT if immediate else signal.SIGINT)
+        try:
+            self.process.popen.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+    def destroy(self) -> None:
+        self.stop()
+        if self.process is not None and self.process.alive():
+            self.process.kill()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 class LiveStack(LiveApi):
@@ -352,8 +503,10 @@ class LiveStack(LiveApi):
         options: StackOptions,
         log_dir: Path,
         redis_server: ManagedProcess | None = None,
+        postgres: PostgresServer | None = None,
     ) -> None:
         self.database = database
+        self.postgres = postgres  # a private cluster the test may restart
         self.database_url = database_url  # postgresql+asyncpg://
         self.sync_database_url = database_url.replace("+asyncpg", "", 1)
         self.redis_url = redis_url
@@ -451,12 +604,29 @@ class LiveStack(LiveApi):
         return process
 
     def processes(self) -> list[ManagedProcess]:
-        found = [self.redis_server, self.api, *self.workers, self.beat]
+        postgres = self.postgres.process if self.postgres else None
+        found = [postgres, self.redis_server, self.api, *self.workers, self.beat]
         return [p for p in found if p is not None]
+
+    def kill_redis(self) -> None:
+        """SIGKILL the private redis-server (a crash; the AOF keeps what it had)."""
+        assert self.redis_server is not None, "needs a private redis-server"
+        self.redis_server.kill()
+
+    def restart_redis(self) -> None:
+        """Start the private redis-server again on the same port, with the same
+        persistence (``options.redis_aof``), and wait until it answers."""
+        assert self.redis_server is not None, "needs a private redis-server"
+        port = int(self.redis_server.base_url.rsplit(":", 1)[1])
+        server = start_redis_server(self.log_dir, port=port, aof=self.options.redis_aof)
+        assert server is not None
+        self.redis_server = server
 
     def stop(self) -> None:
         """All processes shut down at once (warm shutdowns overlap), Redis last."""
-        processes = [p for p in self.processes() if p is not self.redis_server]
+        postgres = self.postgres.process if self.postgres else None
+        servers = (self.redis_server, postgres)  # redis last; postgres: its owner's
+        processes = [p for p in self.processes() if all(p is not s for s in servers)]
         for process in processes:
             process.terminate()
         for process in processes:

@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -22,7 +22,6 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.deps import get_session
 from app.core.config import Settings
 from app.core.queue import celery_app
 from app.db.models import Backtest, User
@@ -34,6 +33,7 @@ from app.main import create_app
 from app.schemas.backtest import BacktestRequest
 from app.services.charts import series_payload
 from tests.integration.conftest import UserFactory
+from tests.integration.session_override import use_test_session
 
 pytestmark = pytest.mark.integration
 
@@ -65,11 +65,7 @@ def app(test_settings: Settings, session: AsyncSession) -> FastAPI:
     settings = test_settings.model_copy(update={"embedded_worker_concurrency": 0})
     application = create_app(settings)
 
-    async def _test_session() -> AsyncIterator[AsyncSession]:
-        yield session
-
-    application.dependency_overrides[get_session] = _test_session
-    return application
+    return use_test_session(application, session)
 
 
 @functools.cache
@@ -151,7 +147,7 @@ async def test_create_backtest_stores_normalised_config(
         f"/v1/backtest/{response.json()['task_id']}", headers=auth_headers(user)
     )
 
-    assert detail.status_code == 200
+    assert detail.status_code == 200, detail.text
     body = detail.json()
     assert body["status"] == "pending" and body["progress"] == 0
     assert body["started_at"] is None and body["metrics"] is None

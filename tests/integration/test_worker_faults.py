@@ -14,17 +14,27 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
+import sys
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import psutil
 import pytest
+import redis
 from celery import Celery
 
 from tests.integration.conftest import start_live_stack
-from tests.integration.stack import LiveStack, StackOptions
+from tests.integration.stack import (
+    STARTUP_TIMEOUT,
+    LiveStack,
+    ManagedProcess,
+    StackOptions,
+    describe,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -142,3 +152,108 @@ async def test_killed_worker_job_is_swept_and_finishes_on_a_new_worker(
         assert body["error"]
     beat_log = fault_stack.beat.log_text() if fault_stack.beat else ""
     assert "backtests.sweep" in beat_log
+
+
+# --- a job that kills its worker every time ------------------------------------------
+MAX_ATTEMPTS = 3  # Settings.max_attempts, the default the stack runs with
+# tests/integration/crash_worker.py crashes jobs named with CRASH_WORKER_MARKER and
+# logs CRASH_LINE each time (it is never imported here: it patches what it loads).
+CRASH_MARKER = "[crash-worker]"
+CRASH_LINE = "crash_worker: os._exit(1)"
+SHORT: dict[str, Any] = {
+    "symbols": ["AAPL", "MSFT", "AMZN", "GOOGL", "JPM"],
+    "start_date": "2019-01-01",
+    "end_date": "2019-12-31",
+}
+
+
+def _start_crash_worker(stack: LiveStack) -> ManagedProcess:
+    """Replace the stack's workers by one running ``tests.integration.crash_worker``
+    (same arguments and environment as ``LiveStack.start_worker``)."""
+    for worker in stack.workers:
+        worker.stop()
+    node = f"crash-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
+    args = [
+        sys.executable, "-m", "celery", "-A", "tests.integration.crash_worker",
+        "worker", "--loglevel=INFO", f"--concurrency={stack.options.concurrency}",
+        "--pool=prefork", "-Q", "backtests", "-n", node, "--without-gossip",
+        "--without-mingle",
+    ]  # fmt: skip
+    env = {**stack.env, "CRASH_WORKER_MARKER": CRASH_MARKER}
+    worker = ManagedProcess.start("crash-worker", args, env=env, log_dir=stack.log_dir)
+    stack.workers.append(worker)  # stopped (and shown in diagnostics) with the stack
+    control = Celery(broker=stack.redis_url)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            assert worker.alive(), f"crash worker exited\n{describe([worker])}"
+            if control.control.ping(destination=[node], timeout=1.0):
+                return worker
+    finally:
+        control.close()
+    pytest.fail(f"crash worker did not answer ping\n{describe([worker])}")
+
+
+async def test_job_killing_its_worker_every_time_fails_at_the_attempt_cap(
+    fault_stack: LiveStack,
+) -> None:
+    worker = _start_crash_worker(fault_stack)
+    user = fault_stack.make_user()
+    async with fault_stack.client(user) as http:
+        poison = await http.post(
+            "/v1/backtest", json={**LONG, "name": f"poison {CRASH_MARKER}"}
+        )
+        assert poison.status_code == 200, poison.text
+        poison_id = poison.json()["task_id"]
+        others = []
+        for i in range(4):  # share the pool with the poison job's crashes
+            job = {**SHORT, "name": f"ok {i}"}
+            response = await http.post("/v1/backtest", json=job)
+            assert response.status_code == 200, response.text
+            others.append(response.json()["task_id"])
+
+        body = await fault_stack.wait_status(http, poison_id, timeout=60)
+        done = [await fault_stack.wait_status(http, t, timeout=60) for t in others]
+
+        # Terminal for good: no further delivery, claim or crash.
+        crashes = worker.log_text().count(CRASH_LINE)
+        await asyncio.sleep(3 * STALE_HEARTBEAT_SECONDS / 5)  # a few sweeps
+        later = (await http.get(f"/v1/backtest/{poison_id}")).json()
+
+    print(f"\npoison job: {body['status']}: {body['error']!r}")
+    assert body["status"] == "failed", body
+    assert body["error"] == (
+        f"The backtest stopped its worker {MAX_ATTEMPTS} times (crash or time "
+        f"limit); giving up after {MAX_ATTEMPTS} attempts."
+    )
+    assert body["metrics"] is None
+    assert later["status"] == "failed" and later["error"] == body["error"]
+    row = fault_stack.job_row(poison_id)
+    # Three claims that crashed, a fourth that found the cap reached and failed it.
+    assert row["attempts"] == MAX_ATTEMPTS + 1
+    assert crashes == MAX_ATTEMPTS == worker.log_text().count(CRASH_LINE)
+    assert fault_stack.count("trades", poison_id) == 0
+    assert fault_stack.count("backtest_series", poison_id) == 0
+
+    assert [d["status"] for d in done] == ["completed"] * len(others), done
+    for task_id, detail in zip(others, done, strict=True):
+        assert fault_stack.job_row(task_id)["attempts"] == 1
+        _assert_one_result_set(fault_stack, task_id, detail)
+    assert worker.alive()  # the parent outlived its children
+    assert "backtest.attempts_exhausted" in worker.log_text()
+    broker = redis.Redis.from_url(fault_stack.redis_url)
+    try:  # the poison message was acknowledged, not left to be re-delivered
+        # (Earlier tests of this module may leave a killed worker's deliveries in
+        # ``unacked``: only this job's messages matter. A row is final a moment
+        # before its late ack, so allow that moment.)
+        def poison_messages() -> list[bytes]:
+            queued = broker.lrange("backtests", 0, -1)
+            unacked = broker.hvals("unacked")
+            return [m for m in [*queued, *unacked] if poison_id.encode() in m]
+
+        deadline = time.monotonic() + 10
+        while poison_messages() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert poison_messages() == []
+    finally:
+        broker.close()

@@ -7,7 +7,8 @@ is sent at once (a reconnect resumes), then every update
 terminal message the server closes with 1000. Close codes: 4001 bad or expired token,
 4003 origin not allowed, 4004 unknown backtest (or not yours), 4029 too many
 connections of this user (``WS_MAX_CONNECTIONS_PER_USER``), 1009 client frame too
-large, 1000 after a terminal state or 5 minutes without news.
+large, 1013 the database or Redis is unavailable (reconnect later), 1012 server
+restarting, 1000 after a terminal state or 5 minutes without news.
 
 Pub/sub is lossy by nature, so when no message arrives for a few seconds the relay
 re-reads the job's row and sends it if it changed: a lost terminal message costs a
@@ -26,11 +27,10 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.api.deps import limiter_of
+from app.api.deps import limiter_of, read_connection
 from app.core.config import Settings
 from app.core.errors import Unauthorized
 from app.core.progress import get_bus
-from app.db.models import User
 from app.db.repositories import backtests as backtests_repo
 from app.schemas.backtest import TERMINAL_STATUSES
 from app.services import backtests as service
@@ -73,57 +73,62 @@ async def progress_socket(
     websocket: WebSocket, task_id: str, token: str | None = None
 ) -> None:
     settings: Settings = websocket.app.state.settings
-    sessionmaker: async_sessionmaker[AsyncSession] = websocket.app.state.sessionmaker
     if not _origin_allowed(websocket, settings):
         await websocket.close(code=CLOSE_FORBIDDEN_ORIGIN, reason="origin not allowed")
         return
     jwt, subprotocol = _token(websocket, token)
     await websocket.accept(subprotocol=subprotocol)
     try:
-        async with sessionmaker() as session:
-            user = await users_service.user_from_token(
-                session, token=jwt or "", settings=settings
-            )
+        viewer_id = users_service.user_id_from_token(jwt or "", settings=settings)
     except Unauthorized:
-        await websocket.close(code=CLOSE_BAD_TOKEN, reason="invalid or expired token")
-        return
-    job_id = service.parse_id(task_id)
-    if job_id is None:
-        await websocket.close(code=CLOSE_NOT_FOUND, reason="backtest not found")
+        await _close_bad_token(websocket)
         return
     connections = limiter_of(websocket.app).connections
-    slot = await connections.acquire(str(user.id))
+    slot = await connections.acquire(str(viewer_id))
     if slot is None:
         reason = f"at most {connections.limit} connections per user"
         await websocket.close(code=CLOSE_TOO_MANY, reason=reason)
         return
     try:
         with contextlib.suppress(WebSocketDisconnect):
-            await _serve(websocket, sessionmaker, settings, job_id, user)
+            await _serve(websocket, settings, task_id, viewer_id)
     finally:
-        await connections.release(str(user.id), slot)
+        await connections.release(str(viewer_id), slot)
+
+
+async def _close_bad_token(websocket: WebSocket) -> None:
+    await websocket.close(code=CLOSE_BAD_TOKEN, reason="invalid or expired token")
 
 
 async def _serve(
-    websocket: WebSocket,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    job_id: uuid.UUID,
-    user: User,
+    websocket: WebSocket, settings: Settings, task_id: str, viewer_id: uuid.UUID
 ) -> None:
+    job_id = service.parse_id(task_id)
     bus = get_bus(settings.redis_url)
-    async with bus.subscribe(str(job_id)) as messages:
-        # One read after subscribing: the ownership check and the first state at
-        # once, with no gap in which an update could be missed. Nothing is sent
-        # before it passes (another user's job is the same 4004 as an unknown one).
-        state = await _read_state(sessionmaker, job_id, owner=user)
-        if state is None:
+    async with contextlib.AsyncExitStack() as stack:
+        messages: AsyncIterator[dict[str, Any]] = _nothing()
+        if job_id is not None:
+            messages = await stack.enter_async_context(bus.subscribe(str(job_id)))
+        # One read after subscribing: the user row (still there?), the ownership
+        # check and the first state at once, with no gap in which an update could be
+        # missed. Nothing is sent before it passes (another user's job is the same
+        # 4004 as an unknown one).
+        async with read_connection(websocket.app.state.read_engine) as connection:
+            viewer, row = await backtests_repo.get_with_viewer(
+                connection, viewer_id=viewer_id, backtest_id=job_id
+            )
+        if viewer is None:
+            await _close_bad_token(websocket)
+            return
+        if row is None or job_id is None:
             await websocket.close(code=CLOSE_NOT_FOUND, reason="backtest not found")
             return
+        state = service.progress_state(row)
         await websocket.send_json(state)
         if state["status"] in TERMINAL_STATUSES:
             await websocket.close(code=1000)
             return
+        sessionmaker = websocket.app.state.sessionmaker
         relay = asyncio.create_task(
             _relay(websocket, messages, sessionmaker, job_id, state)
         )
@@ -138,17 +143,16 @@ async def _serve(
                 task.result()
 
 
+async def _nothing() -> AsyncIterator[dict[str, Any]]:
+    return
+    yield  # an empty async iterator (a malformed id subscribes to nothing)
+
+
 async def _read_state(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    job_id: uuid.UUID,
-    *,
-    owner: User | None = None,
+    sessionmaker: async_sessionmaker[AsyncSession], job_id: uuid.UUID
 ) -> dict[str, Any] | None:
     async with sessionmaker() as session:
-        if owner is None:
-            row = await backtests_repo.get(session, job_id)
-        else:
-            row = await backtests_repo.get_for_owner(session, job_id, owner)
+        row = await backtests_repo.get(session, job_id)
         return None if row is None else service.progress_state(row)
 
 

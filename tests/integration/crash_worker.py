@@ -1,0 +1,64 @@
+"""Celery entry point for fault tests: the real worker app, plus a poison job.
+
+``celery -A tests.integration.crash_worker worker ...`` runs exactly what
+``celery_worker`` runs, except that a job whose ``name`` contains the value of the
+env var ``CRASH_WORKER_MARKER`` kills its prefork child with ``os._exit`` once its
+engine has made some progress, every time it runs: what a segfault or an OOM kill
+inside the engine would do. The
+claim, the attempt count and the heartbeat all happen for real before the crash.
+
+Each crash first prints :data:`CRASH_LINE` and the pid to the worker's log.
+
+Test-only: the service never imports this module, and production code has no hook
+for it; it wraps two names inside :mod:`app.services.execution` in this process
+(the prefork children inherit the wrapping). Never import it from a test process:
+only the worker started with ``-A`` should run it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import celery_worker
+from app.schemas.backtest import BacktestRequest
+from app.services import execution
+
+CRASH_MARKER = os.environ["CRASH_WORKER_MARKER"]
+CRASH_AT_FRACTION = 0.1  # well into the run: claimed, heartbeats written
+CRASH_LINE = "crash_worker: os._exit(1)"
+
+app = celery_worker.app
+_doomed = False  # a prefork child runs one job at a time
+_real_run_backtest = execution.run_backtest
+
+
+class _Requests:
+    """Stands in for ``BacktestRequest`` inside ``execution``: notes the marker."""
+
+    @staticmethod
+    def model_validate(raw: Any) -> BacktestRequest:
+        global _doomed  # noqa: PLW0603 - per-child state of the poison job
+        request = BacktestRequest.model_validate(raw)
+        _doomed = CRASH_MARKER in (request.name or "")
+        return request
+
+
+def _run_backtest(config: Any, data: Any, **kwargs: Any) -> Any:
+    on_progress = kwargs.get("on_progress")
+    if not _doomed or on_progress is None:
+        return _real_run_backtest(config, data, **kwargs)
+
+    def progress(fraction: float, day: Any, fills: int) -> None:
+        on_progress(fraction, day, fills)
+        if fraction >= CRASH_AT_FRACTION:
+            print(f"{CRASH_LINE} {os.getpid()}", flush=True)
+            sys.stderr.flush()
+            os._exit(1)
+
+    return _real_run_backtest(config, data, **{**kwargs, "on_progress": progress})
+
+
+execution.BacktestRequest = _Requests  # type: ignore[misc,assignment]
+execution.run_backtest = _run_backtest
