@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -85,6 +86,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sweeper_task = asyncio.create_task(
             sweep_forever(app.state.sessionmaker, settings)
         )
+    # Everything built so far lives as long as the process: move it out of the
+    # cyclic GC's reach, so full collections under load walk only per-request
+    # objects (shorter pauses, a thinner latency tail).
+    gc.collect()
+    gc.freeze()
     try:
         yield
     finally:

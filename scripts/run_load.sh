@@ -11,6 +11,11 @@
 #   scripts/run_load.sh [SECONDS]
 #   LOAD_USERS=50 LOAD_SPAWN_RATE=10 LOAD_CHECK_TIMEOUT=180 scripts/run_load.sh 60
 #
+# Soak: LOAD_RSS_INTERVAL=30 also samples every stack process's RSS (by role:
+# api, worker, beat; scripts/sample_rss.py) and fails if one grew more than 10 %
+# between the end of the warm-up (LOAD_RSS_WARMUP, default 120 s) and the end:
+#   LOAD_USERS=25 LOAD_RSS_INTERVAL=30 scripts/run_load.sh 1800
+#
 # Needs the dev + bench extras (locust, websocket-client), PostgreSQL on
 # 127.0.0.1:5432 (user postgres, trust) and Redis on 127.0.0.1:6379.
 set -euo pipefail
@@ -51,6 +56,13 @@ done
 state() { "$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$STATE" "$1"; }
 BASE_URL="$(state base_url)"
 echo "stack up at $BASE_URL (logs: $(state log_dir)); locust: $USERS users, ${DURATION}s"
+
+RSS_PID=""
+if [[ -n "${LOAD_RSS_INTERVAL:-}" ]]; then
+  "$PY" scripts/sample_rss.py --state "$STATE" --out "$WORK/rss.csv" \
+    --interval "$LOAD_RSS_INTERVAL" --warmup "${LOAD_RSS_WARMUP:-120}" &
+  RSS_PID=$!
+fi
 
 LOCUST_RC=0
 LOAD_USERNAME="$(state username)" LOAD_PASSWORD="$(state password)" \
@@ -98,10 +110,17 @@ print(f"TOTAL failures: {rows[-1][1]['num_failures']}")
 PY
 grep -A 12 "Error report" "$WORK/locust.log" || true
 
+RSS_RC=0
+if [[ -n "$RSS_PID" ]]; then
+  kill -TERM "$RSS_PID"
+  wait "$RSS_PID" || RSS_RC=$?
+  echo "(RSS samples: $WORK/rss.csv)"
+fi
+
 echo
 CHECK_RC=0
 "$PY" scripts/bench_stack.py check --state "$STATE" --accepted "$ACCEPTED" \
   --timeout "$CHECK_TIMEOUT" || CHECK_RC=$?
 
-echo "locust exit $LOCUST_RC (log: $WORK/locust.log), jobs check exit $CHECK_RC"
-[[ "$LOCUST_RC" == 0 && "$CHECK_RC" == 0 ]]
+echo "locust exit $LOCUST_RC (log: $WORK/locust.log), jobs check exit $CHECK_RC, memory check exit $RSS_RC"
+[[ "$LOCUST_RC" == 0 && "$CHECK_RC" == 0 && "$RSS_RC" == 0 ]]

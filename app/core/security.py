@@ -7,6 +7,7 @@ are read from the database on every request: a claim added to a token grants not
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,6 +22,7 @@ from app.core.errors import Unauthorized
 
 JWT_ALGORITHM = "HS256"
 _REQUIRED_CLAIMS = ["sub", "exp", "iat"]
+VERIFIED_TOKEN_CACHE_SIZE = 4096
 
 # argon2-cffi's defaults are argon2id with the RFC 9106 low-memory profile. Changing
 # them here makes every existing hash "need rehash", which login then upgrades.
@@ -93,11 +95,29 @@ def create_access_token(
 
 
 def decode_access_token(token: str, *, settings: Settings) -> TokenPayload:
-    """Verify signature, algorithm and required claims; any failure → 401."""
+    """Verify signature, algorithm and required claims; any failure → 401.
+
+    A verified token is remembered (bounded LRU keyed by the token *and* the secret,
+    so a rotated secret re-verifies everything): a client polling with the same token
+    pays the HMAC and JSON work once, not per request. Only expiry can change a
+    verified token's verdict, and it is checked on every call; failures are never
+    cached."""
+    payload = _verified(token, settings.jwt_secret)
+    if payload.exp <= _now():
+        raise Unauthorized("Token has expired")
+    return payload
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@functools.lru_cache(maxsize=VERIFIED_TOKEN_CACHE_SIZE)
+def _verified(token: str, secret: str) -> TokenPayload:
     try:
         claims = jwt.decode(
             token,
-            settings.jwt_secret,
+            secret,
             algorithms=[JWT_ALGORITHM],
             options={"require": _REQUIRED_CLAIMS},
         )

@@ -10,6 +10,7 @@ import pytest
 from argon2 import PasswordHasher
 from pydantic import ValidationError
 
+from app.core import security
 from app.core.config import Settings
 from app.core.errors import Unauthorized
 from app.core.logging import REDACTED, redact_secrets
@@ -69,6 +70,40 @@ def test_decode_expired_token_is_unauthorized(settings: Settings) -> None:
 
     with pytest.raises(Unauthorized, match="expired"):
         decode_access_token(token, settings=settings)
+
+
+def test_a_remembered_token_still_expires(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = create_access_token("u", settings=settings).access_token
+    payload = decode_access_token(token, settings=settings)  # verified, now cached
+    assert decode_access_token(token, settings=settings) is payload
+
+    later = payload.exp + dt.timedelta(seconds=1)
+    monkeypatch.setattr(security, "_now", lambda: later)
+
+    with pytest.raises(Unauthorized, match="expired"):
+        decode_access_token(token, settings=settings)
+
+
+def test_a_remembered_token_is_checked_again_under_another_secret(
+    settings: Settings,
+) -> None:
+    token = create_access_token("u", settings=settings).access_token
+    decode_access_token(token, settings=settings)
+    rotated = settings.model_copy(update={"jwt_secret": "r" * 64})
+
+    with pytest.raises(Unauthorized):
+        decode_access_token(token, settings=rotated)
+
+
+def test_rejected_tokens_are_not_remembered(settings: Settings) -> None:
+    before = security._verified.cache_info().currsize
+    for n in range(5):
+        with pytest.raises(Unauthorized):
+            decode_access_token(f"garbage.{n}.token", settings=settings)
+
+    assert security._verified.cache_info().currsize == before
 
 
 @pytest.mark.parametrize(
