@@ -13,7 +13,9 @@ Sections (``--only ceiling,get,latency,burst``; default all):
   httpx asyncio client (which saturates well before the server does).
 * latency: submit → terminal state, one job at a time, watched on the WebSocket
   (``--watch poll``: GET every 5 ms): 1 symbol × 3 years and 500 symbols × 3 years.
-* burst: 100 submissions at once; statuses counted afterwards, wall time.
+* burst: 100 submissions at once (``--burst``), by the admin or spread over
+  ``--burst-users`` fresh enterprise users; statuses counted afterwards (lost), each
+  user's history total compared with its accepted ids (duplicated), wall time.
 """
 
 from __future__ import annotations
@@ -270,6 +272,7 @@ class Context:
         self.ws_base = self.base_url.replace("http://", "ws://", 1)
         self.duration, self.connections = args.duration, args.connections
         self.runs, self.burst, self.watch = args.runs, args.burst, args.watch
+        self.burst_users = args.burst_users
         self.api_workers = args.api_workers
         self.completed_id = ""
 
@@ -363,29 +366,79 @@ async def latency_rows(ctx: Context) -> list[list[Any]]:
     return rows
 
 
+async def burst_users(ctx: Context, http: httpx.AsyncClient) -> list[str]:
+    """Tokens of ``--burst-users`` submitters: the admin alone, or that many fresh
+    enterprise users (registered through the API, promoted by the admin): real
+    per-user limits on the path (1,000/hour, 50 active each), none exceeded."""
+    if ctx.burst_users <= 1:
+        return [ctx.token]
+    prefix = f"burst_{int(time.time())}"
+
+    async def one(n: int) -> str:
+        creds = {"username": f"{prefix}_{n}", "password": bench_stack.BENCH_PASSWORD}
+        created = await http.post("/v1/auth/register", json=creds)
+        created.raise_for_status()
+        promoted = await http.patch(
+            f"/v1/admin/users/{created.json()['id']}", json={"tier": "enterprise"}
+        )
+        promoted.raise_for_status()
+        login = await http.post("/v1/auth/login", json=creds)
+        login.raise_for_status()
+        token: str = login.json()["access_token"]
+        return token
+
+    return list(await asyncio.gather(*(one(n) for n in range(ctx.burst_users))))
+
+
 async def burst_rows(ctx: Context) -> list[list[Any]]:
     async with ctx.client(connections=ctx.burst) as http:
+        tokens = await burst_users(ctx, http)
+
+        async def submit_as(n: int) -> str:
+            headers = {"Authorization": f"Bearer {tokens[n % len(tokens)]}"}
+            response = await http.post(
+                "/v1/backtest", json=single_symbol_body(), headers=headers
+            )
+            if response.status_code != 200:
+                raise RuntimeError(f"{response.status_code} {response.text[:300]}")
+            task_id: str = response.json()["task_id"]
+            return task_id
+
         start = time.perf_counter()
         results = await asyncio.gather(
-            *(submit(http, single_symbol_body()) for _ in range(ctx.burst)),
-            return_exceptions=True,
+            *(submit_as(n) for n in range(ctx.burst)), return_exceptions=True
         )
         ids = [r for r in results if isinstance(r, str)]
         rejected = len(results) - len(ids)
         final = await wait_all(http, ids, timeout=300)
         wall = time.perf_counter() - start
+        # Duplicates: every submitter's history must hold exactly its accepted jobs.
+        rows_seen = 0
+        for token in tokens if len(tokens) > 1 else []:
+            listed = await http.get(
+                "/v1/backtest", params={"limit": 1},
+                headers={"Authorization": f"Bearer {token}"},
+            )  # fmt: skip
+            rows_seen += int(listed.headers["X-Total-Count"])
+    duplicated = (len(ids) - len(set(ids))) + max(0, rows_seen - len(ids))
     counts = Counter(final.values())
     lost = len(ids) - sum(n for s, n in counts.items() if s in TERMINAL)
-    ok = "meets" if lost == 0 and counts["completed"] == ctx.burst else "MISSES"
+    ok = (
+        "meets"
+        if lost == 0 and duplicated == 0 and counts["completed"] == ctx.burst
+        else "MISSES"
+    )
     return [
         [
             ctx.burst,
+            len(tokens),
             len(ids),
             rejected,
             dict(counts),
             lost,
+            duplicated,
             wall,
-            f"{ok} all completed, none lost",
+            f"{ok} all completed, none lost or duplicated",
         ]
     ]
 
@@ -460,10 +513,12 @@ def run_sections(ctx: Context, only: set[str]) -> dict[str, Any]:
             "Burst: submitted at once",
             [
                 "submitted",
+                "users",
                 "accepted",
                 "rejected",
                 "final statuses",
                 "lost",
+                "duplicated",
                 "wall s",
                 "vs target",
             ],
@@ -484,6 +539,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--runs", type=int, default=30, help="latency runs per case")
     parser.add_argument("--burst", type=int, default=100)
+    parser.add_argument(
+        "--redis-db", type=int, default=12, help="--start-stack: Redis DB (flushed)"
+    )
+    parser.add_argument(
+        "--burst-users", type=int, default=1, help="submitters (>1: fresh users)"
+    )
     parser.add_argument("--watch", choices=("ws", "poll"), default="ws")
     parser.add_argument("--api-workers", type=int, default=2, help="also for ceiling")
     parser.add_argument("--only", default=",".join(SECTIONS))
@@ -496,7 +557,7 @@ def main() -> int:
     only = set(args.only.split(","))
     with contextlib.ExitStack() as stack:
         if args.start_stack:
-            config = StackConfig(api_workers=args.api_workers)
+            config = StackConfig(api_workers=args.api_workers, redis_db=args.redis_db)
             live, username = stack.enter_context(bench_stack.running_stack(config))
             base_url, password = live.base_url, bench_stack.BENCH_PASSWORD
         else:

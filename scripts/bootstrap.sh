@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv (if missing or stale) and install the project with the given extras.
 # Usage: scripts/bootstrap.sh [extras]   e.g. scripts/bootstrap.sh dev
-# Uses uv when available (fast), plain venv + pip otherwise. Needs Python >= 3.11.
+# Uses uv (fast); without uv on PATH it installs uv into the venv first. Needs
+# Python >= 3.11.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-}"
@@ -20,8 +21,11 @@ if command -v uv >/dev/null 2>&1; then
   [ -x .venv/bin/python ] || uv venv -q --python "$PY" .venv
   uv pip install -q --python .venv/bin/python -e "$spec"
 else
+  # No uv on PATH: put it in the venv and use it from there. Plain pip's resolver
+  # builds some sdists (coredis) with a build backend that fails on pip 23's
+  # pinned packaging; uv resolves the same pyproject without that problem.
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e "$spec"
+  .venv/bin/python -m pip install -q --upgrade pip uv
+  .venv/bin/uv pip install -q --python .venv/bin/python -e "$spec"
 fi
 touch "$stamp"
