@@ -5,8 +5,9 @@
 Every ``--interval`` seconds, the RSS of every process under the stack's launcher
 (``pids`` in the state file written by ``bench_stack.py up``), grouped by role (api,
 worker, beat, other), is appended to ``--out``. On SIGTERM/SIGINT it prints the
-growth of each role from the first sample after ``--warmup`` seconds to the last
-(the soak criterion: no role grows more than 10 %) and exits 1 if one did.
+growth of each role between the start (after ``--warmup`` seconds) and the end of
+the run (the soak criterion: no role grows more than 10 %; see ``summarise``) and
+exits 1 if one did. ``--summarise CSV`` re-reads a finished run.
 
 Worker *children* are grouped as ``worker`` with their parent: Celery replaces a
 child after ``worker_max_tasks_per_child``, so per-pid series would not compare.
@@ -18,6 +19,7 @@ import argparse
 import csv
 import json
 import signal
+import statistics
 import sys
 import time
 from collections import defaultdict
@@ -69,20 +71,25 @@ def _cmdline(process: psutil.Process) -> list[str]:
         return []
 
 
-def summarise(rows: list[dict[str, Any]], warmup: float) -> int:
+def summarise(rows: list[dict[str, Any]], warmup: float, window: int = 5) -> int:
+    """Growth per role: the median of the last ``window`` samples against the median
+    of the first ``window`` after the warm-up. Medians, because RSS breathes with
+    the requests in flight (tens of MB per API worker); a leak moves both."""
     warm = [r for r in rows if r["t"] >= warmup] or rows
-    if len(warm) < 2:
-        print("rss: not enough samples after warm-up")
+    if len(warm) < 2 * window:
+        print(f"rss: {len(warm)} samples after warm-up, need {2 * window}")
         return 1
-    first, last = warm[0], warm[-1]
+    head, tail = warm[:window], warm[-window:]
     print(
-        f"\n## Memory (RSS), {first['t']:.0f} s → {last['t']:.0f} s "
-        f"({len(warm)} samples after {warmup:.0f} s warm-up)"
+        f"\n## Memory (RSS), {head[0]['t']:.0f} s → {tail[-1]['t']:.0f} s "
+        f"({len(warm)} samples after {warmup:.0f} s warm-up; medians of the first "
+        f"and last {window})"
     )
     print(f"{'role':<8}{'start MB':>10}{'end MB':>10}{'max MB':>10}{'growth':>9}")
     worst = 0.0
     for role in ROLES:
-        start, end = first[role], last[role]
+        start = statistics.median(r[role] for r in head)
+        end = statistics.median(r[role] for r in tail)
         if not start:
             continue
         peak = max(r[role] for r in warm)
@@ -98,13 +105,23 @@ def summarise(rows: list[dict[str, Any]], warmup: float) -> int:
     return 0 if ok else 1
 
 
+def read_csv(path: str) -> list[dict[str, Any]]:
+    with open(path, newline="") as handle:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--state", required=True)
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--state")
+    parser.add_argument("--out")
+    parser.add_argument("--summarise", metavar="CSV", help="only summarise a run")
     parser.add_argument("--interval", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=120.0, help="seconds ignored")
     args = parser.parse_args()
+    if args.summarise:
+        return summarise(read_csv(args.summarise), args.warmup)
+    if not (args.state and args.out):
+        parser.error("--state and --out are required (or --summarise CSV)")
     state = json.loads(Path(args.state).read_text())
     roots = [int(pid) for pid in state["pids"].values()]
     stop = False

@@ -211,8 +211,17 @@ class _SharedSubscriber:
                 confirmed = self._confirmed[channel] = asyncio.Event()
                 try:
                     await self._pubsub.subscribe(channel)
-                except BaseException:
+                except BaseException as exc:
                     self._forget(channel, queue)
+                    if isinstance(exc, Exception) and not isinstance(
+                        exc, redis.RedisError
+                    ):
+                        # While the reader task is reconnecting the shared socket
+                        # redis-py can fail a send with a bare AttributeError (its
+                        # writer is gone): that is the outage, not a bug.
+                        raise redis.ConnectionError(
+                            "Redis pub/sub connection unavailable"
+                        ) from exc
                     raise
             self._ensure_reader()
         with suppress(TimeoutError):

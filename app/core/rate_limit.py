@@ -320,6 +320,10 @@ class ConnectionSlots:
 
     def __init__(self, client: aredis.Redis | None, *, prefix: str, limit: int):
         self._client = client
+        # EVALSHA after the first call (redis-py loads the script on NOSCRIPT).
+        self._acquire = (
+            None if client is None else client.register_script(_ACQUIRE_SLOT)
+        )
         self._prefix = prefix
         self.limit = limit
         self._local: dict[str, set[str]] = {}
@@ -327,7 +331,7 @@ class ConnectionSlots:
     async def acquire(self, user_id: str) -> str | None:
         """A slot id, or ``None`` when the user is at the limit. Fails open."""
         slot = uuid.uuid4().hex
-        if self._client is None:
+        if self._acquire is None:
             held = self._local.setdefault(user_id, set())
             if len(held) >= self.limit:
                 return None
@@ -335,15 +339,15 @@ class ConnectionSlots:
             return slot
         now = time.time()
         try:
-            ok = await self._client.eval(  # type: ignore[misc]
-                _ACQUIRE_SLOT,
-                1,
-                f"{self._prefix}:{user_id}",
-                str(now),
-                str(self.limit),
-                str(now + SLOT_TTL_SECONDS),
-                slot,
-                str(SLOT_TTL_SECONDS),
+            ok = await self._acquire(
+                keys=[f"{self._prefix}:{user_id}"],
+                args=[
+                    str(now),
+                    str(self.limit),
+                    str(now + SLOT_TTL_SECONDS),
+                    slot,
+                    str(SLOT_TTL_SECONDS),
+                ],
             )
         except (aredis.RedisError, OSError):
             RATE_LIMIT_FAIL_OPEN.labels(rule="ws_connections").inc()

@@ -83,17 +83,27 @@ async def progress_socket(
     except Unauthorized:
         await _close_bad_token(websocket)
         return
+    # The connection slot (a Redis round trip) is taken while the socket subscribes
+    # and reads the job: independent steps, so a connect waits for the slower one,
+    # not for their sum. Nothing is sent before both have passed.
     connections = limiter_of(websocket.app).connections
-    slot = await connections.acquire(str(viewer_id))
-    if slot is None:
-        reason = f"at most {connections.limit} connections per user"
-        await websocket.close(code=CLOSE_TOO_MANY, reason=reason)
-        return
+    slot_request = asyncio.ensure_future(connections.acquire(str(viewer_id)))
     try:
         with contextlib.suppress(WebSocketDisconnect):
-            await _serve(websocket, settings, task_id, viewer_id)
+            await _serve(websocket, settings, task_id, viewer_id, slot_request)
     finally:
-        await connections.release(str(viewer_id), slot)
+        slot = await _outcome(slot_request)
+        if slot is not None:
+            await connections.release(str(viewer_id), slot)
+
+
+async def _outcome(request: asyncio.Future[str | None]) -> str | None:
+    """The slot ``request`` got (awaited even when the socket ended first, so a
+    granted slot is always released); None if it was refused or failed."""
+    try:
+        return await request
+    except Exception:  # acquire fails open itself; this is belt and braces
+        return None
 
 
 async def _close_bad_token(websocket: WebSocket) -> None:
@@ -101,7 +111,11 @@ async def _close_bad_token(websocket: WebSocket) -> None:
 
 
 async def _serve(
-    websocket: WebSocket, settings: Settings, task_id: str, viewer_id: uuid.UUID
+    websocket: WebSocket,
+    settings: Settings,
+    task_id: str,
+    viewer_id: uuid.UUID,
+    slot_request: asyncio.Future[str | None],
 ) -> None:
     job_id = service.parse_id(task_id)
     bus = get_bus(settings.redis_url)
@@ -122,6 +136,11 @@ async def _serve(
             return
         if row is None or job_id is None:
             await websocket.close(code=CLOSE_NOT_FOUND, reason="backtest not found")
+            return
+        if await slot_request is None:
+            limit = limiter_of(websocket.app).connections.limit
+            reason = f"at most {limit} connections per user"
+            await websocket.close(code=CLOSE_TOO_MANY, reason=reason)
             return
         state = service.progress_state(row)
         await websocket.send_json(state)
