@@ -5,12 +5,16 @@ state sent on connect, and resuming after a reconnect."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from typing import Any
 
 import httpx
 import jwt
+import orjson
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from app.api.v1.endpoints.progress import POLL_SECONDS
 from tests.integration.stack import LiveStack, LiveUser, Watched, watch_progress
@@ -224,3 +228,45 @@ async def test_ws_job_queued_longer_than_the_poll_interval_still_streams(
 
     assert watched.statuses[0] == "pending"
     _assert_full_run(watched)
+
+
+async def _first_frame(url: str, stack: contextlib.AsyncExitStack) -> dict[str, Any]:
+    ws = await stack.enter_async_context(connect(url, open_timeout=30))
+    frame: dict[str, Any] = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+    return frame
+
+
+async def test_ws_a_users_sixth_socket_closes_4029_until_one_is_freed(
+    live_stack: LiveStack,
+) -> None:
+    """``WS_MAX_CONNECTIONS_PER_USER`` (5) on the live server: the sixth socket gets
+    4029, and a closed socket's slot is given back."""
+    user = live_stack.make_user()
+    async with live_stack.client(user) as http:
+        task_id = await _submit(http, LONG)
+        url = f"{live_stack.ws_url}/v1/backtest/{task_id}/progress?token={user.token}"
+        try:
+            async with contextlib.AsyncExitStack() as held:
+                for _ in range(5):
+                    frame = await _first_frame(url, held)
+                    assert frame["status"] in {"pending", "running"}, frame
+                async with connect(url, open_timeout=30) as sixth:
+                    with pytest.raises(ConnectionClosed) as refused:
+                        await asyncio.wait_for(sixth.recv(), 10)
+                assert refused.value.rcvd is not None
+                assert refused.value.rcvd.code == 4029
+                assert "at most 5 connections" in refused.value.rcvd.reason
+            # All five closed: their slots come back once the server has noticed.
+            deadline = asyncio.get_running_loop().time() + 10
+            while True:
+                async with contextlib.AsyncExitStack() as again:
+                    try:
+                        frames = [await _first_frame(url, again) for _ in range(5)]
+                        break
+                    except ConnectionClosed:
+                        if asyncio.get_running_loop().time() > deadline:
+                            raise
+                await asyncio.sleep(0.2)
+            assert all(f["status"] in {"pending", "running"} for f in frames)
+        finally:
+            await http.delete(f"/v1/backtest/{task_id}")
