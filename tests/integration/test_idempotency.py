@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
+import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -36,6 +38,16 @@ async def _jobs(session: AsyncSession, user: User) -> int:
 
 def _with_key(headers: dict[str, str], key: str) -> dict[str, str]:
     return {**headers, "Idempotency-Key": key}
+
+
+async def _submit(
+    c: httpx.AsyncClient,
+    headers: dict[str, str],
+    key: str,
+    body: dict[str, Any] = VALID_BODY,
+) -> httpx.Response:
+    """POST /v1/backtest with ``Idempotency-Key: key``."""
+    return await c.post("/v1/backtest", json=body, headers=_with_key(headers, key))
 
 
 async def test_same_key_same_body_replays_without_new_job_or_quota(
@@ -118,22 +130,14 @@ async def test_same_key_while_first_in_flight_is_409(
 ) -> None:
     user = await user_factory()
     async with client_for(app_on_session(limit_settings(test_settings), session)) as c:
-        first = await c.post(
-            "/v1/backtest",
-            json=VALID_BODY,
-            headers=_with_key(auth_headers(user), "k"),
-        )
+        first = await _submit(c, auth_headers(user), "k")
         # Make it look like that request were still running.
         await session.execute(
             update(IdempotencyKey)
             .where(IdempotencyKey.user_id == user.id)
             .values(status="in_flight", response_body=None)
         )
-        second = await c.post(
-            "/v1/backtest",
-            json=VALID_BODY,
-            headers=_with_key(auth_headers(user), "k"),
-        )
+        second = await _submit(c, auth_headers(user), "k")
 
     assert first.status_code == 200
     assert second.status_code == 409
@@ -173,11 +177,7 @@ async def test_expired_key_is_forgotten(
         .values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=25))
     )
     async with client_for(app_on_session(limit_settings(test_settings), session)) as c:
-        response = await c.post(
-            "/v1/backtest",
-            json=VALID_BODY,
-            headers=_with_key(auth_headers(user), "old"),
-        )
+        response = await _submit(c, auth_headers(user), "old")
 
     assert response.status_code == 200
 
@@ -190,16 +190,8 @@ async def test_key_over_255_characters_is_400(
 ) -> None:
     user = await user_factory()
     async with client_for(app_on_session(limit_settings(test_settings), session)) as c:
-        too_long = await c.post(
-            "/v1/backtest",
-            json=VALID_BODY,
-            headers=_with_key(auth_headers(user), "k" * 256),
-        )
-        longest = await c.post(
-            "/v1/backtest",
-            json=VALID_BODY,
-            headers=_with_key(auth_headers(user), "k" * 255),
-        )
+        too_long = await _submit(c, auth_headers(user), "k" * 256)
+        longest = await _submit(c, auth_headers(user), "k" * 255)
 
     assert too_long.status_code == 400
     assert longest.status_code == 200
