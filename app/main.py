@@ -18,27 +18,31 @@ from typing import Any
 import anyio
 import redis.asyncio as aredis
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from app import kinds  # noqa: F401 - registers every job kind
+from app.accounts import admin as accounts_admin
+from app.accounts import api as accounts_api
+from app.api.caching import JsonCache
+from app.api.errors import register_error_handlers
 from app.api.middleware import LimitsMiddleware
-from app.api.v1.endpoints import health
-from app.api.v1.router import api_router
+from app.api.observability import ObservabilityMiddleware
+from app.backtests import api as backtests_api
+from app.catalog import api as catalog_api
 from app.core import metrics
-from app.core.caching import JsonCache
 from app.core.config import Settings, get_settings
-from app.core.errors import register_error_handlers
 from app.core.logging import configure_logging
-from app.core.observability import ObservabilityMiddleware
-from app.core.progress import get_bus
 from app.core.queue import QUEUE
 from app.core.rate_limit import RateLimiter
 from app.db.migrate import upgrade_to_head
 from app.db.session import create_engine, create_sessionmaker
-from app.tasks.embedded import EmbeddedWorker, sweep_forever
+from app.jobs.embedded import EmbeddedWorker, sweep_forever
+from app.jobs.progress import get_bus
+from app.ops import health
 
 API_DESCRIPTION = """\
 Portfolio backtesting on real daily prices.
@@ -51,7 +55,7 @@ input is a **400** whose `details` lists each bad field.
 API_VERSION = "0.1.0"
 
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+WEB_DIR = Path(__file__).resolve().parent / "web"
 log = structlog.get_logger(__name__)
 
 
@@ -173,10 +177,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     if settings.metrics_enabled:
         _mount_metrics(app)
-    app.include_router(api_router)
+    app.include_router(_v1_router())
     _mount_web_app(app)
     _install_openapi_without_422(app)
     return app
+
+
+def _v1_router() -> APIRouter:
+    """Everything under ``/v1``: each domain's router."""
+    router = APIRouter(prefix="/v1")
+    for domain_router in (
+        accounts_api.router,
+        accounts_admin.router,
+        backtests_api.router,
+        catalog_api.router,
+    ):
+        router.include_router(domain_router)
+    return router
 
 
 def _mount_metrics(app: FastAPI) -> None:
@@ -195,13 +212,13 @@ def _mount_metrics(app: FastAPI) -> None:
 
 def _mount_web_app(app: FastAPI) -> None:
     """The single-page app: ``/`` serves index.html, assets under ``/static``."""
-    if not (STATIC_DIR / "index.html").is_file():
+    if not (WEB_DIR / "index.html").is_file():
         return
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
-        return FileResponse(STATIC_DIR / "index.html")
+        return FileResponse(WEB_DIR / "index.html")
 
 
 def __getattr__(name: str) -> Any:

@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python scripts/bench_data.py [--repeat N]
 
-Prints, per run: import time of app.engine.store, wall time of ``load_dataset()``, and
+Prints, per run: import time of app.data.store, wall time of ``load_dataset()``, and
 peak RSS of the child process (``resource.getrusage``, includes the interpreter and the
 imported libraries). Requirement: load <= 1 s, peak RSS <= 400 MB.
 """
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, resource, sys, time
 t0 = time.perf_counter()
-from app.engine.store import load_dataset
+from app.data.store import load_dataset
 t1 = time.perf_counter()
 data = load_dataset()
 t2 = time.perf_counter()

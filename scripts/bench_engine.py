@@ -492,7 +492,7 @@ def main() -> int:
         "repeat": args.repeat,
         "rss_after_import": rss_mb(),
     }
-    from app.engine.store import load_dataset
+    from app.data.store import load_dataset
 
     load_s, real = timed(load_dataset)
     meta["rss_after_load"] = rss_mb()

@@ -127,7 +127,11 @@ class BenchStack:
                 "JWT_SECRET": secrets.token_urlsafe(48),
                 "VAR_DIR": str(log_dir / "var"),
                 "PROMETHEUS_MULTIPROC_DIR": str(prom_dir),
-                "ENGINE_CHUNK_DELAY_SECONDS": str(config.chunk_delay_seconds),
+                # Slowed runs go through the test entry points (tests/integration/
+                # slow_engine.py): the service itself has no such knob.
+                "TEST_ENGINE_CHUNK_DELAY_SECONDS": str(config.chunk_delay_seconds),
+                "API_APP": "tests.integration.slow_app:create_app",
+                "CELERY_APP": "tests.integration.slow_worker",
                 "PYTHON": sys.executable,
                 # run-distributed.sh's knobs (it empties RUN_DIR: never a shared one)
                 "API_PORT": str(self.port),
@@ -171,7 +175,8 @@ class BenchStack:
 
     def _uvicorn_args(self) -> list[str]:
         return [
-            sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory",
+            sys.executable, "-m", "uvicorn",
+            "tests.integration.slow_app:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(self.port),
             "--workers", str(self.config.api_workers),
             "--log-level", "warning", "--no-access-log",
@@ -179,7 +184,7 @@ class BenchStack:
 
     def _worker_args(self, node: str) -> list[str]:
         return _celery(
-            "worker", "--loglevel=INFO", "--pool=prefork", "-Q", "backtests",
+            "worker", "--loglevel=INFO", "--pool=prefork", "-Q", "jobs",
             f"--concurrency={self.config.concurrency}", "-n", node,
             "--without-gossip", "--without-mingle",
         )  # fmt: skip
@@ -252,7 +257,8 @@ class BenchStack:
 
 
 def _celery(*args: Any) -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "celery_worker", *map(str, args)]
+    worker = "tests.integration.slow_worker"  # celery_worker + the test slow-down
+    return [sys.executable, "-m", "celery", "-A", worker, *map(str, args)]
 
 
 @contextlib.contextmanager
@@ -286,9 +292,7 @@ def login(base_url: str, username: str, password: str = BENCH_PASSWORD) -> str:
 def job_counts(database_url: str, ids: list[str]) -> dict[str, Any]:
     """Rows of the accepted ids per status, rows not accepted, re-executed jobs."""
     with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
-        rows = conn.execute(
-            "SELECT id::text, status, attempts FROM backtests"
-        ).fetchall()
+        rows = conn.execute("SELECT id::text, status, attempts FROM jobs").fetchall()
     by_id = {row[0]: row for row in rows}
     accepted = set(ids)
     return {

@@ -2,11 +2,13 @@
 
     .venv/bin/python scripts/bench_ws.py --start-stack [--watchers 200] [--rounds 100]
     .venv/bin/python scripts/bench_ws.py --url http://127.0.0.1:8000 --username U \
-        --password P     # that stack needs ENGINE_CHUNK_DELAY_SECONDS≈2 on its worker
+        --password P     # that stack's worker needs the test slow-down (2 s/chunk,
+                         # tests/integration/slow_engine.py)
                          # and WS_MAX_CONNECTIONS_PER_USER ≥ --watchers
 
 1. Submits --jobs backtests that run slowly (the stack started here sets
-   ENGINE_CHUNK_DELAY_SECONDS=2: ~100 s per job; the jobs not yet started stay pending,
+   TEST_ENGINE_CHUNK_DELAY_SECONDS=2, tests/integration/slow_engine.py: ~100 s per
+   job; the jobs not yet started stay pending,
    which is also a live, non-terminal socket).
 2. --client-procs processes open --watchers sockets in total (job i % jobs), at most
    --connect-concurrency handshakes in flight per process, and time the handshake and

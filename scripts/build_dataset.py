@@ -4,7 +4,7 @@ Usage: .venv/bin/python scripts/build_dataset.py [SOURCE_DIR]
 
 SOURCE_DIR (default: ../shared/data relative to the repository) holds ``prices.csv.gz``
 (long format ``date,symbol,open,high,low,close,volume,adj_close``) and ``symbols.csv``.
-Writes ``prices.parquet`` (int64 micro-unit prices, see app/engine/dataset_io.py) and a
+Writes ``prices.parquet`` (int64 micro-unit prices, see app/data/dataset_io.py) and a
 copy of ``symbols.csv``. Fails unless every price survives the micro-unit round trip
 bit-exactly and the written file reads back identical to the CSV.
 """
@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from app.engine import dataset_io  # noqa: E402
-from app.engine.store import BUNDLED_DIR, BUNDLED_NAME  # noqa: E402
+from app.data import dataset_io  # noqa: E402
+from app.data.store import BUNDLED_DIR, BUNDLED_NAME  # noqa: E402
 
 
 def read_source(source: Path) -> pd.DataFrame:

@@ -18,10 +18,14 @@
 # shared by all processes of this run. RUN_LOG_DIR=dir writes each process's log to
 # dir/<name>.log instead of this terminal. RUN_DIR (default var/distributed) holds
 # the metrics directories and beat's schedule; it is emptied at start.
+# API_APP (default app.main:create_app, an ASGI app factory) and CELERY_APP (default
+# celery_worker) name the entry points to serve, e.g. a wrapper that adds plugins.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 PYTHON="${PYTHON:-python}"
+API_APP="${API_APP:-app.main:create_app}"
+CELERY_APP="${CELERY_APP:-celery_worker}"
 
 export DATABASE_URL="${DATABASE_URL:-postgresql+asyncpg://postgres@127.0.0.1:5432/backtest}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
@@ -76,13 +80,13 @@ trap 'stop_all; exit 0' TERM INT
 echo "run-distributed: migrating $(echo "$DATABASE_URL" | sed -E 's#//([^:@/]*):[^@]*@#//\1:***@#')" >&2
 PYTHON="$PYTHON" scripts/prestart.sh
 
-start api "$RUN_DIR/metrics-api" "$PYTHON" -m uvicorn app.main:create_app --factory \
+start api "$RUN_DIR/metrics-api" "$PYTHON" -m uvicorn "$API_APP" --factory \
   --host "$HOST" --port "$API_PORT" --workers "$API_WORKERS" \
   --timeout-graceful-shutdown 30
-start worker "$RUN_DIR/metrics-worker" celery -A celery_worker worker \
+start worker "$RUN_DIR/metrics-worker" celery -A "$CELERY_APP" worker \
   --queues backtests --concurrency "$WORKER_CONCURRENCY" --loglevel "$LOG_LEVEL" \
   --hostname "worker-$$@%h"
-start beat "$RUN_DIR/metrics-worker" celery -A celery_worker beat \
+start beat "$RUN_DIR/metrics-worker" celery -A "$CELERY_APP" beat \
   --loglevel "$LOG_LEVEL" --schedule "$RUN_DIR/celerybeat-schedule"
 
 cat >&2 <<MSG

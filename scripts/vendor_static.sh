@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Re-fetch the web app's one third-party library, uPlot, from the npm registry into
-# app/static/vendor/uplot/ (committed: the app has no build step and the server needs
+# app/web/vendor/uplot/ (committed: the app has no build step and the server needs
 # no network). Only the ES module build, its stylesheet and the licence are kept.
 #
 # Usage: scripts/vendor_static.sh            (needs node + npm)
@@ -9,13 +9,13 @@
 #   npm integrity sha512-KIMVnG68zvu5XXUbC4LQEPnhwOxBuLyW1AHtpm6IKTXImkbLgkMy+jabjLgSLMasNuGGzQm/ep3tOkyTxpiQIw==
 #   tarball sha256 4b8a8191e425658e3ea8c8c1314b0fc679c861ee3a1af2b20c7b16ba50b5133d
 # To upgrade: change UPLOT_VERSION and the two checksums above, run, look at the
-# charts (tests/browser), commit app/static/vendor/uplot/ and this file together.
+# charts (tests/browser), commit app/web/vendor/uplot/ and this file together.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 UPLOT_VERSION="1.6.32"
 UPLOT_SHA256="4b8a8191e425658e3ea8c8c1314b0fc679c861ee3a1af2b20c7b16ba50b5133d"
-dest="app/static/vendor/uplot"
+dest="app/web/vendor/uplot"
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

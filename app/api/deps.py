@@ -1,11 +1,13 @@
-"""``Annotated`` dependencies shared by the routes: settings, the request's DB session,
-the authenticated user (loaded from the database on every request) and admins."""
+"""``Annotated`` dependencies every domain's routes share: settings, the request's DB
+session, the read connection, the bearer token, the rate limiter and the per-user
+request limit. Who the user is comes from ``app.accounts.deps``; jobs add their own
+(``app.jobs.deps``)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -17,20 +19,14 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.core.config import Settings
-from app.core.errors import Forbidden, NotFound, ServiceUnavailable, Unauthorized
+from app.core.errors import ServiceUnavailable
 from app.core.rate_limit import STATE_KEY as RATE_LIMIT_STATE
 from app.core.rate_limit import (
-    Decision,
     LoginThrottle,
     RateLimiter,
     client_ip,
     count_rejection,
 )
-from app.db.models import User
-from app.db.repositories.backtests import JobView, Viewer
-from app.services import backtests as backtests_service
-from app.services import users as users_service
-from app.services.quotas import SubmissionQuota
 
 # auto_error=False: a missing token is reported by us, in the error envelope.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
@@ -104,16 +100,19 @@ async def get_limiter(request: Request) -> RateLimiter:
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 
 
-async def get_current_user(
-    session: SessionDep, token: TokenDep, settings: SettingsDep
-) -> User:
-    if not token:
-        raise Unauthorized("Not authenticated")
-    return await users_service.user_from_token(session, token=token, settings=settings)
+class RateLimitedIdentity(Protocol):
+    """Who a per-user limit is keyed by (a ``User`` row or a lighter viewer)."""
+
+    @property
+    def id(self) -> Any: ...
+    @property
+    def tier(self) -> str: ...
+    @property
+    def is_admin(self) -> bool: ...
 
 
 async def enforce_api_limit(
-    request: Request, user: User | Viewer, limiter: RateLimiter
+    request: Request, user: RateLimitedIdentity, limiter: RateLimiter
 ) -> None:
     """The per-user request limit (``rate_limits.api``; keyed by the user id, admins
     exempt, fails open when Redis is down): 429 when exceeded."""
@@ -129,60 +128,6 @@ async def enforce_api_limit(
                     "Too many requests; retry in "
                     f"{decision.retry_after()} s (limit {limiter.rules.api})."
                 )
-
-
-async def get_rate_limited_user(
-    request: Request,
-    user: Annotated[User, Depends(get_current_user)],
-    limiter: LimiterDep,
-) -> User:
-    """The authenticated user, within the per-user request limit."""
-    await enforce_api_limit(request, user, limiter)
-    return user
-
-
-CurrentUser = Annotated[User, Depends(get_rate_limited_user)]
-
-
-async def get_viewed_backtest(
-    task_id: str, request: Request, bind: ReadBindDep, token: TokenDep
-) -> JobView:
-    """``{task_id}`` for its owner or an admin, else 404: the same checks as
-    ``CurrentUser`` + ``get_owned`` (token, fresh user row, per-user limit, ownership)
-    with the user and the job read in one statement. For the hot status read, so it
-    takes settings and limiter from the app directly: every FastAPI sub-dependency
-    costs a few microseconds per request."""
-    if not token:
-        raise Unauthorized("Not authenticated")
-    async with read_connection(bind) as connection:
-        viewer, row = await backtests_service.read_owned(
-            connection,
-            token=token,
-            task_id=task_id,
-            settings=request.app.state.settings,
-        )
-    await enforce_api_limit(request, viewer, limiter_of(request.app))
-    if row is None:
-        raise NotFound("Backtest not found", task_id=task_id)
-    return row
-
-
-ViewedBacktest = Annotated[JobView, Depends(get_viewed_backtest)]
-# POST /v1/backtest: authenticated only; its own limit is applied by the service after
-# the request has been validated (app.services.quotas).
-SubmittingUser = Annotated[User, Depends(get_current_user)]
-
-
-async def get_submission_quota(
-    request: Request, limiter: LimiterDep, settings: SettingsDep
-) -> SubmissionQuota:
-    def publish(decision: Decision) -> None:
-        setattr(request.state, RATE_LIMIT_STATE, decision)
-
-    return SubmissionQuota(limiter=limiter, settings=settings, on_decision=publish)
-
-
-SubmissionQuotaDep = Annotated[SubmissionQuota, Depends(get_submission_quota)]
 
 
 async def limit_auth_ip(request: Request, limiter: LimiterDep) -> None:
@@ -213,12 +158,3 @@ async def get_login_throttle(limiter: LimiterDep) -> LoginThrottle:
 
 
 LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
-
-
-async def get_current_admin(user: CurrentUser) -> User:
-    if not user.is_admin:
-        raise Forbidden("Administrator rights required")
-    return user
-
-
-AdminUser = Annotated[User, Depends(get_current_admin)]

@@ -17,7 +17,8 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import AppError, error_response
+from app.api.errors import error_response
+from app.core.errors import AppError
 from app.core.rate_limit import STATE_KEY, Decision
 
 

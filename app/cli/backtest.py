@@ -16,10 +16,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from app.core.config import get_settings
+from app.data.store import load_dataset
 from app.engine.backtest import BacktestResult, run_backtest
 from app.engine.config import BacktestConfig
 from app.engine.errors import EngineError
-from app.engine.store import load_dataset
 
 
 def _fail(message: str) -> NoReturn:

@@ -10,9 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from app.core.config import get_settings
+from app.data.importer import import_dataset
+from app.data.store import list_datasets, load_dataset, symbol_coverage
 from app.engine.errors import EngineError
-from app.engine.importer import import_dataset
-from app.engine.store import list_datasets, load_dataset, symbol_coverage
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -8,14 +8,14 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from app.accounts import service as users_service
+from app.accounts.schemas import RegisterRequest
 from app.core.config import Settings, get_settings
 from app.core.errors import AppError
 from app.core.logging import configure_logging
 from app.core.security import Tier
 from app.db.migrate import upgrade_to_head
 from app.db.session import create_engine, create_sessionmaker
-from app.schemas.auth import RegisterRequest
-from app.services import users as users_service
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -161,9 +161,6 @@ class Settings(BaseSettings):
     progress_interval_seconds: float = Field(default=0.2, ge=0, le=10)
     # Embedded mode: threads of the in-process Celery worker (0 = don't start one).
     embedded_worker_concurrency: int = Field(default=2, ge=0, le=32)
-    # Fault-injection hook for tests and demos: sleep this long between engine chunks
-    # so that a backtest runs long enough to be watched, cancelled or killed. Keep 0.
-    engine_chunk_delay_seconds: float = Field(default=0.0, ge=0, le=5)
 
     # --- rate limits and abuse limits ------------------------------------------
     # The rule table (JSON in RATE_LIMITS); see RateLimitRules for keys and defaults.

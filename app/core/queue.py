@@ -1,8 +1,9 @@
 """The Celery application and the producer side of the job queue.
 
 Redis broker in distributed mode, kombu's in-memory transport in embedded mode (the
-worker then runs inside the API process). Task *definitions* live in ``app.tasks``;
-this module only configures Celery and sends messages, so services can enqueue
+worker then runs inside the API process). Task *definitions* live in
+``app.jobs.tasks`` (one task runs every kind of job: it reads the kind from the job
+row); this module only configures Celery and sends messages, so services can enqueue
 without importing the worker side.
 
 Reliability settings (why each is there):
@@ -30,17 +31,15 @@ from celery import Celery
 
 from app.core.config import Settings, get_settings
 
-QUEUE = "backtests"
-RUN_TASK = "backtests.run"
-SWEEP_TASK = "backtests.sweep"
+QUEUE = "jobs"
+RUN_TASK = "jobs.run"
+SWEEP_TASK = "jobs.sweep"
 
 
 def create_celery(settings: Settings) -> Celery:
     broker = settings.redis_url or "memory://"
     backend = settings.redis_url or "cache+memory://"
-    app = Celery(
-        "backtest", broker=broker, backend=backend, include=["app.tasks.backtest"]
-    )
+    app = Celery("backtest", broker=broker, backend=backend)
     hard = settings.task_time_limit_seconds
     app.conf.update(
         task_default_queue=QUEUE,
@@ -68,7 +67,7 @@ def create_celery(settings: Settings) -> Celery:
         redis_socket_timeout=5,
         result_expires=24 * 3600,
         beat_schedule={
-            "sweep-stale-backtests": {
+            "sweep-stale-jobs": {
                 "task": SWEEP_TASK,
                 "schedule": float(settings.sweep_interval_seconds),
             }
@@ -80,13 +79,13 @@ def create_celery(settings: Settings) -> Celery:
 celery_app = create_celery(get_settings())
 
 
-def enqueue_backtest(backtest_id: uuid.UUID | str) -> str:
-    """Send ``backtests.run(backtest_id)``; returns the Celery task id (the claim token
+def enqueue_job(job_id: uuid.UUID | str) -> str:
+    """Send ``jobs.run(job_id)``; returns the Celery task id (the claim token
     of that delivery). Blocking (call from a thread in async code); raises when the
     broker cannot be reached after a short retry."""
     result = celery_app.send_task(
         RUN_TASK,
-        args=[str(backtest_id)],
+        args=[str(job_id)],
         queue=QUEUE,
         # send_task ignores task_ignore_result: without this it also sets up the
         # Redis result consumer, whose reconnect loop (20 retries) made a submit with

@@ -13,7 +13,7 @@ so no 2x burst at a boundary, and nothing is consumed by a refused request.
 * A Redis error raises :class:`LimiterUnavailable`, after which Redis is skipped for
   ``rate_limit_redis_retry_seconds`` (no connect timeout paid on every request). The
   callers decide: reads fail open (logged, counted in ``rate_limit_fail_open_total``),
-  submissions fall back to the database (``app.services.quotas``).
+  submissions fall back to the database (``app.jobs.quotas``).
 
 Headers of a limited response (success or 429), e.g. 10 per hour, 3 left::
 

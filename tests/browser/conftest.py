@@ -1,9 +1,11 @@
 """Browser fixtures: the real server in embedded mode and Debian's headless Chromium.
 
-* ``server``: ``uvicorn app.main:create_app --factory`` as a subprocess on a free port
+* ``server``: ``uvicorn tests.integration.slow_app:create_app --factory`` as a
+  subprocess on a free port
   with ``ENVIRONMENT=test``, a temporary ``VAR_DIR`` (SQLite, migrated by the app's
-  lifespan, in-process worker) and ``ENGINE_CHUNK_DELAY_SECONDS`` so that progress
-  is visible and a run can be cancelled. Waits for ``GET /health``.
+  lifespan, in-process worker) and ``TEST_ENGINE_CHUNK_DELAY_SECONDS``
+  (``tests.integration.slow_app``) so that progress is visible and a run can be
+  cancelled. Waits for ``GET /health``.
 * ``browser``: Playwright driving ``/usr/bin/chromium`` (never a downloaded browser).
   Missing Chromium or Playwright → skip, or fail when ``REQUIRE_SERVICES=1``.
 * ``page``: a fresh context at 1280×800 whose console errors and uncaught exceptions
@@ -104,7 +106,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env.update(
         ENVIRONMENT="test",
         VAR_DIR=str(var_dir),
-        ENGINE_CHUNK_DELAY_SECONDS=CHUNK_DELAY_SECONDS,
+        TEST_ENGINE_CHUNK_DELAY_SECONDS=CHUNK_DELAY_SECONDS,
         LOG_LEVEL="WARNING",
         RATE_LIMITS=RATE_LIMITS,
     )
@@ -115,7 +117,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "app.main:create_app",
+                "tests.integration.slow_app:create_app",
                 "--factory",
                 "--host",
                 "127.0.0.1",

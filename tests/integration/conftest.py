@@ -15,7 +15,8 @@ separate worker process commits:
 
 * ``live_stack`` (session): uvicorn + a prefork Celery worker on their own database
   and their own redis-server (machine Redis DB 14 without the binary), the engine
-  slowed by ``ENGINE_CHUNK_DELAY_SECONDS=0.06`` (a 50-chunk backtest runs ~3 s).
+  slowed by ``TEST_ENGINE_CHUNK_DELAY_SECONDS=0.06`` (``slow_engine``; a 50-chunk
+  backtest runs ~3 s).
   ``start_live_stack(options, tmp)`` builds others (a context manager: fresh
   database, processes stopped and database dropped on exit).
   ``start_live_stack(..., postgres=server)`` puts the database on a private cluster
@@ -45,11 +46,11 @@ from fastapi import FastAPI
 from psycopg import sql
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.accounts import repository as users_repo
 from app.core.config import Settings
 from app.core.security import Tier, create_access_token, hash_password
 from app.db.migrate import upgrade_to_head
 from app.db.models import User
-from app.db.repositories import users as users_repo
 from app.db.session import create_engine
 from app.main import create_app
 from tests.integration.session_override import use_test_session

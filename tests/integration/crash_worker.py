@@ -1,8 +1,9 @@
 """Celery entry point for fault tests: the real worker app, plus a poison job.
 
 ``celery -A tests.integration.crash_worker worker ...`` runs exactly what
-``celery_worker`` runs, except that a job whose ``name`` contains the value of the
-env var ``CRASH_WORKER_MARKER`` kills its prefork child with ``os._exit`` once its
+``tests.integration.slow_worker`` runs, except that a job whose ``name`` contains
+the value of the env var ``CRASH_WORKER_MARKER`` kills its prefork child with
+``os._exit`` once its
 engine has made some progress, every time it runs: what a segfault or an OOM kill
 inside the engine would do. The
 claim, the attempt count and the heartbeat all happen for real before the crash.
@@ -10,7 +11,7 @@ claim, the attempt count and the heartbeat all happen for real before the crash.
 Each crash first prints :data:`CRASH_LINE` and the pid to the worker's log.
 
 Test-only: the service never imports this module, and production code has no hook
-for it; it wraps two names inside :mod:`app.services.execution` in this process
+for it; it wraps two names inside :mod:`app.backtests.run` in this process
 (the prefork children inherit the wrapping). Never import it from a test process:
 only the worker started with ``-A`` should run it.
 """
@@ -21,15 +22,15 @@ import os
 import sys
 from typing import Any
 
-import celery_worker
-from app.schemas.backtest import BacktestRequest
-from app.services import execution
+from app.backtests import run as execution
+from app.backtests.schemas import BacktestRequest
+from tests.integration import slow_worker
 
 CRASH_MARKER = os.environ["CRASH_WORKER_MARKER"]
 CRASH_AT_FRACTION = 0.1  # well into the run: claimed, heartbeats written
 CRASH_LINE = "crash_worker: os._exit(1)"
 
-app = celery_worker.app
+app = slow_worker.app
 _doomed = False  # a prefork child runs one job at a time
 _real_run_backtest = execution.run_backtest
 

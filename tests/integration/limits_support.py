@@ -19,10 +19,10 @@ from fastapi import FastAPI
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.accounts import repository as users_repo
 from app.core.config import RateLimitRules, Settings
 from app.core.security import Tier, hash_password
 from app.db.models import User
-from app.db.repositories import users as users_repo
 from app.db.session import create_sessionmaker
 from app.main import create_app
 from tests.integration.session_override import use_test_session

@@ -170,7 +170,7 @@ def _python(*args: str) -> list[str]:
 
 def uvicorn_args(port: int) -> list[str]:
     return _python(
-        "-m", "uvicorn", "app.main:create_app", "--factory",
+        "-m", "uvicorn", "tests.integration.slow_app:create_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
     )  # fmt: skip
 
@@ -520,7 +520,7 @@ class LiveStack(LiveApi):
                 "REDIS_URL": self.redis_url,
                 "JWT_SECRET": self.jwt_secret,
                 "VAR_DIR": str(log_dir / "var"),
-                "ENGINE_CHUNK_DELAY_SECONDS": str(options.chunk_delay_seconds),
+                "TEST_ENGINE_CHUNK_DELAY_SECONDS": str(options.chunk_delay_seconds),
                 # Several stacks (and other suites) run on one machine: no fixed port.
                 "WORKER_METRICS_PORT": "0",
                 # These tests register many users and submit bursts from one IP;
@@ -553,9 +553,10 @@ class LiveStack(LiveApi):
         self._worker_count += 1
         node = f"w{self._worker_count}-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
         args = _python(
-            "-m", "celery", "-A", "celery_worker", "worker", "--loglevel=INFO",
+            "-m", "celery", "-A", "tests.integration.slow_worker", "worker",
+            "--loglevel=INFO",
             f"--concurrency={self.options.concurrency}", "--pool=prefork",
-            "-Q", "backtests", "-n", node, "--without-gossip", "--without-mingle",
+            "-Q", "jobs", "-n", node, "--without-gossip", "--without-mingle",
         )  # fmt: skip
         worker = ManagedProcess.start(
             f"worker{self._worker_count}", args, env=self.env, log_dir=self.log_dir
@@ -571,7 +572,8 @@ class LiveStack(LiveApi):
 
     def start_beat(self) -> ManagedProcess:
         args = _python(
-            "-m", "celery", "-A", "celery_worker", "beat", "--loglevel=INFO",
+            "-m", "celery", "-A", "tests.integration.slow_worker", "beat",
+            "--loglevel=INFO",
             "-s", str(self.log_dir / f"beat-schedule-{uuid.uuid4().hex[:6]}"),
         )  # fmt: skip
         self.beat = ManagedProcess.start(
@@ -646,7 +648,7 @@ class LiveStack(LiveApi):
 
     def job_row(self, task_id: str) -> dict[str, Any]:
         with psycopg.connect(self.sync_database_url, autocommit=True) as conn:
-            cursor = conn.execute("SELECT * FROM backtests WHERE id = %s", (task_id,))
+            cursor = conn.execute("SELECT * FROM jobs WHERE id = %s", (task_id,))
             names = [c.name for c in cursor.description or ()]
             row = cursor.fetchone()
         assert row is not None, f"no row for {task_id}"
@@ -673,7 +675,7 @@ class EmbeddedServer(LiveApi):
             {
                 "VAR_DIR": str(var_dir),
                 "JWT_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
-                "ENGINE_CHUNK_DELAY_SECONDS": str(chunk_delay),
+                "TEST_ENGINE_CHUNK_DELAY_SECONDS": str(chunk_delay),
                 "RATE_LIMIT_ENABLED": "false",
             }
         )

@@ -12,10 +12,10 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.accounts import repository as users_repo
 from app.core.config import Settings
 from app.core.security import Tier
 from app.db.models import User
-from app.db.repositories import users as users_repo
 from tests.integration.conftest import DEFAULT_PASSWORD, UserFactory
 
 pytestmark = pytest.mark.integration

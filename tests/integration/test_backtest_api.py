@@ -22,16 +22,16 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.backtests import repository as trades_repo
+from app.backtests.charts import series_payload
+from app.backtests.schemas import BacktestRequest
 from app.core.config import Settings
 from app.core.queue import celery_app
-from app.db.models import Backtest, User
-from app.db.repositories import backtests as backtests_repo
-from app.db.repositories import trades as trades_repo
+from app.data.store import load_dataset
+from app.db.models import Job, User
 from app.engine.backtest import BacktestResult, run_backtest
-from app.engine.store import load_dataset
+from app.jobs import repository as backtests_repo
 from app.main import create_app
-from app.schemas.backtest import BacktestRequest
-from app.services.charts import series_payload
 from tests.integration.conftest import UserFactory
 from tests.integration.session_override import use_test_session
 
@@ -74,11 +74,15 @@ def _engine_result() -> BacktestResult:
     return run_backtest(config, load_dataset(None))
 
 
-async def _completed_job(session: AsyncSession, user: User, **fields: Any) -> Backtest:
+async def _completed_job(session: AsyncSession, user: User, **fields: Any) -> Job:
     """A job as the worker leaves it: completed, metrics, trades and chart series."""
     result = _engine_result()
     row = await backtests_repo.create(
-        session, user_id=user.id, config=SMALL, name=fields.pop("name", "done")
+        session,
+        kind="backtest",
+        user_id=user.id,
+        config=SMALL,
+        name=fields.pop("name", "done"),
     )
     assert await backtests_repo.mark_running(session, row.id, claim_token="t")
     assert await backtests_repo.mark_completed(
@@ -90,7 +94,7 @@ async def _completed_job(session: AsyncSession, user: User, **fields: Any) -> Ba
         sharpe_ratio=fields.pop("sharpe_ratio", result.metrics["sharpe_ratio"]),
     )
     await trades_repo.bulk_insert(session, row.id, result.trade_records())
-    await backtests_repo.save_series(session, row.id, series_payload(result))
+    await trades_repo.save_series(session, row.id, series_payload(result))
     await session.refresh(row)
     for key, value in fields.items():
         setattr(row, key, value)
@@ -98,10 +102,14 @@ async def _completed_job(session: AsyncSession, user: User, **fields: Any) -> Ba
     return row
 
 
-async def _job(session: AsyncSession, user: User, **fields: Any) -> Backtest:
+async def _job(session: AsyncSession, user: User, **fields: Any) -> Job:
     """A bare job row in any state (for history filters and sorts)."""
     row = await backtests_repo.create(
-        session, user_id=user.id, config=SMALL, name=fields.pop("name", None)
+        session,
+        kind="backtest",
+        user_id=user.id,
+        config=SMALL,
+        name=fields.pop("name", None),
     )
     for key, value in fields.items():
         setattr(row, key, value)
@@ -651,7 +659,7 @@ async def test_chart_bad_max_points_is_400(
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
-async def _history_fixture(session: AsyncSession, user: User) -> list[Backtest]:
+async def _history_fixture(session: AsyncSession, user: User) -> list[Job]:
     """Four jobs a month apart: a / b completed, c failed, d pending (no metrics)."""
     return [
         await _job(

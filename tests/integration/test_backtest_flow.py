@@ -1,9 +1,9 @@
 """End to end on a live stack: uvicorn + a prefork Celery worker + PostgreSQL + Redis,
 driven over real HTTP and WebSockets (see ``tests/integration/stack.py``).
 
-The stack's engine sleeps ``ENGINE_CHUNK_DELAY_SECONDS=0.06`` between its ~50 progress
-chunks, so LONG (five years, 60 monthly chunks) runs for ~3-4 s and SHORT (one year, 12
-chunks) for about one second.
+The stack's engine sleeps ``TEST_ENGINE_CHUNK_DELAY_SECONDS=0.06`` between its ~50
+progress chunks, so LONG (five years, 60 monthly chunks) runs for ~3-4 s and SHORT
+(one year, 12 chunks) for about one second.
 """
 
 from __future__ import annotations
@@ -294,7 +294,7 @@ async def _wait_progress(
 async def _subscribe(stack: LiveStack, task_id: str) -> Any:
     client = aredis.Redis.from_url(stack.redis_url)
     pubsub = client.pubsub(ignore_subscribe_messages=True)
-    await pubsub.subscribe(f"backtest:{task_id}:progress")
+    await pubsub.subscribe(f"job:{task_id}:progress")
     pubsub.owner = client
     return pubsub
 

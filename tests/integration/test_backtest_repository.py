@@ -9,9 +9,10 @@ import uuid
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Backtest, BacktestStatus
-from app.db.repositories import backtests, trades
-from app.db.repositories import users as users_repo
+from app.accounts import repository as users_repo
+from app.backtests import repository as trades
+from app.db.models import Job, JobStatus
+from app.jobs import repository as backtests
 from tests.integration.conftest import UserFactory
 
 pytestmark = pytest.mark.integration
@@ -19,12 +20,14 @@ pytestmark = pytest.mark.integration
 CONFIG = {"start_date": "2020-01-01", "end_date": "2020-12-31"}
 
 
-async def _job(session: AsyncSession, user_factory: UserFactory) -> Backtest:
+async def _job(session: AsyncSession, user_factory: UserFactory) -> Job:
     user = await user_factory()
-    return await backtests.create(session, user_id=user.id, config=CONFIG, name="t")
+    return await backtests.create(
+        session, kind="backtest", user_id=user.id, config=CONFIG, name="t"
+    )
 
 
-async def _reload(session: AsyncSession, job: Backtest) -> Backtest:
+async def _reload(session: AsyncSession, job: Job) -> Job:
     await session.refresh(job)
     return job
 
@@ -34,7 +37,7 @@ async def test_create_sets_pending_defaults(
 ) -> None:
     job = await _reload(session, await _job(session, user_factory))
 
-    assert job.status == BacktestStatus.PENDING
+    assert job.status == JobStatus.PENDING
     assert (job.progress, job.trades_executed, job.attempts) == (0.0, 0, 0)
     assert job.cancel_requested is False
     assert job.created_at.tzinfo is not None
@@ -50,10 +53,16 @@ async def test_get_for_owner_hides_other_users_jobs(
     owner = await users_repo.get(session, job.user_id)
     assert owner is not None
 
-    assert await backtests.get_for_owner(session, job.id, owner) is job
-    assert await backtests.get_for_owner(session, job.id, stranger) is None
-    assert await backtests.get_for_owner(session, job.id, admin) is job
-    assert await backtests.get_for_owner(session, uuid.uuid4(), owner) is None
+    assert await backtests.get_for_owner(session, job.id, owner, kind="backtest") is job
+    assert (
+        await backtests.get_for_owner(session, job.id, stranger, kind="backtest")
+        is None
+    )
+    assert await backtests.get_for_owner(session, job.id, admin, kind="backtest") is job
+    assert (
+        await backtests.get_for_owner(session, uuid.uuid4(), owner, kind="backtest")
+        is None
+    )
 
 
 async def test_mark_running_claims_once(
@@ -66,7 +75,7 @@ async def test_mark_running_claims_once(
 
     job = await _reload(session, job)
     assert (first, second) == (True, False)
-    assert job.status == BacktestStatus.RUNNING
+    assert job.status == JobStatus.RUNNING
     assert job.claim_token == "w1"
     assert job.attempts == 1
     assert job.started_at is not None and job.heartbeat_at is not None
@@ -123,7 +132,7 @@ async def test_mark_completed_is_final(
     job = await _reload(session, job)
     assert done is True
     assert (failed_after, cancelled_after, progress_after) == (False, False, False)
-    assert job.status == BacktestStatus.COMPLETED
+    assert job.status == JobStatus.COMPLETED
     assert (job.progress, job.total_return, job.error) == (100.0, 0.1, None)
 
 
@@ -139,7 +148,7 @@ async def test_mark_completed_with_stale_claim_is_refused(
     )  # fmt: skip
 
     assert done is False
-    assert (await _reload(session, job)).status == BacktestStatus.RUNNING
+    assert (await _reload(session, job)).status == JobStatus.RUNNING
 
 
 async def test_mark_failed_and_cancelled_from_pending(
@@ -155,8 +164,8 @@ async def test_mark_failed_and_cancelled_from_pending(
         await _reload(session, failing),
         await _reload(session, cancelling),
     )
-    assert (failing.status, failing.error) == (BacktestStatus.FAILED, "boom")
-    assert cancelling.status == BacktestStatus.CANCELLED
+    assert (failing.status, failing.error) == (JobStatus.FAILED, "boom")
+    assert cancelling.status == JobStatus.CANCELLED
     assert cancelling.completed_at is not None
 
 
@@ -167,20 +176,20 @@ async def test_list_for_owner_filters_sorts_and_counts(
     returns = [0.3, None, -0.1, 0.5]
     for i, value in enumerate(returns):
         job = await backtests.create(
-            session, user_id=user.id, config=CONFIG, name=f"j{i}"
+            session, kind="backtest", user_id=user.id, config=CONFIG, name=f"j{i}"
         )
         job.total_return = value
     await _job(session, user_factory)  # someone else's
     await session.flush()
 
     page, total = await backtests.list_for_owner(
-        session, user, sort="-total_return", limit=3
+        session, user, kind="backtest", sort="-total_return", limit=3
     )
     pending, n_pending = await backtests.list_for_owner(
-        session, user, status=BacktestStatus.PENDING
+        session, user, kind="backtest", status=JobStatus.PENDING
     )
     running, n_running = await backtests.list_for_owner(
-        session, user, status=BacktestStatus.RUNNING
+        session, user, kind="backtest", status=JobStatus.RUNNING
     )
 
     assert total == 4
@@ -201,13 +210,13 @@ async def test_delete_cascades_to_trades_and_series(
              "quantity": 5, "is_open": True},
         ],
     )  # fmt: skip
-    await backtests.save_series(session, job.id, {"equity": [1, 2]})
+    await trades.save_series(session, job.id, {"equity": [1, 2]})
 
     deleted = await backtests.delete(session, job.id)
 
     session.expunge_all()
     assert deleted is True
-    assert await backtests.get_series(session, job.id) is None
+    assert await trades.get_series(session, job.id) is None
     assert (await trades.page(session, job.id))[1] == 0
 
 

@@ -92,7 +92,7 @@ class Channels:
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Channels:
-        await self.pubsub.psubscribe("backtest:*:progress")
+        await self.pubsub.psubscribe("job:*:progress")
         self.task = asyncio.create_task(self._read())
         return self
 
@@ -140,7 +140,7 @@ async def _all_running(stack: LiveStack, ids: list[str]) -> None:
     while time.monotonic() < deadline:
         rows = stack.query(
             "SELECT CASE WHEN status = 'running' AND progress > 0 THEN 'looping' "
-            "ELSE status END, count(*) FROM backtests WHERE id = ANY(%s::uuid[]) "
+            "ELSE status END, count(*) FROM jobs WHERE id = ANY(%s::uuid[]) "
             "GROUP BY 1",
             ids,
         )
@@ -197,8 +197,7 @@ async def test_cancel_storm_of_running_and_queued_jobs(
         )
         before = dict(
             stack.query(
-                "SELECT status, count(*) FROM backtests WHERE user_id = %s "
-                "GROUP BY status",
+                "SELECT status, count(*) FROM jobs WHERE user_id = %s GROUP BY status",
                 user.id,
             )
         )
@@ -290,12 +289,12 @@ async def test_cancel_storm_of_running_and_queued_jobs(
     assert stack.query("SELECT count(*) FROM trades")[0][0] == 0
     assert stack.query("SELECT count(*) FROM backtest_series")[0][0] == 0
     assert stack.query(
-        "SELECT count(*) FROM backtests WHERE status NOT IN "
+        "SELECT count(*) FROM jobs WHERE status NOT IN "
         "('completed', 'failed', 'cancelled')"
     ) == [(0,)]
     broker = aredis.Redis.from_url(stack.redis_url)
     try:
-        assert await broker.llen("backtests") == 0
+        assert await broker.llen("jobs") == 0
     finally:
         await broker.aclose()
 
@@ -328,7 +327,7 @@ async def test_second_delete_of_a_cancelled_job_deletes_it(
 
 
 def _row(stack: LiveStack, task_id: str) -> dict[str, Any] | None:
-    rows = stack.query("SELECT count(*) FROM backtests WHERE id = %s", task_id)
+    rows = stack.query("SELECT count(*) FROM jobs WHERE id = %s", task_id)
     return stack.job_row(task_id) if rows[0][0] else None
 
 

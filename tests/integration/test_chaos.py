@@ -255,17 +255,17 @@ async def assert_all_settled(
             assert trades == body["metrics"]["total_trades"] > 0, (task_id, trades)
             assert stack.count("backtest_series", task_id) == 1, task_id
     stuck = stack.query(
-        "SELECT id, status FROM backtests WHERE status IN ('pending', 'running')"
+        "SELECT id, status FROM jobs WHERE status IN ('pending', 'running')"
     )
     assert stuck == [], stuck
     orphans = stack.query(
-        "SELECT b.id, b.status FROM backtests b WHERE b.status <> 'completed' AND ("
+        "SELECT b.id, b.status FROM jobs b WHERE b.status <> 'completed' AND ("
         " EXISTS (SELECT 1 FROM trades t WHERE t.backtest_id = b.id) OR"
         " EXISTS (SELECT 1 FROM backtest_series s WHERE s.backtest_id = b.id))"
     )
     assert orphans == [], orphans
     incomplete = stack.query(
-        "SELECT b.id FROM backtests b WHERE b.status = 'completed' AND ("
+        "SELECT b.id FROM jobs b WHERE b.status = 'completed' AND ("
         " b.metrics IS NULL OR"
         " (SELECT count(*) FROM backtest_series s WHERE s.backtest_id = b.id) <> 1)"
     )

@@ -137,7 +137,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "RUN_LOG_DIR": str(run_dir / "logs"),
         # ~50 progress chunks per run: a backtest lasts a few seconds, long enough
         # to be watched and to be running when the stack is stopped.
-        "ENGINE_CHUNK_DELAY_SECONDS": "0.1",
+        "TEST_ENGINE_CHUNK_DELAY_SECONDS": "0.1",
+        "API_APP": "tests.integration.slow_app:create_app",
+        "CELERY_APP": "tests.integration.slow_worker",
         "WORKER_CONCURRENCY": "1",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -323,6 +325,6 @@ def test_stack_sigterm_closes_websockets_1012_and_finishes_the_running_job(
     assert exit_code == 0
     with psycopg.connect(ADMIN_URL.rsplit("/", 1)[0] + f"/{stack.database}") as conn:
         row = conn.execute(
-            "SELECT status FROM backtests WHERE id = %s", (task_id,)
+            "SELECT status FROM jobs WHERE id = %s", (task_id,)
         ).fetchone()
     assert row is not None and row[0] == "completed"

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.config import Settings
 from app.core.security import create_access_token
-from app.db.models import Backtest, IdempotencyKey, User
-from app.db.repositories import idempotency as idempotency_repo
+from app.db.models import IdempotencyKey, Job, User
 from app.db.session import create_sessionmaker
+from app.jobs import idempotency_repository as idempotency_repo
 from tests.integration.conftest import UserFactory
 from tests.integration.limits_support import (
     VALID_BODY,
@@ -32,7 +32,7 @@ OTHER_BODY = {**VALID_BODY, "name": "another"}
 
 
 async def _jobs(session: AsyncSession, user: User) -> int:
-    query = select(func.count()).where(Backtest.user_id == user.id)
+    query = select(func.count()).where(Job.user_id == user.id)
     return int(await session.scalar(query) or 0)
 
 

@@ -21,12 +21,12 @@ from tests.integration.conftest import async_url, create_database, drop_database
 
 pytestmark = pytest.mark.integration
 
-EXPECTED_TABLES = {"users", "backtests", "trades", "backtest_series", "alembic_version"}
+EXPECTED_TABLES = {"users", "jobs", "trades", "backtest_series", "alembic_version"}
 EXPECTED_INDEXES = {
-    "backtests": {
-        "ix_backtests_user_id_created_at",
-        "ix_backtests_user_id_status",
-        "ix_backtests_status_heartbeat_at",
+    "jobs": {
+        "ix_jobs_user_id_created_at",
+        "ix_jobs_user_id_status",
+        "ix_jobs_status_heartbeat_at",
     },
     "trades": {"ix_trades_backtest_id_symbol_entry_date"},
 }
@@ -94,10 +94,10 @@ async def test_upgrade_head_creates_tables_and_indexes(
         assert indexes <= schema["indexes"][table]
     cascades = {
         fk["referred_table"]: fk["options"].get("ondelete")
-        for table in ("backtests", "trades", "backtest_series")
+        for table in ("jobs", "trades", "backtest_series")
         for fk in schema["fks"][table]
     }
-    assert cascades == {"users": "CASCADE", "backtests": "CASCADE"}
+    assert cascades == {"users": "CASCADE", "jobs": "CASCADE"}
     assert await is_at_head(fresh_engine)
 
 

@@ -15,13 +15,14 @@ import redis.asyncio as aredis
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.v1.endpoints import health
-from app.core.caching import JsonCache
+from app.api.caching import JsonCache
+from app.backtests import repository as trades_repo
 from app.core.config import Settings
 from app.core.logging import _HANDLER_NAME, configure_logging
 from app.core.metrics import render
-from app.db.models import Backtest, User
-from app.db.repositories import backtests as backtests_repo
+from app.db.models import Job, User
+from app.jobs import repository as backtests_repo
+from app.ops import health
 from tests.integration.conftest import UserFactory
 
 pytestmark = pytest.mark.integration
@@ -54,8 +55,10 @@ def log_stream(test_settings: Settings) -> Iterator[io.StringIO]:
         configure_logging(test_settings, force=True)
 
 
-async def _completed(session: AsyncSession, user: User) -> Backtest:
-    row = await backtests_repo.create(session, user_id=user.id, config={"x": 1})
+async def _completed(session: AsyncSession, user: User) -> Job:
+    row = await backtests_repo.create(
+        session, kind="backtest", user_id=user.id, config={"x": 1}
+    )
     assert await backtests_repo.mark_running(session, row.id, claim_token="t")
     assert await backtests_repo.mark_completed(
         session,
@@ -65,7 +68,7 @@ async def _completed(session: AsyncSession, user: User) -> Backtest:
         total_return=0.005,
         sharpe_ratio=None,
     )
-    await backtests_repo.save_series(session, row.id, SERIES)
+    await trades_repo.save_series(session, row.id, SERIES)
     await session.commit()
     await session.refresh(row)
     return row
@@ -163,7 +166,9 @@ async def test_unfinished_backtest_is_not_cacheable(
     auth_headers: Callable[[User], dict[str, str]],
 ) -> None:
     user = await user_factory()
-    row = await backtests_repo.create(session, user_id=user.id, config={"x": 1})
+    row = await backtests_repo.create(
+        session, kind="backtest", user_id=user.id, config={"x": 1}
+    )
     await session.commit()
 
     response = await client.get(f"/v1/backtest/{row.id}", headers=auth_headers(user))

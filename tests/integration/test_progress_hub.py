@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from app.core.progress import RedisBus, progress_channel
+from app.jobs.progress import RedisBus, progress_channel
 from tests.integration.conftest import require_redis
 from tests.integration.stack import ManagedProcess, start_redis_server
 

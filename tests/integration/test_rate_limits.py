@@ -76,7 +76,7 @@ async def test_submit_free_user_eleventh_in_hour_is_429_with_retry_after(
     ]
     assert refused.status_code == 429
     assert refused.json()["error"] == "RateLimited"
-    assert "10 backtests per hour" in refused.json()["message"]
+    assert "10 jobs (backtests and sweeps) per hour" in refused.json()["message"]
     retry_after = int(refused.headers["Retry-After"])
     assert 3500 <= retry_after <= 3600
     assert refused.json()["details"] == {"retry_after": retry_after}

@@ -16,7 +16,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from app.api.v1.endpoints.progress import POLL_SECONDS
+from app.jobs.relay import POLL_SECONDS
 from tests.integration.stack import LiveStack, LiveUser, Watched, watch_progress
 
 pytestmark = pytest.mark.integration

@@ -151,7 +151,7 @@ async def test_killed_worker_job_is_swept_and_finishes_on_a_new_worker(
     else:
         assert body["error"]
     beat_log = fault_stack.beat.log_text() if fault_stack.beat else ""
-    assert "backtests.sweep" in beat_log
+    assert "jobs.sweep" in beat_log
 
 
 # --- a job that kills its worker every time ------------------------------------------
@@ -176,7 +176,7 @@ def _start_crash_worker(stack: LiveStack) -> ManagedProcess:
     args = [
         sys.executable, "-m", "celery", "-A", "tests.integration.crash_worker",
         "worker", "--loglevel=INFO", f"--concurrency={stack.options.concurrency}",
-        "--pool=prefork", "-Q", "backtests", "-n", node, "--without-gossip",
+        "--pool=prefork", "-Q", "jobs", "-n", node, "--without-gossip",
         "--without-mingle",
     ]  # fmt: skip
     env = {**stack.env, "CRASH_WORKER_MARKER": CRASH_MARKER}
@@ -247,7 +247,7 @@ async def test_job_killing_its_worker_every_time_fails_at_the_attempt_cap(
         # ``unacked``: only this job's messages matter. A row is final a moment
         # before its late ack, so allow that moment.)
         def poison_messages() -> list[bytes]:
-            queued = broker.lrange("backtests", 0, -1)
+            queued = broker.lrange("jobs", 0, -1)
             unacked = broker.hvals("unacked")
             return [m for m in [*queued, *unacked] if poison_id.encode() in m]
 

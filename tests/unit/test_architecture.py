@@ -24,7 +24,7 @@ def test_import_contracts_kept() -> None:
 
 def test_engine_imports_without_any_framework() -> None:
     code = (
-        "import sys, app.engine.backtest, app.engine.store, app.engine.synthetic;"
+        "import sys, app.engine.backtest, app.data.store, app.engine.synthetic;"
         "bad = {'fastapi','sqlalchemy','celery','redis','structlog','starlette'}"
         " & {m.split('.')[0] for m in sys.modules};"
         "print(sorted(bad)); sys.exit(1 if bad else 0)"

@@ -14,11 +14,11 @@ import json
 import numpy as np
 import pytest
 
+from app.data.store import load_dataset
 from app.engine.backtest import check_config, run_backtest
 from app.engine.config import BacktestConfig
 from app.engine.data import MarketData
 from app.engine.errors import CancelledError, InvalidInputError
-from app.engine.store import load_dataset
 
 CANONICAL = BacktestConfig(
     start_date=dt.date(2015, 1, 1),

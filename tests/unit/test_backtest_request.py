@@ -16,11 +16,12 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from app.api.deps import get_current_user, get_session
+from app.accounts.deps import get_current_user
+from app.api.deps import get_session
+from app.backtests.schemas import MAX_SYMBOLS, BacktestRequest
 from app.core.config import Settings
 from app.db.models import User
 from app.main import create_app
-from app.schemas.backtest import MAX_SYMBOLS, BacktestRequest
 
 VALID: dict[str, Any] = {"start_date": "2015-01-01", "end_date": "2019-12-31"}
 TOMORROW = dt.date.today() + dt.timedelta(days=1)

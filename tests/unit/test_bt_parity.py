@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from app.data.store import load_dataset
 from app.engine.backtest import run_backtest
 from app.engine.config import BacktestConfig
 from app.engine.data import MarketData
-from app.engine.store import load_dataset
 
 # scripts/bt_compat.py configures bt to the engine's sizing convention.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))

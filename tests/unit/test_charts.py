@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.services.charts import chart_response, keep_indices
+from app.backtests.charts import chart_response, keep_indices
 
 
 def walk(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

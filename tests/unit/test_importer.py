@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.engine import dataset_io, importer
+from app.data import dataset_io, importer
+from app.data.importer import import_dataset
+from app.data.store import load_dataset
 from app.engine.errors import DataError, InvalidInputError
-from app.engine.importer import import_dataset
-from app.engine.store import load_dataset
 
 HEADER = "date,symbol,open,high,low,close,volume,adj_close"
 GOOD_ROWS = [

@@ -15,10 +15,10 @@ import pytest
 import structlog
 from fastapi import FastAPI
 
+from app.api.observability import ObservabilityMiddleware, accept_request_id
 from app.core import task_context
 from app.core.config import Settings
 from app.core.logging import _HANDLER_NAME, REDACTED, configure_logging, redact_secrets
-from app.core.observability import ObservabilityMiddleware, accept_request_id
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJlLXZhbHVl"
 

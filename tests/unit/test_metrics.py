@@ -424,7 +424,7 @@ def test_monthly_returns_compound_to_total_return(run: dict[str, Any]) -> None:
 def prices() -> pd.DataFrame:
     """adj_close of a few symbols, 2010-2020, from the bundled dataset (real prices)."""
     try:  # imported here so a missing store fails these tests only, with a message
-        from app.engine.store import load_dataset  # noqa: PLC0415
+        from app.data.store import load_dataset  # noqa: PLC0415
 
         data = load_dataset()
     except (ImportError, OSError, InvalidInputError) as exc:  # pragma: no cover

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from app.core.progress import InMemoryBus
+from app.jobs.progress import InMemoryBus
 
 
 async def test_in_memory_bus_delivers_from_another_thread_in_order() -> None:

@@ -10,6 +10,8 @@ import pytest
 from limits.aio.storage import memory as memory_storage
 from pydantic import ValidationError
 
+from app.backtests.schemas import BacktestRequest
+from app.backtests.service import check_request_limits
 from app.core.config import RateLimitRules, Settings
 from app.core.errors import ValidationFailed
 from app.core.rate_limit import (
@@ -19,8 +21,6 @@ from app.core.rate_limit import (
     client_ip,
     parse_networks,
 )
-from app.schemas.backtest import BacktestRequest
-from app.services.quotas import check_request_limits
 
 
 class FakeClock:

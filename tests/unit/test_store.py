@@ -11,16 +11,16 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from app.engine.data import MarketData
-from app.engine.errors import DataError, InvalidInputError
-from app.engine.importer import import_dataset
-from app.engine.store import (
+from app.data.importer import import_dataset
+from app.data.store import (
     BUNDLED_NAME,
     clear_cache,
     list_datasets,
     load_dataset,
     symbol_coverage,
 )
+from app.engine.data import MarketData
+from app.engine.errors import DataError, InvalidInputError
 
 CSV = """date,symbol,open,high,low,close,volume
 2021-03-01,XA,10,11,9,10.5,100

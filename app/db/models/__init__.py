@@ -1,22 +1,20 @@
-"""ORM models. Importing this package registers every table on ``Base.metadata``."""
+"""ORM models, all in one place (no cycles between domains). Importing this package
+registers every table on ``Base.metadata``."""
 
-from app.db.models.backtest import (
-    ACTIVE_STATUSES,
-    Backtest,
-    BacktestSeries,
-    BacktestStatus,
-)
+from app.db.models.backtest import BacktestSeries
 from app.db.models.idempotency import IdempotencyKey, IdempotencyStatus
+from app.db.models.job import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus
 from app.db.models.trade import Trade
 from app.db.models.user import User
 
 __all__ = [
     "ACTIVE_STATUSES",
-    "Backtest",
+    "TERMINAL_STATUSES",
     "BacktestSeries",
-    "BacktestStatus",
     "IdempotencyKey",
     "IdempotencyStatus",
+    "Job",
+    "JobStatus",
     "Trade",
     "User",
 ]

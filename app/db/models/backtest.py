@@ -1,89 +1,14 @@
+"""Result tables of the backtest kind (the job row itself is :class:`Job`)."""
+
 from __future__ import annotations
 
-import datetime as dt
 import uuid
-from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    CheckConstraint,
-    Date,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Text,
-    Uuid,
-    func,
-    sql,
-)
+from sqlalchemy import ForeignKey, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db.base import Base, JSONDocument, utcnow
-
-
-class BacktestStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-ACTIVE_STATUSES = (BacktestStatus.PENDING, BacktestStatus.RUNNING)
-_STATUSES = ", ".join(f"'{s.value}'" for s in BacktestStatus)
-NAME_MAX_LENGTH = 200
-
-
-class Backtest(Base):
-    """A backtest job; its ``id`` is the public ``task_id``."""
-
-    __tablename__ = "backtests"
-    __table_args__ = (
-        CheckConstraint(f"status IN ({_STATUSES})", name="status"),
-        CheckConstraint("progress >= 0 AND progress <= 100", name="progress_range"),
-        Index("ix_backtests_user_id_created_at", "user_id", "created_at"),
-        Index("ix_backtests_user_id_status", "user_id", "status"),
-        Index("ix_backtests_status_heartbeat_at", "status", "heartbeat_at"),
-    )
-
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("users.id", ondelete="CASCADE")
-    )
-    name: Mapped[str | None] = mapped_column(String(NAME_MAX_LENGTH))
-    status: Mapped[str] = mapped_column(
-        String(16),
-        default=BacktestStatus.PENDING.value,
-        server_default=BacktestStatus.PENDING.value,
-    )
-    progress: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
-    # The simulated date reached so far; CURRENT_DATE is an SQL keyword, hence the
-    # column name.
-    current_date: Mapped[dt.date | None] = mapped_column("sim_date", Date)
-    trades_executed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    config: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
-    error: Mapped[str | None] = mapped_column(Text)
-    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
-    # Denormalised from ``metrics`` so history can be sorted by them.
-    total_return: Mapped[float | None] = mapped_column(Float)
-    sharpe_ratio: Mapped[float | None] = mapped_column(Float)
-    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # Set by the worker that claimed the job; progress/result writes must present it.
-    claim_token: Mapped[str | None] = mapped_column(String(128))
-    heartbeat_at: Mapped[dt.datetime | None] = mapped_column()
-    # When the job was last handed to the broker (the sweeper re-sends lost ones).
-    enqueued_at: Mapped[dt.datetime | None] = mapped_column()
-    created_at: Mapped[dt.datetime] = mapped_column(
-        default=utcnow, server_default=func.now()
-    )
-    started_at: Mapped[dt.datetime | None] = mapped_column()
-    completed_at: Mapped[dt.datetime | None] = mapped_column()
-    cancel_requested: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=sql.false()
-    )
+from app.db.base import Base, JSONDocument
 
 
 class BacktestSeries(Base):
@@ -92,6 +17,6 @@ class BacktestSeries(Base):
     __tablename__ = "backtest_series"
 
     backtest_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("backtests.id", ondelete="CASCADE"), primary_key=True
+        Uuid, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
     )
     payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument)

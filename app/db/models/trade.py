@@ -24,7 +24,7 @@ class Trade(Base):
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     backtest_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("backtests.id", ondelete="CASCADE")
+        Uuid, ForeignKey("jobs.id", ondelete="CASCADE")
     )
     symbol: Mapped[str] = mapped_column(String(32))
     entry_date: Mapped[dt.date] = mapped_column(Date)

@@ -1,0 +1,102 @@
+"""Registration, login (JSON and OAuth2 form) and the current user."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+from fastapi.security import OAuth2PasswordRequestForm
+
+from app.accounts import service as users_service
+from app.accounts.deps import CurrentUser
+from app.accounts.schemas import LoginRequest, RegisterRequest, TokenResponse, UserRead
+from app.api.deps import AuthIpLimit, LoginThrottleDep, SessionDep, SettingsDep
+from app.api.schemas import error_responses
+from app.core.security import IssuedToken
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+def _token_response(token: IssuedToken) -> TokenResponse:
+    return TokenResponse(access_token=token.access_token, expires_in=token.expires_in)
+
+
+@router.post(
+    "/register",
+    dependencies=[AuthIpLimit],
+    summary="Create an account",
+    description="Register a free-tier account. Usernames are 3–64 characters of "
+    "letters, digits, `_`, `.`, `-`; passwords 8–256 characters.",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserRead,
+    responses=error_responses(400, 409, 429),
+)
+async def register(body: RegisterRequest, session: SessionDep) -> UserRead:
+    user = await users_service.register(
+        session, username=body.username, password=body.password
+    )
+    return UserRead.model_validate(user)
+
+
+@router.post(
+    "/login",
+    dependencies=[AuthIpLimit],
+    summary="Log in (JSON)",
+    description="Exchange a username and password for a bearer token.",
+    status_code=status.HTTP_200_OK,
+    response_model=TokenResponse,
+    responses=error_responses(400, 401, 429),
+)
+async def login(
+    body: LoginRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    throttle: LoginThrottleDep,
+) -> TokenResponse:
+    return await _login(session, settings, throttle, body.username, body.password)
+
+
+@router.post(
+    "/token",
+    dependencies=[AuthIpLimit],
+    summary="Log in (OAuth2 password form)",
+    description="The OAuth2 password flow used by the docs' **Authorize** button; "
+    "same result as `/v1/auth/login`.",
+    status_code=status.HTTP_200_OK,
+    response_model=TokenResponse,
+    responses=error_responses(400, 401, 429),
+)
+async def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
+    settings: SettingsDep,
+    throttle: LoginThrottleDep,
+) -> TokenResponse:
+    return await _login(session, settings, throttle, form.username, form.password)
+
+
+async def _login(
+    session: SessionDep,
+    settings: SettingsDep,
+    throttle: LoginThrottleDep,
+    username: str,
+    password: str,
+) -> TokenResponse:
+    """Both login routes: failed attempts for ``username`` are throttled."""
+    async with throttle.attempt(username):
+        issued = await users_service.login(
+            session, username=username, password=password, settings=settings
+        )
+    return _token_response(issued)
+
+
+@router.get(
+    "/me",
+    summary="The current user",
+    description="The authenticated account, with its tier and admin flag as stored.",
+    status_code=status.HTTP_200_OK,
+    response_model=UserRead,
+    responses=error_responses(401),
+)
+async def me(user: CurrentUser) -> UserRead:
+    return UserRead.model_validate(user)

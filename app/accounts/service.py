@@ -1,0 +1,129 @@
+"""Account use cases: register, log in, resolve a token to a user, admin updates.
+
+Each write use case commits once. Password hashing is CPU-bound (argon2, tens of ms)
+and runs in a worker thread so it never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import structlog
+from anyio import to_thread
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts import repository as users_repo
+from app.core.config import Settings
+from app.core.errors import Conflict, NotFound, Unauthorized
+from app.core.security import (
+    IssuedToken,
+    Tier,
+    create_access_token,
+    decode_access_token,
+    dummy_verify,
+    hash_password,
+    verify_password,
+)
+from app.db.models import User
+
+logger = structlog.get_logger(__name__)
+INVALID_CREDENTIALS = "Incorrect username or password"
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    tier: Tier = Tier.FREE,
+    is_admin: bool = False,
+) -> User:
+    """Create an account (``Conflict`` if the username is taken) and commit."""
+    if await users_repo.get_by_username(session, username) is not None:
+        raise Conflict(f"Username {username!r} is already taken")
+    password_hash = await to_thread.run_sync(hash_password, password)
+    try:
+        user = await users_repo.create(
+            session,
+            username=username,
+            password_hash=password_hash,
+            tier=tier,
+            is_admin=is_admin,
+        )
+        await session.commit()
+    except IntegrityError as exc:  # lost a race with a concurrent registration
+        await session.rollback()
+        raise Conflict(f"Username {username!r} is already taken") from exc
+    logger.info("user_created", user_id=str(user.id), tier=user.tier, admin=is_admin)
+    return user
+
+
+async def register(session: AsyncSession, *, username: str, password: str) -> User:
+    """Self-service sign-up: always a free, non-admin account."""
+    return await create_user(session, username=username, password=password)
+
+
+async def authenticate(session: AsyncSession, *, username: str, password: str) -> User:
+    """The user for these credentials, else ``Unauthorized`` with one message for
+    unknown users and wrong passwords (and similar timing, via a dummy verify)."""
+    user = await users_repo.get_by_username(session, username)
+    if user is None:
+        await to_thread.run_sync(dummy_verify, password)
+        raise Unauthorized(INVALID_CREDENTIALS)
+    ok, new_hash = await to_thread.run_sync(
+        verify_password, password, user.password_hash
+    )
+    if not ok:
+        raise Unauthorized(INVALID_CREDENTIALS)
+    if new_hash is not None:  # hashing parameters changed since the hash was made
+        await users_repo.update_password_hash(session, user, new_hash)
+        await session.commit()
+    return user
+
+
+async def login(
+    session: AsyncSession, *, username: str, password: str, settings: Settings
+) -> IssuedToken:
+    user = await authenticate(session, username=username, password=password)
+    logger.info("user_logged_in", user_id=str(user.id))
+    return create_access_token(user.id, settings=settings)
+
+
+def user_id_from_token(token: str, *, settings: Settings) -> uuid.UUID:
+    """The verified token's user id (``Unauthorized`` for any bad token); the caller
+    loads the row, which alone decides tier and admin rights."""
+    payload = decode_access_token(token, settings=settings)
+    try:
+        return uuid.UUID(payload.sub)
+    except ValueError as exc:
+        raise Unauthorized() from exc
+
+
+async def user_from_token(
+    session: AsyncSession, *, token: str, settings: Settings
+) -> User:
+    """Verify ``token`` and load its user fresh from the database (tier and admin
+    rights come from the row, never from claims). Any failure is ``Unauthorized``."""
+    user = await users_repo.get(session, user_id_from_token(token, settings=settings))
+    if user is None:
+        raise Unauthorized()
+    return user
+
+
+async def update_account(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    tier: Tier | None = None,
+    is_admin: bool | None = None,
+) -> User:
+    user = await users_repo.get(session, user_id)
+    if user is None:
+        raise NotFound("User not found")
+    await users_repo.update_tier_admin(session, user, tier=tier, is_admin=is_admin)
+    await session.commit()
+    logger.info(
+        "user_updated", user_id=str(user.id), tier=user.tier, admin=user.is_admin
+    )
+    return user

@@ -1,0 +1,74 @@
+"""The backtest job kind: the engine adapter the job runner calls on a worker.
+
+Loads the dataset (process-cached), runs the engine with the runner's progress and
+cancel callbacks, and hands back the metrics plus a ``save`` that writes the trades
+and the chart series in the transaction that completes the job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.backtests import repository
+from app.backtests.charts import series_payload
+from app.backtests.schemas import BacktestRequest
+from app.core.config import Settings
+from app.data.store import load_dataset
+from app.engine.backtest import BacktestResult, run_backtest
+from app.engine.errors import CancelledError, EngineError
+from app.jobs.registry import (
+    Completion,
+    JobCancelled,
+    JobFailed,
+    JobKind,
+    RunContext,
+    register,
+)
+
+
+def run(context: RunContext) -> Completion:
+    reporter = context.reporter
+    try:
+        config = BacktestRequest.model_validate(context.config).to_config()
+        data = load_dataset(
+            config.dataset, datasets_dir=context.settings.resolved_datasets_dir
+        )
+        result = run_backtest(
+            config,
+            data,
+            on_progress=reporter.progress,
+            should_cancel=reporter.cancelled,
+        )
+    except CancelledError:
+        raise JobCancelled from None
+    except (EngineError, ValueError) as exc:
+        raise JobFailed(str(exc)) from exc
+
+    async def save(session: AsyncSession, job_id: uuid.UUID) -> None:
+        await repository.bulk_insert(session, job_id, result.trade_records())
+        await repository.save_series(session, job_id, series_payload(result))
+
+    return Completion(
+        metrics=result.metrics,
+        current_date=last_date(result),
+        work_done=len(result.fills),
+        save=save,
+    )
+
+
+def last_date(result: BacktestResult) -> dt.date:
+    day: dt.date = result.dates[-1].astype("datetime64[D]").item()
+    return day
+
+
+def warm_up(settings: Settings) -> None:
+    """Load the bundled dataset (and its derived arrays) before a worker forks."""
+    load_dataset(datasets_dir=settings.resolved_datasets_dir).precompute()
+
+
+BACKTEST = register(
+    JobKind(name="backtest", label="Backtest", run=run, warm_up=warm_up)
+)

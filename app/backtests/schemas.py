@@ -1,0 +1,262 @@
+"""The backtest API contract: request and response bodies of /v1/backtest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.config import JsonDict
+
+from app.engine.config import (
+    MAX_CAPITAL,
+    MAX_COMMISSION_RATE,
+    MAX_SLIPPAGE_RATE,
+    MIN_CAPITAL,
+    BacktestConfig,
+)
+
+
+def _iso_datetime_only(value: object) -> object:
+    """Pydantic reads bare numbers as Unix timestamps; the documented format is ISO
+    8601 (``2024-01-31`` or ``2024-01-31T12:00:00Z``), so numbers are refused."""
+    numeric = isinstance(value, str) and (
+        value.strip().lstrip("+-").replace(".", "", 1).isdigit()
+    )
+    if isinstance(value, int | float) or numeric:
+        raise ValueError("expected an ISO 8601 date or date-time, e.g. 2024-01-31")
+    return value
+
+
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_datetime_only)]
+
+Status = Literal["pending", "running", "completed", "failed", "cancelled"]
+ACTIVE_STATUSES: frozenset[str] = frozenset({"pending", "running"})
+
+MAX_SPAN_YEARS = 10
+MAX_SYMBOLS = 1000
+
+_REQUEST_EXAMPLE: JsonDict = {
+    "name": "Momentum top 20, 2015-2019",
+    "strategy_id": 2,
+    "strategy_params": {"top_n": 20},
+    "start_date": "2015-01-01",
+    "end_date": "2019-12-31",
+    "initial_capital": 100000,
+    "rebalancing": "monthly",
+    "commission": 0.001,
+    "slippage": 0.0005,
+    "execution": "next_open",
+    "dividends": True,
+    "benchmark": "SPY",
+}
+
+
+def _add_years(day: dt.date, years: int) -> dt.date:
+    """``day`` moved ``years`` years on; Feb 29 becomes Feb 28 in a common year."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+class BacktestRequest(BaseModel):
+    """What to backtest. Unknown fields are rejected (400)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [_REQUEST_EXAMPLE]}
+    )
+
+    name: str | None = Field(default=None, max_length=200, description="Your label.")
+    strategy_id: int | None = Field(
+        default=None, description="A predefined strategy (GET /v1/strategies)."
+    )
+    strategy_params: dict[str, float | int] | None = Field(
+        default=None, description="Overrides of the strategy's parameter defaults."
+    )
+    filter_criteria: dict[str, Any] | None = Field(
+        default=None,
+        description="A custom screen: filters, rank_by, top_n, weighting (README).",
+    )
+    symbols: list[str] | None = Field(
+        default=None,
+        max_length=MAX_SYMBOLS,
+        description="The universe; default: every stock of the dataset.",
+    )
+    start_date: dt.date
+    end_date: dt.date
+    initial_capital: float = Field(default=100_000.0, ge=MIN_CAPITAL, le=MAX_CAPITAL)
+    rebalancing: Literal["daily", "weekly", "monthly", "quarterly"] = "monthly"
+    commission: float = Field(
+        default=0.001, ge=0.0, le=MAX_COMMISSION_RATE, description="Rate of notional."
+    )
+    slippage: float = Field(
+        default=0.0005,
+        ge=0.0,
+        le=MAX_SLIPPAGE_RATE,
+        description="Rate added to buy prices and subtracted from sell prices.",
+    )
+    execution: Literal["next_open", "close"] = Field(
+        default="next_open",
+        description="next_open: decide at day t's close, fill at t+1's open; "
+        "close: fill at day t's close.",
+    )
+    dividends: StrictBool = Field(
+        default=True, description="Credit cash dividends (total return)."
+    )
+    benchmark: str | None = Field(
+        default=None, description="A benchmark symbol (GET /v1/symbols: benchmarks)."
+    )
+    dataset: str | None = Field(
+        default=None, description="An imported dataset's name; default: bundled."
+    )
+    risk_free_rate: float = Field(
+        default=0.0, ge=0.0, le=0.2, description="Annual, for Sharpe/Sortino/alpha."
+    )
+
+    @field_validator("symbols")
+    @classmethod
+    def _normalise_symbols(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        cleaned = [s.strip().upper() for s in value]
+        if any(not s or len(s) > 16 for s in cleaned):
+            raise ValueError(
+                "symbols must be non-empty strings of at most 16 characters"
+            )
+        if len(set(cleaned)) != len(cleaned):
+            raise ValueError("symbols contains duplicates")
+        if not cleaned:
+            raise ValueError(
+                "symbols must not be empty; omit it for the whole universe"
+            )
+        return cleaned
+
+    @field_validator("benchmark")
+    @classmethod
+    def _normalise_benchmark(cls, value: str | None) -> str | None:
+        return value.strip().upper() if value else None
+
+    # Cross-field rules are field validators so that errors name the field to fix
+    # (body.end_date, body.filter_criteria) rather than the whole body. Each runs
+    # after the fields declared before it, which ``info.data`` then holds.
+    @field_validator("end_date")
+    @classmethod
+    def _check_dates(cls, end: dt.date, info: ValidationInfo) -> dt.date:
+        start = info.data.get("start_date")
+        if start is not None and start >= end:
+            raise ValueError("end_date must be after start_date")
+        if end > dt.date.today():
+            raise ValueError("end_date must not be in the future")
+        if start is not None and end > _add_years(start, MAX_SPAN_YEARS):
+            raise ValueError(f"the date range must not exceed {MAX_SPAN_YEARS} years")
+        return end
+
+    @field_validator("filter_criteria")
+    @classmethod
+    def _one_strategy_source(
+        cls, value: dict[str, Any] | None, info: ValidationInfo
+    ) -> dict[str, Any] | None:
+        if value is not None and info.data.get("strategy_id") is not None:
+            raise ValueError("give either strategy_id or filter_criteria, not both")
+        return value
+
+    def to_config(self) -> BacktestConfig:
+        return BacktestConfig(
+            start_date=self.start_date,
+            end_date=self.end_date,
+            initial_capital=self.initial_capital,
+            rebalancing=self.rebalancing,
+            commission_rate=self.commission,
+            slippage_rate=self.slippage,
+            execution=self.execution,
+            dividends=self.dividends,
+            benchmark=self.benchmark,
+            symbols=tuple(self.symbols) if self.symbols else None,
+            strategy_id=self.strategy_id,
+            strategy_params=dict(self.strategy_params or {}),
+            filter_criteria=self.filter_criteria,
+            risk_free_rate=self.risk_free_rate,
+            dataset=self.dataset,
+        )
+
+
+class BacktestCreated(BaseModel):
+    task_id: uuid.UUID
+    status: Status
+    created_at: dt.datetime
+
+
+class BacktestStatus(BaseModel):
+    """A job's state; ``metrics`` appears once it has completed."""
+
+    task_id: uuid.UUID
+    name: str | None = None
+    status: Status
+    progress: float = Field(ge=0, le=100)
+    current_date: dt.date | None = None
+    trades_executed: int = 0
+    config: dict[str, Any]
+    created_at: dt.datetime
+    started_at: dt.datetime | None = None
+    completed_at: dt.datetime | None = None
+    error: str | None = None
+    metrics: dict[str, float | int | None] | None = None
+
+
+class TradeOut(BaseModel):
+    """A round-trip trade (FIFO lots); open trades have no exit and are marked to
+    market."""
+
+    symbol: str
+    entry_date: dt.date
+    entry_price: float
+    exit_date: dt.date | None = None
+    exit_price: float | None = None
+    quantity: float
+    pnl: float | None = None
+    pnl_percent: float | None = None
+    is_open: bool = False
+
+
+class EquityPoint(BaseModel):
+    date: dt.date
+    equity: float
+    benchmark: float | None = None
+
+
+class DrawdownPoint(BaseModel):
+    date: dt.date
+    drawdown: float
+
+
+class ChartData(BaseModel):
+    equity_curve: list[EquityPoint]
+    drawdown_series: list[DrawdownPoint]
+    monthly_returns: dict[str, float]
+    benchmark_symbol: str | None = None
+
+
+class HistoryItem(BaseModel):
+    task_id: uuid.UUID
+    name: str | None = None
+    status: Status
+    created_at: dt.datetime
+    completed_at: dt.datetime | None = None
+    total_return: float | None = None
+    sharpe_ratio: float | None = None
+
+
+class CancelResponse(BaseModel):
+    task_id: uuid.UUID
+    status: Status
+    message: str

@@ -1,0 +1,177 @@
+"""Backtest use cases on the API side: validate and submit, read trades and charts.
+
+The lifecycle (admission, storage, queueing, status, history, cancel) is the one of
+every job (:mod:`app.jobs.service`); this module adds what is particular to a
+backtest: validating the request against the dataset and reading its results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import anyio
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.caching import JsonCache
+from app.backtests import repository
+from app.backtests.charts import chart_response
+from app.backtests.repository import TradeSort
+from app.backtests.run import BACKTEST
+from app.backtests.schemas import BacktestCreated, BacktestRequest
+from app.core.config import Settings
+from app.core.errors import Conflict, ValidationFailed
+from app.data.access import dataset_for
+from app.db.models import Job, User
+from app.engine.backtest import check_config
+from app.engine.errors import InvalidInputError
+from app.jobs import idempotency
+from app.jobs import service as jobs
+from app.jobs.quotas import SubmissionQuota
+
+KIND = BACKTEST.name
+# Engine field names -> the API's names (the request says "commission").
+_API_FIELDS = {"commission_rate": "commission", "slippage_rate": "slippage"}
+
+
+def api_field(engine_field: str | None) -> str | None:
+    if engine_field is None:
+        return None
+    head, sep, rest = engine_field.partition(".")
+    return "body." + _API_FIELDS.get(head, head) + sep + rest
+
+
+def check_request_limits(request: BacktestRequest, settings: Settings) -> None:
+    """Abuse limits on the request's size: symbols (``symbols`` and a screen's
+    ``universe``) and screening filters, each at most the configured maximum (400)."""
+    universe = (request.filter_criteria or {}).get("universe")
+    for field_name, symbols in (
+        ("body.symbols", request.symbols),
+        ("body.filter_criteria.universe", universe),
+    ):
+        if (
+            isinstance(symbols, list)
+            and len(symbols) > settings.max_symbols_per_request
+        ):
+            raise ValidationFailed(
+                f"At most {settings.max_symbols_per_request} symbols per backtest "
+                f"(got {len(symbols)}).",
+                field=field_name,
+            )
+    filters = (request.filter_criteria or {}).get("filters")
+    if isinstance(filters, list) and len(filters) > settings.max_filters_per_request:
+        raise ValidationFailed(
+            f"At most {settings.max_filters_per_request} filters per screen "
+            f"(got {len(filters)}).",
+            field="body.filter_criteria.filters",
+        )
+
+
+async def validate(request: BacktestRequest, settings: Settings) -> None:
+    """Everything that can make the run fail that is knowable now: 400 naming the
+    field, before any quota is taken."""
+    check_request_limits(request, settings)
+    config = request.to_config()
+    data = await dataset_for(settings, config.dataset)
+    try:
+        check_config(config, data)
+    except InvalidInputError as exc:
+        raise ValidationFailed(exc.message, field=api_field(exc.field)) from exc
+
+
+async def submit(
+    session: AsyncSession,
+    *,
+    user: User,
+    request: BacktestRequest,
+    settings: Settings,
+    quota: SubmissionQuota | None = None,
+) -> Job:
+    """Validate, then admit, store and queue one backtest."""
+    await validate(request, settings)
+    return await jobs.submit(
+        session,
+        user=user,
+        kind=KIND,
+        config=request.model_dump(mode="json"),
+        name=request.name,
+        quota=quota,
+    )
+
+
+async def submit_once(
+    session: AsyncSession,
+    *,
+    user: User,
+    request: BacktestRequest,
+    settings: Settings,
+    quota: SubmissionQuota | None,
+    key: str | None,
+) -> idempotency.Outcome:
+    """:func:`submit`, at most once per ``Idempotency-Key``."""
+
+    async def create() -> dict[str, Any]:
+        row = await submit(
+            session, user=user, request=request, settings=settings, quota=quota
+        )
+        created = BacktestCreated(
+            task_id=row.id, status="pending", created_at=row.created_at
+        )
+        return created.model_dump(mode="json")
+
+    return await idempotency.submit_once(
+        session,
+        user=user,
+        request=request,
+        scope=KIND,
+        settings=settings,
+        key=key,
+        create=create,
+    )
+
+
+async def trades(
+    session: AsyncSession,
+    *,
+    row: Job,
+    symbol: str | None,
+    start_date: dt.date | None,
+    end_date: dt.date | None,
+    sort: TradeSort,
+    limit: int,
+    offset: int,
+) -> tuple[list[Any], int]:
+    """A page of a completed backtest's trades (``row``: already read for its owner)."""
+    jobs.require_completed(row)
+    return await repository.page(
+        session,
+        row.id,
+        symbol=symbol.upper() if symbol else None,
+        entry_from=start_date,
+        entry_to=end_date,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
+
+
+async def chart(
+    session: AsyncSession,
+    *,
+    row: Job,
+    max_points: int,
+    cache: JsonCache | None = None,
+) -> dict[str, Any]:
+    """The chart of a completed job (down-sampled to ``max_points``), served from the
+    Redis cache when present: completed results are immutable."""
+    jobs.require_completed(row)
+    variant = str(max_points)
+    if cache is not None and (hit := await cache.get(f"chart:{row.id}", variant)):
+        return dict(hit)
+    payload = await repository.get_series(session, row.id)
+    if payload is None:  # completed rows always have one (same transaction)
+        raise Conflict("Chart data is not available for this backtest.")
+    body = await anyio.to_thread.run_sync(chart_response, payload, max_points)
+    if cache is not None:
+        await cache.set(f"chart:{row.id}", variant, body)
+    return body

@@ -1,0 +1,87 @@
+"""Embedded mode: a real Celery worker inside the API process, plus the sweeper loop.
+
+The worker consumes from kombu's in-memory transport on a few threads; the tasks and
+every code path after the broker are the same as in distributed mode. Queued messages
+live in memory only: if the process stops, the sweeper re-sends the pending rows at
+the next start (the database is the source of truth).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+import app.jobs.tasks  # noqa: F401 - registers the tasks on celery_app
+from app.core.config import Settings
+from app.core.outages import unavailable_dependency
+from app.core.queue import celery_app, enqueue_job
+from app.jobs import runner, sweeper
+
+log = structlog.get_logger(__name__)
+
+
+class EmbeddedWorker:
+    """A Celery worker on a background thread of this process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._worker: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        runner.configure(self.settings)
+        self._worker = celery_app.Worker(
+            pool="threads",
+            concurrency=self.settings.embedded_worker_concurrency,
+            loglevel=self.settings.log_level,
+            hostname=f"embedded@{socket.gethostname()}",
+            without_heartbeat=True,
+            without_mingle=True,
+            without_gossip=True,
+            quiet=True,
+        )
+        self._thread = threading.Thread(
+            target=self._worker.start, name="embedded-celery-worker", daemon=True
+        )
+        self._thread.start()
+        log.info(
+            "embedded_worker.started", threads=self.settings.embedded_worker_concurrency
+        )
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Warm shutdown: running jobs finish (bounded by ``timeout``)."""
+        if self._worker is None or self._thread is None:
+            return
+        self._worker.stop(in_sighandler=False)
+        self._thread.join(timeout)
+        log.info("embedded_worker.stopped", clean=not self._thread.is_alive())
+
+
+async def sweep_forever(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    """The embedded equivalent of the Celery beat schedule (cancelled on shutdown)."""
+    while True:
+        try:
+            async with sessionmaker() as session:
+                await sweeper.sweep(session, settings=settings, enqueue=enqueue_job)
+        except Exception as exc:  # the loop outlives any one sweep
+            dependency = unavailable_dependency(exc)
+            if dependency is None:
+                log.exception("sweeper.failed")  # a bug: logged with its traceback
+            else:  # an outage: the next sweep catches up
+                log.warning(
+                    "sweeper.skipped",
+                    dependency=dependency,
+                    error_type=type(exc).__name__,
+                )
+        await asyncio.sleep(settings.sweep_interval_seconds)

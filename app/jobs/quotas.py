@@ -1,0 +1,148 @@
+"""Submission quotas, for every kind of job (each job counts as one submission and
+one active job, whatever its kind): the per-tier cap on active jobs and the per-tier
+rolling-window limit on accepted submissions (``settings.rate_limits``).
+
+``reserve`` runs inside the submission's transaction, after the request has been
+validated and before the job row is inserted, so an invalid request (400) or a refused
+one (429) consumes nothing. It first locks the user's row (``SELECT ... FOR UPDATE``):
+a user's submissions are serialised across API processes until the job row commits,
+which makes both counts exact. Then, in order:
+
+1. active (pending + running) jobs ≥ the tier's cap → 429;
+2. jobs created in the window (database) ≥ the limit → 429. This costs one indexed
+   query and keeps the limit exact after a Redis outage, when Redis has not seen the
+   submissions admitted through the fallback;
+3. the Redis moving window (atomic test-and-hit) → 429 when full. If Redis is
+   unavailable the database count of step 2 decides (or 503 with
+   ``RATE_LIMIT_SUBMIT_FALLBACK=reject``): never a 500, never over quota.
+
+Admins are exempt. A consumed slot is not refunded if the insert then fails (rare:
+the database just answered the lock and counts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import limits
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings, TierName
+from app.core.errors import RateLimited, ServiceUnavailable
+from app.core.rate_limit import (
+    RATE_LIMIT_FAIL_OPEN,
+    Decision,
+    LimiterUnavailable,
+    RateLimiter,
+    count_rejection,
+    parse_rule,
+)
+from app.db.base import utcnow
+from app.db.models import User
+from app.jobs import repository as jobs_repo
+
+# There is no telling when a running job ends; clients are asked to look again soon.
+ACTIVE_JOBS_RETRY_SECONDS = 10
+
+
+def _ignore(_: Decision) -> None:
+    return None
+
+
+@dataclass
+class SubmissionQuota:
+    limiter: RateLimiter
+    settings: Settings
+    # Receives the window decision (the route's rate-limit headers come from it).
+    on_decision: Callable[[Decision], None] = field(default=_ignore)
+
+    async def reserve(self, session: AsyncSession, *, user: User) -> None:
+        """Admit one submission for ``user`` or raise ``RateLimited``."""
+        if not self.limiter.enabled or user.is_admin:
+            return
+        tier: TierName = user.tier  # type: ignore[assignment]
+        rules = self.limiter.rules
+        await jobs_repo.lock_user(session, user.id)
+        await self._check_active(session, user, tier, rules.active_jobs[tier])
+        item = parse_rule(rules.submit[tier])
+        from_db = await self._database_window(session, user, item)
+        if not from_db.allowed:
+            self._refuse(from_db, tier, item)
+        try:
+            decision = await self.limiter.hit(
+                rules.submit[tier], "submit", str(user.id)
+            )
+        except LimiterUnavailable:
+            RATE_LIMIT_FAIL_OPEN.labels(rule="submit").inc()
+            if self.settings.rate_limit_submit_fallback == "reject":
+                raise ServiceUnavailable(
+                    "Submissions are paused: the rate limiter is unavailable.",
+                    retry_after=max(
+                        math.ceil(self.settings.rate_limit_redis_retry_seconds), 1
+                    ),
+                ) from None
+            decision = from_db
+        if not decision.allowed:
+            self._refuse(decision, tier, item)
+        self.on_decision(decision)
+
+    async def _check_active(
+        self, session: AsyncSession, user: User, tier: str, cap: int
+    ) -> None:
+        active = await jobs_repo.count_active(session, user.id)
+        if active < cap:
+            return
+        count_rejection(tier)
+        raise RateLimited(
+            f"Too many active jobs: the {tier} tier allows {cap} pending or "
+            f"running at a time and you have {active}. Wait for one to finish or "
+            "cancel one, then submit again.",
+            retry_after=ACTIVE_JOBS_RETRY_SECONDS,
+        )
+
+    async def _database_window(
+        self, session: AsyncSession, user: User, item: limits.RateLimitItem
+    ) -> Decision:
+        """The window counted from the user's job rows (created_at)."""
+        window = item.get_expiry()
+        now = utcnow()
+        created = await jobs_repo.recent_creations(
+            session,
+            user.id,
+            since=now - dt.timedelta(seconds=window),
+            limit=item.amount,
+        )
+        allowed = len(created) < item.amount
+        # Full: a slot frees when the limit-th newest job leaves the window.
+        oldest = created[-1].timestamp() if created else now.timestamp()
+        return Decision(
+            allowed=allowed,
+            limit=item.amount,
+            remaining=max(item.amount - len(created) - (1 if allowed else 0), 0),
+            window_seconds=window,
+            reset_at=oldest + window,
+        )
+
+    def _refuse(
+        self, decision: Decision, tier: str, item: limits.RateLimitItem
+    ) -> None:
+        self.on_decision(decision)
+        count_rejection(tier)
+        raise decision.error(
+            f"Submission limit reached: the {tier} tier allows {item.amount} "
+            f"jobs (backtests and sweeps) per {_window_text(item.get_expiry())}. "
+            f"Retry in {decision.retry_after()} s."
+        )
+
+
+def _window_text(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return "hour" if hours == 1 else f"{hours} hours"
+    if seconds % 60 == 0:
+        minutes = seconds // 60
+        return "minute" if minutes == 1 else f"{minutes} minutes"
+    return f"{seconds} seconds"

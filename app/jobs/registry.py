@@ -1,0 +1,115 @@
+"""Job kinds: what the one job lifecycle needs to know about each kind of job.
+
+A kind registers itself once (``register(JobKind(...))``, at import of its domain's
+``run`` module) and ``app.jobs`` never imports a domain: the runner looks the kind up
+by the ``kind`` column of the job row. Adding a kind is one domain folder and one
+registration; see README "Adding a job kind".
+
+The contract, on the worker side:
+
+* ``run(context)`` does the work in a worker thread. It reports progress through
+  ``context.reporter.progress(...)``, polls ``context.reporter.cancelled()`` at least
+  every second or so, and returns a :class:`Completion`. It raises
+  :class:`JobCancelled` when it stopped at a cancel check and :class:`JobFailed` (with
+  a message for the user) when the job cannot succeed; anything else is a bug (the
+  job fails as "internal error" and the traceback is logged).
+* ``Completion.save(session, job_id)`` writes the kind's own result rows in the same
+  transaction that marks the job completed (guarded on the claim), so a completed job
+  always has all its results and a cancelled one none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+
+
+class JobCancelled(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """The run stopped at a cancel check (cancelled, or the job was taken over)."""
+
+
+class JobFailed(Exception):  # noqa: N818 - reads as what happened to the job
+    """The job cannot succeed; ``str(exc)`` is shown to the user as its error."""
+
+
+class Reporter(Protocol):
+    """Progress, heartbeat and the cancel check of one run (``app.jobs.runner``)."""
+
+    def progress(
+        self, fraction: float, current_date: dt.date | None, work_done: int
+    ) -> None: ...
+
+    def cancelled(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class RunContext:
+    job_id: uuid.UUID
+    config: dict[str, Any]
+    name: str | None
+    settings: Settings
+    reporter: Reporter
+
+
+async def _nothing_to_save(session: AsyncSession, job_id: uuid.UUID) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a finished run hands back: the headline results stored on the job row and
+    the kind's own result rows (``save``)."""
+
+    metrics: dict[str, Any] | None
+    current_date: dt.date | None = None
+    work_done: int = 0
+    save: Callable[[AsyncSession, uuid.UUID], Awaitable[None]] = field(
+        default=_nothing_to_save
+    )
+
+    def headline(self, name: str) -> float | None:
+        value = (self.metrics or {}).get(name)
+        return float(value) if isinstance(value, int | float) else None
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One kind of job. ``name`` is stored in ``jobs.kind``; ``label`` is the noun in
+    messages ("Backtest cancelled."); ``warm_up`` runs once in a worker's main
+    process before it forks (e.g. load a dataset so children share it)."""
+
+    name: str
+    label: str
+    run: Callable[[RunContext], Completion]
+    warm_up: Callable[[Settings], None] | None = None
+
+
+_KINDS: dict[str, JobKind] = {}
+
+
+def register(kind: JobKind) -> JobKind:
+    """Register ``kind`` (idempotent for the same object; a second, different kind
+    under one name is a programming error)."""
+    existing = _KINDS.get(kind.name)
+    if existing is not None and existing is not kind:
+        raise ValueError(f"job kind {kind.name!r} is registered twice")
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def get(name: str) -> JobKind:
+    try:
+        return _KINDS[name]
+    except KeyError:
+        raise LookupError(f"no job kind {name!r} is registered") from None
+
+
+def registered() -> list[JobKind]:
+    return list(_KINDS.values())

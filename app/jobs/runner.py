@@ -1,0 +1,395 @@
+"""Running one job of any kind on a worker (the Celery task is a thin adapter around
+this); the kind's own work is ``JobKind.run`` (:mod:`app.jobs.registry`).
+
+Idempotent by construction, so ``acks_late`` redelivery and retries are safe:
+
+1. **Claim** with a guarded update: ``pending → running`` under the delivery's claim
+   token (the Celery task id), or re-claim a ``running`` row that already carries this
+   token (the broker re-delivered the message because that execution died). Any other
+   state means someone else owns the job, or it is finished or cancelled: do nothing.
+   Each claim counts an attempt; past ``MAX_ATTEMPTS`` the job fails with a clear error.
+2. **Run** the kind's ``run`` with a progress callback (throttled pub/sub messages, a DB
+   heartbeat) and a cancel check (the bus flag, or the guarded heartbeat write failing
+   because the row was cancelled or taken over). Both are best effort against
+   outages: progress is lossy by design and a cancel is also seen through the guarded
+   heartbeat, so Redis down does not stop a job, and a heartbeat that cannot reach the
+   database is skipped (the guarded save decides in the end; if it cannot reach the
+   database either, the task is retried and the job re-claimed).
+3. **Save** status, headline metrics and the kind's own results (``Completion.save``:
+   a backtest's trades and chart series) in **one transaction**, guarded on
+   ``running`` + claim token: a cancelled or re-claimed job never gets results, and a
+   completed job always has all of them.
+
+Database access uses the async repositories through a per-thread event loop
+(``asyncio.Runner``), so the same code serves Celery's prefork children and the
+in-process worker threads of embedded mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import structlog
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings, get_settings
+from app.core.outages import unavailable_dependency
+from app.db.models import Job, JobStatus
+from app.db.session import create_engine, create_sessionmaker
+from app.jobs import registry
+from app.jobs import repository as jobs_repo
+from app.jobs.progress import Message, ProgressBus, ProgressMessage, get_bus
+from app.jobs.registry import Completion, JobCancelled, JobFailed, RunContext
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+# After a failed bus call the worker leaves Redis alone this long: each call during an
+# outage would otherwise wait for redis-py's connection retries.
+BUS_RETRY_SECONDS = 2.0
+
+_override: Settings | None = None
+_local = threading.local()
+
+
+def configure(settings: Settings) -> None:
+    """Use ``settings`` for jobs run in this process (embedded mode: the API's)."""
+    global _override  # noqa: PLW0603 - process-wide worker configuration
+    _override = settings
+
+
+def worker_settings() -> Settings:
+    return _override or get_settings()
+
+
+class _Db:
+    """An event loop and a session factory owned by one worker thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.url = settings.resolved_database_url
+        self.runner = asyncio.Runner()
+        self.engine = create_engine(settings)
+        self.sessionmaker = create_sessionmaker(self.engine)
+
+    def run(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        async def go() -> T:
+            async with self.sessionmaker() as session:
+                return await fn(session)
+
+        return self.runner.run(go())
+
+
+def _db(settings: Settings) -> _Db:
+    db: _Db | None = getattr(_local, "db", None)
+    if db is None or db.url != settings.resolved_database_url:
+        db = _local.db = _Db(settings)
+    return db
+
+
+class _BestEffortBus:
+    """The progress bus as a running job uses it: a Redis outage costs progress
+    messages (the WebSocket relay re-reads the job row) and the fast cancel path (the
+    guarded heartbeat still notices a cancel), never the job itself."""
+
+    def __init__(self, bus: ProgressBus) -> None:
+        self.bus = bus
+        self.skip_until = 0.0
+
+    def _down(self, exc: Exception) -> None:
+        if time.monotonic() >= self.skip_until:
+            log.warning("job.bus_unavailable", error_type=type(exc).__name__)
+        self.skip_until = time.monotonic() + BUS_RETRY_SECONDS
+
+    def publish(self, task_id: str, message: Message) -> None:
+        if time.monotonic() < self.skip_until:
+            return
+        try:
+            self.bus.publish(task_id, message)
+        except (RedisError, OSError) as exc:
+            self._down(exc)
+
+    def cancel_requested(self, task_id: str) -> bool:
+        if time.monotonic() < self.skip_until:
+            return False
+        try:
+            return self.bus.cancel_requested(task_id)
+        except (RedisError, OSError) as exc:
+            self._down(exc)
+            return False
+
+
+def _bus(settings: Settings) -> _BestEffortBus:
+    bus: _BestEffortBus | None = getattr(_local, "bus", None)
+    if bus is None or bus.bus is not get_bus(settings.redis_url):
+        bus = _local.bus = _BestEffortBus(get_bus(settings.redis_url))
+    return bus
+
+
+def run_in_worker_db(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``fn(session)`` on this thread's worker database loop (for other tasks)."""
+    return _db(worker_settings()).run(fn)
+
+
+def execute(job_id_text: str, *, claim_token: str) -> str:
+    """Run job ``job_id_text`` under ``claim_token``; returns the outcome."""
+    settings = worker_settings()
+    db, bus = _db(settings), _bus(settings)
+    job_id = uuid.UUID(job_id_text)
+    bound = log.bind(task_id=job_id_text, claim=claim_token)
+    row = db.run(lambda s: _claim(s, job_id, claim_token, settings.max_attempts))
+    if row is None:
+        bound.info("job.skipped")
+        return "skipped"
+    kind = registry.get(row.kind)
+    if row.status == JobStatus.FAILED.value:
+        bus.publish(job_id_text, _ended("failed", row, message=row.error))
+        bound.warning("job.attempts_exhausted", attempts=row.attempts)
+        return "failed"
+    bound = bound.bind(kind=row.kind, user_id=str(row.user_id), attempt=row.attempts)
+    bound.info("job.started")
+    reporter = _Reporter(db, bus, settings, job_id, claim_token)
+    reporter.publish(0.0, None, 0, force=True)
+    context = RunContext(
+        job_id=job_id,
+        config=row.config,
+        name=row.name,
+        settings=settings,
+        reporter=reporter,
+    )
+    try:
+        completion = kind.run(context)
+    except JobCancelled:
+        return _stopped(db, bus, row, claim_token, label=kind.label, bound=bound)
+    except JobFailed as exc:
+        return _fail(db, bus, row, claim_token, str(exc), bound=bound)
+    saved = db.run(lambda s: _save(s, job_id, claim_token, completion))
+    if not saved:  # cancelled (or taken over) while saving: nothing was written
+        bound.info("job.discarded")
+        return "discarded"
+    done = ProgressMessage.completed(
+        current_date=completion.current_date, work_done=completion.work_done
+    )
+    bus.publish(job_id_text, done.frame())
+    bound.info("job.completed", work_done=completion.work_done)
+    return "completed"
+
+
+def fail_job(job_id_text: str, *, claim_token: str, reason: str) -> None:
+    """Fail a job this delivery holds: ``reason`` "timeout" (the soft time limit hit)
+    or "internal" (an unexpected error, logged with its traceback by the caller)."""
+    settings = worker_settings()
+    db, bus = _db(settings), _bus(settings)
+    row = db.run(lambda s: jobs_repo.get(s, uuid.UUID(job_id_text)))
+    if row is None:
+        return
+    noun = registry.get(row.kind).label.lower()
+    if reason == "timeout":
+        message = (
+            f"The {noun} exceeded the time limit of "
+            f"{settings.task_soft_time_limit_seconds} s."
+        )
+    else:
+        message = f"Internal error while running the {noun}; it has been logged."
+    _fail(db, bus, row, claim_token, message, bound=log.bind(task_id=job_id_text))
+
+
+def _stopped(
+    db: _Db,
+    bus: _BestEffortBus,
+    row: Job,
+    claim_token: str,
+    *,
+    label: str,
+    bound: Any,
+) -> str:
+    """The run stopped at a cancel check. Cancelled (by us now, or by the API): tell
+    the watchers the worker has stopped. Taken over (the sweeper re-queued it after a
+    stale heartbeat): stay quiet, a "cancelled" would end the watchers' sockets of a
+    job that is going to run again."""
+    if not db.run(lambda s: _cancel_if_ours(s, row.id, claim_token)):
+        bound.info("job.released")
+        return "discarded"
+    bus.publish(str(row.id), _ended("cancelled", row, message=f"{label} cancelled."))
+    bound.info("job.cancelled")
+    return "cancelled"
+
+
+async def _cancel_if_ours(s: AsyncSession, job_id: uuid.UUID, token: str) -> bool:
+    """Cancel the row if this delivery still holds it; True if it ends cancelled."""
+    if await _commit(jobs_repo.mark_cancelled, s, job_id, token):
+        return True
+    current = await jobs_repo.get(s, job_id)
+    return current is not None and current.status == JobStatus.CANCELLED.value
+
+
+def _fail(
+    db: _Db,
+    bus: _BestEffortBus,
+    row: Job,
+    claim_token: str,
+    message: str,
+    *,
+    bound: Any,
+) -> str:
+    async def fail(s: AsyncSession) -> bool:
+        ok = await jobs_repo.mark_failed(
+            s, row.id, error=message, claim_token=claim_token
+        )
+        await s.commit()
+        return ok
+
+    if db.run(fail):
+        bus.publish(str(row.id), _ended("failed", row, message=message))
+    bound.info("job.failed", error=message)
+    return "failed"
+
+
+async def _commit(
+    op: Callable[..., Awaitable[bool]], s: AsyncSession, job_id: uuid.UUID, token: str
+) -> bool:
+    ok = await op(s, job_id, claim_token=token)
+    await s.commit()
+    return ok
+
+
+async def _claim(
+    s: AsyncSession, job_id: uuid.UUID, token: str, max_attempts: int
+) -> Job | None:
+    row = await jobs_repo.get(s, job_id)
+    if row is None:
+        return None
+    if row.status == JobStatus.PENDING.value:
+        ok = await jobs_repo.mark_running(s, job_id, claim_token=token)
+    elif row.status == JobStatus.RUNNING.value and row.claim_token == token:
+        ok = await jobs_repo.reclaim(s, job_id, claim_token=token)
+    else:
+        return None
+    if not ok:
+        await s.rollback()
+        return None
+    await s.commit()
+    await s.refresh(row)
+    if row.attempts > max_attempts:
+        noun = registry.get(row.kind).label.lower()
+        error = (
+            f"The {noun} stopped its worker {row.attempts - 1} times (crash or "
+            f"time limit); giving up after {max_attempts} attempts."
+        )
+        await jobs_repo.mark_failed(s, job_id, error=error, claim_token=token)
+        await s.commit()
+        await s.refresh(row)
+    return row
+
+
+async def _save(
+    s: AsyncSession, job_id: uuid.UUID, token: str, completion: Completion
+) -> bool:
+    ok = await jobs_repo.update_progress(
+        s,
+        job_id,
+        claim_token=token,
+        progress=100.0,
+        current_date=completion.current_date,
+        trades_executed=completion.work_done,
+    ) and await jobs_repo.mark_completed(
+        s,
+        job_id,
+        claim_token=token,
+        metrics=completion.metrics,
+        total_return=completion.headline("total_return"),
+        sharpe_ratio=completion.headline("sharpe_ratio"),
+    )
+    if not ok:
+        await s.rollback()
+        return False
+    await completion.save(s, job_id)
+    await s.commit()
+    return True
+
+
+class _Reporter:
+    """Throttled progress messages, DB heartbeat and the cancel check of one run."""
+
+    def __init__(
+        self,
+        db: _Db,
+        bus: _BestEffortBus,
+        settings: Settings,
+        job_id: uuid.UUID,
+        token: str,
+    ) -> None:
+        self.db, self.bus, self.settings = db, bus, settings
+        self.job_id, self.token = job_id, token
+        self.started = time.monotonic()
+        self.last_publish = self.last_beat = -1e9
+        self.lost = False  # the row stopped being ours (cancelled, swept, taken over)
+
+    def progress(
+        self, fraction: float, current_date: dt.date | None, work_done: int
+    ) -> None:
+        self.publish(fraction, current_date, work_done)
+        now = time.monotonic()
+        if now - self.last_beat >= min(self.settings.heartbeat_interval_seconds, 0.5):
+            self.last_beat = now
+            self.heartbeat(fraction, current_date, work_done)
+
+    def heartbeat(self, fraction: float, day: dt.date | None, fills: int) -> None:
+        """Write progress and heartbeat; ``lost`` once the row is no longer ours. A
+        database outage skips the beat: if it outlasts the stale-heartbeat limit the
+        sweeper takes the job back and the next beat finds the row lost."""
+        try:
+            ours = self.db.run(lambda s: self._beat(s, 100.0 * fraction, day, fills))
+        except Exception as exc:
+            if unavailable_dependency(exc) != "database":
+                raise
+            log.warning(
+                "job.heartbeat_failed",
+                task_id=str(self.job_id),
+                error_type=type(exc).__name__,
+            )
+            return
+        self.lost = not ours
+
+    async def _beat(
+        self, s: AsyncSession, pct: float, day: dt.date | None, fills: int
+    ) -> bool:
+        ok = await jobs_repo.update_progress(
+            s,
+            self.job_id,
+            claim_token=self.token,
+            progress=min(pct, 99.9),
+            current_date=day,
+            trades_executed=fills,
+        )
+        await s.commit()
+        return ok
+
+    def publish(
+        self, fraction: float, day: dt.date | None, fills: int, *, force: bool = False
+    ) -> None:
+        now = time.monotonic()
+        if (
+            not force
+            and now - self.last_publish < self.settings.progress_interval_seconds
+        ):
+            return
+        self.last_publish = now
+        elapsed = now - self.started
+        eta = elapsed * (1 - fraction) / fraction if fraction > 0 else None
+        frame = ProgressMessage.running(
+            fraction=fraction, current_date=day, eta_seconds=eta, work_done=fills
+        )
+        self.bus.publish(str(self.job_id), frame.frame())
+
+    def cancelled(self) -> bool:
+        return self.lost or self.bus.cancel_requested(str(self.job_id))
+
+
+def _ended(status: str, row: Job, *, message: str | None) -> Message:
+    return ProgressMessage.ended(status, row, message=message).frame()

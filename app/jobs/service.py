@@ -1,0 +1,212 @@
+"""Job use cases on the API side, for every kind: submit, read, list, cancel, delete.
+
+A domain validates its own request first, then calls :func:`submit` with the job's
+kind and its stored configuration. Ordering rule for submission: the job row is
+committed **before** the message is sent, so a worker can never receive an id that
+is not in the database; if the broker cannot be reached the row is marked failed and
+the client gets 503 (nothing is left pending without a message, and the sweeper
+re-sends any message that got lost after that).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import anyio
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from app.accounts import service as users_service
+from app.core.config import Settings
+from app.core.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized
+from app.core.metrics import BACKTEST_REQUESTS
+from app.core.outages import unavailable_dependency
+from app.core.queue import enqueue_job
+from app.db.models import TERMINAL_STATUSES, Job, JobStatus, User
+from app.jobs import registry
+from app.jobs import repository as jobs_repo
+from app.jobs.progress import ProgressBus, ProgressMessage
+from app.jobs.quotas import SubmissionQuota
+from app.jobs.repository import JobSort, JobView, Viewer
+
+logger = structlog.get_logger(__name__)
+
+
+async def submit(
+    session: AsyncSession,
+    *,
+    user: User,
+    kind: str,
+    config: dict[str, Any],
+    name: str | None,
+    quota: SubmissionQuota | None = None,
+) -> Job:
+    """Admit (``quota``: call this after validating, so a 400 costs no quota), store
+    and queue one job of ``kind``."""
+    if quota is not None:
+        await quota.reserve(session, user=user)
+    row = await jobs_repo.create(
+        session, user_id=user.id, kind=kind, config=config, name=name
+    )
+    await session.commit()
+    try:
+        await anyio.to_thread.run_sync(enqueue_job, row.id)
+    except Exception as exc:
+        # The row is committed but has no message: fail it, so nothing is left
+        # pending that nobody will run. An outage is the client's 503; anything
+        # else is a bug, logged as the 500 it becomes.
+        await jobs_repo.mark_failed(
+            session, row.id, error="The job queue was unavailable; please resubmit."
+        )
+        await session.commit()
+        BACKTEST_REQUESTS.labels(status="rejected").inc()
+        if unavailable_dependency(exc) is None:
+            raise
+        raise ServiceUnavailable(
+            "The job queue is unavailable; try again shortly.", retry_after=5
+        ) from exc
+    try:
+        await jobs_repo.mark_enqueued(session, row.id)
+        await session.commit()
+    except Exception as exc:
+        # The job is stored and queued: it will run, so the client must hear 200,
+        # not a 503 that invites a duplicate. ``enqueued_at`` only times the
+        # sweeper's re-send, and a re-sent message for a claimed job is a no-op.
+        if unavailable_dependency(exc) is None:
+            raise
+        logger.warning(
+            "mark_enqueued_failed", task_id=str(row.id), error=type(exc).__name__
+        )
+    BACKTEST_REQUESTS.labels(status="submitted").inc()
+    return row
+
+
+def parse_id(task_id: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(task_id)
+    except ValueError:
+        return None
+
+
+def not_found(kind: str, task_id: str) -> NotFound:
+    return NotFound(f"{registry.get(kind).label} not found", task_id=task_id)
+
+
+async def get_owned(
+    session: AsyncSession, *, user: User, task_id: str, kind: str
+) -> Job:
+    """The ``kind`` job if ``user`` may see it; the same 404 for unknown, malformed,
+    other kinds' and other users' ids (no enumeration)."""
+    job_id = parse_id(task_id)
+    row = (
+        None
+        if job_id is None
+        else await jobs_repo.get_for_owner(session, job_id, user, kind=kind)
+    )
+    if row is None:
+        raise not_found(kind, task_id)
+    return row
+
+
+async def read_owned(
+    connection: AsyncConnection,
+    *,
+    token: str,
+    task_id: str,
+    kind: str,
+    settings: Settings,
+) -> tuple[Viewer, JobView | None]:
+    """Authenticate ``token`` and read the job it may see, in one query (see
+    ``jobs_repo.get_with_viewer``). The job is ``None`` for unknown, malformed and
+    other users' ids: the caller answers 404 after rate limiting, as for
+    ``get_owned``."""
+    viewer_id = users_service.user_id_from_token(token, settings=settings)
+    viewer, row = await jobs_repo.get_with_viewer(
+        connection, viewer_id=viewer_id, job_id=parse_id(task_id), kind=kind
+    )
+    if viewer is None:  # a valid token whose user was deleted
+        raise Unauthorized()
+    return viewer, row
+
+
+async def history(
+    session: AsyncSession,
+    *,
+    user: User,
+    kind: str,
+    status: str | None,
+    created_after: dt.datetime | None,
+    created_before: dt.datetime | None,
+    sort: JobSort,
+    limit: int,
+    offset: int,
+) -> tuple[list[Job], int]:
+    return await jobs_repo.list_for_owner(
+        session,
+        user,
+        kind=kind,
+        status=JobStatus(status) if status else None,
+        created_after=created_after,
+        created_before=created_before,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def require_completed(row: Job) -> None:
+    if row.status != JobStatus.COMPLETED.value:
+        label = registry.get(row.kind).label
+        raise Conflict(
+            f"{label} is {row.status}; results are available once it has completed.",
+            task_id=str(row.id),
+        )
+
+
+def result_version(row: JobView) -> str | None:
+    """A validator for the job's results: set once it completed (results never change
+    after that), None while it can still change."""
+    if row.status != JobStatus.COMPLETED.value or row.completed_at is None:
+        return None
+    return f"{row.id}:{row.completed_at.isoformat()}"
+
+
+async def cancel_or_delete(
+    session: AsyncSession, *, user: User, task_id: str, kind: str, bus: ProgressBus
+) -> tuple[Job, str]:
+    """Pending/running: cancel (a queued job never starts, a running one stops at its
+    next checkpoint). Finished: delete the job and its results. Idempotent."""
+    label = registry.get(kind).label
+    row = await get_owned(session, user=user, task_id=task_id, kind=kind)
+    if row.status in TERMINAL_STATUSES:
+        status = row.status
+        await jobs_repo.delete(session, row.id)
+        await session.commit()
+        return row, f"{label} ({status}) and its results were deleted."
+    # Pending or running: the row turns cancelled now (the database is the truth); a
+    # queued message then finds nothing to claim, and a running worker sees the flag
+    # (or its next guarded write failing) at its next chunk and stops without saving.
+    # Cancel it from the state it is in *now*, not as read above: a queued job may
+    # have been claimed since, and the answer must say which it was.
+    for was in (JobStatus.PENDING, JobStatus.RUNNING):
+        if await jobs_repo.mark_cancelled(session, row.id, from_status=was):
+            await session.commit()
+            await bus.request_cancel(str(row.id))
+            bus.publish(str(row.id), ProgressMessage.cancelled(label).frame())
+            return row, _cancelled(label, started=was is JobStatus.RUNNING)
+    # Someone else ended it first: it finished, or a concurrent DELETE cancelled it
+    # (and maybe deleted it since: then it is gone, as for any later DELETE).
+    current = await session.get(Job, row.id, populate_existing=True)
+    if current is None:
+        raise not_found(kind, task_id)
+    if current.status != JobStatus.CANCELLED.value:
+        return current, f"{label} already {current.status}; nothing to cancel."
+    return current, _cancelled(label, started=current.started_at is not None)
+
+
+def _cancelled(label: str, *, started: bool) -> str:
+    if started:
+        return f"{label} cancelled; the worker stops at its next checkpoint."
+    return f"{label} cancelled before it started."

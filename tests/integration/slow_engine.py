@@ -1,0 +1,43 @@
+"""Test-only: slow the backtest engine down, so a run lasts long enough to be watched,
+cancelled or killed mid-way.
+
+The service has no such knob. The test stacks start their processes through two
+entry points of this folder that install this wrapper first:
+``tests.integration.slow_app:create_app`` (uvicorn, embedded or API) and
+``tests.integration.slow_worker`` (``celery -A``). ``TEST_ENGINE_CHUNK_DELAY_SECONDS``
+(env) is the sleep after each of the engine's ~50 progress chunks; 0 or unset
+installs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from app.backtests import run
+
+ENV = "TEST_ENGINE_CHUNK_DELAY_SECONDS"
+_installed = False
+
+
+def install() -> None:
+    global _installed  # noqa: PLW0603 - once per process
+    delay = float(os.environ.get(ENV) or 0)
+    if _installed or delay <= 0:
+        return
+    _installed = True
+    real = run.run_backtest
+
+    def slow_run_backtest(config: Any, data: Any, **kwargs: Any) -> Any:
+        on_progress = kwargs.get("on_progress")
+        if on_progress is None:
+            return real(config, data, **kwargs)
+
+        def progress(*args: Any) -> None:
+            on_progress(*args)
+            time.sleep(delay)
+
+        return real(config, data, **{**kwargs, "on_progress": progress})
+
+    run.run_backtest = slow_run_backtest  # type: ignore[assignment]
