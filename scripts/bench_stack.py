@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import secrets
 import signal
 import socket
@@ -74,6 +75,10 @@ BENCH_ENV = {
     "RATE_LIMITS": json.dumps({"auth_ip": "100000/hour"}),
     "WORKER_METRICS_PORT": "0",  # the default port may be taken by another stack
     "SWEEP_INTERVAL_SECONDS": "15",
+    # Pool per API process: the service default (20 + 10) for measurements; the test
+    # suite's load smoke passes a smaller one to stay inside its connection budget.
+    "DB_POOL_SIZE": os.environ.get("LOAD_DB_POOL_SIZE", "20"),
+    "DB_MAX_OVERFLOW": os.environ.get("LOAD_DB_MAX_OVERFLOW", "10"),
 }
 
 

@@ -9,11 +9,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class ErrorDetail(BaseModel):
-    field: str = Field(examples=["body.username"])
-    message: str = Field(examples=["String should have at least 3 characters"])
-
-
 class ErrorResponse(BaseModel):
     """The one envelope of every error response."""
 

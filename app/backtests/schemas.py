@@ -21,6 +21,7 @@ from app.engine.config import (
     MAX_CAPITAL,
     MAX_COMMISSION_RATE,
     MAX_SLIPPAGE_RATE,
+    MAX_SPAN_YEARS,
     MIN_CAPITAL,
     BacktestConfig,
 )
@@ -42,7 +43,6 @@ IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_datetime_only)]
 Status = Literal["pending", "running", "completed", "failed", "cancelled"]
 ACTIVE_STATUSES: frozenset[str] = frozenset({"pending", "running"})
 
-MAX_SPAN_YEARS = 10
 MAX_SYMBOLS = 1000
 
 _REQUEST_EXAMPLE: JsonDict = {

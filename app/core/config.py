@@ -126,7 +126,13 @@ class Settings(BaseSettings):
     # connections with 5+10 per process, ~0.1 s with 20+10).
     db_pool_size: int = Field(default=20, ge=1, le=100)
     # Extra connections allowed above db_pool_size under burst load (PostgreSQL only).
+    # A deployment's total is API processes × (pool + overflow) + worker processes ×
+    # 1-2 (a job holds one connection at a time) + beat; keep it well under the
+    # server's max_connections (README "Connection budget").
     db_max_overflow: int = Field(default=10, ge=0, le=100)
+    # When every pooled connection is busy a request waits at most this long for one,
+    # then gets 503 + Retry-After (never a hang, never a 500).
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     # Log every SQL statement (SQLAlchemy echo); for debugging only.
     db_echo: bool = False
     # How long a SQLite writer waits for the file lock before "database is locked".
@@ -193,9 +199,6 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     # Port of a distributed Celery worker's Prometheus endpoint (0 = none).
     worker_metrics_port: int = Field(default=9808, ge=0, le=65535)
-    # Multi-process metrics directory (uvicorn --workers, Celery prefork). Read by
-    # prometheus-client from the process environment at import; empty it at start.
-    prometheus_multiproc_dir: Path | None = None
     # /ready asks the Celery workers for a ping with this timeout, and reuses the
     # answer for this long (probes every few seconds must not flood the broker).
     worker_ping_timeout_seconds: float = Field(default=1.0, gt=0, le=10)

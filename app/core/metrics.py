@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 from typing import Any
 
 from prometheus_client import (
@@ -32,6 +31,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
     start_http_server,
+    values,
 )
 
 __all__ = [
@@ -95,21 +95,20 @@ _exporter_lock = threading.Lock()
 _exporter_started = False
 
 
-def multiprocess_dir() -> Path | None:
-    """The directory prometheus-client itself uses (read from the environment at its
-    import time, so this is the one place it must be read here too)."""
-    value = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    return Path(value) if value else None
+def multiprocess_mode() -> bool:
+    """Whether prometheus-client writes to a multiprocess directory: it decides once,
+    at its import, from ``PROMETHEUS_MULTIPROC_DIR``, and its value class says so
+    (this service never reads that variable itself)."""
+    return values.ValueClass is not values.MutexValue
 
 
 def _registry() -> CollectorRegistry:
-    directory = multiprocess_dir()
-    if directory is None:
+    if not multiprocess_mode():
         from prometheus_client import REGISTRY  # noqa: PLC0415
 
         return REGISTRY
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return registry
 
 
@@ -141,7 +140,7 @@ def start_worker_exporter(port: int, addr: str = "0.0.0.0") -> bool:  # noqa: S1
 
 def mark_process_dead(pid: int | None = None) -> None:
     """Drop a finished process's live gauges (multiprocess mode only)."""
-    if multiprocess_dir() is not None:
+    if multiprocess_mode():
         multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]
 
 

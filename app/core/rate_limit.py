@@ -146,10 +146,6 @@ class RateLimiter:
             limit=settings.ws_max_connections_per_user,
         )
 
-    @property
-    def distributed(self) -> bool:
-        return self._redis is not None
-
     async def hit(self, rule: str, *identifiers: str) -> Decision:
         """Consume one slot of ``rule`` for ``identifiers`` if one is free (atomic);
         a refused request consumes nothing."""

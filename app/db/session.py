@@ -74,6 +74,7 @@ def create_engine(
         hide_parameters=not settings.db_echo,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=pool_pre_ping,
     )
 

@@ -22,7 +22,9 @@ MIN_CAPITAL = 1_000.0
 MAX_CAPITAL = 10_000_000.0
 MAX_COMMISSION_RATE = 0.1
 MAX_SLIPPAGE_RATE = 0.05
-MAX_SPAN_DAYS = int(10 * 365.25) + 1  # "span <= 10 years", calendar days, inclusive
+# A backtest spans at most this many years (end <= start + 10 years); the request
+# schema enforces it; the one place this number is written.
+MAX_SPAN_YEARS = 10
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,14 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from typing import Any, Protocol
+from typing import Any
 
 import redis
 import redis.asyncio as aredis
 from pydantic import BaseModel, ConfigDict
 
 from app.db.models import TERMINAL_STATUSES, JobStatus
+from app.jobs.repository import JobView
 
 Message = dict[str, Any]
 CANCEL_TTL_SECONDS = 24 * 3600
@@ -362,7 +363,7 @@ class ProgressMessage(BaseModel):
         )
 
     @classmethod
-    def of_row(cls, row: JobState) -> ProgressMessage:
+    def of_row(cls, row: JobView) -> ProgressMessage:
         """The stored state of a job (sent first on connect, and when polling)."""
         return cls(
             status=row.status,
@@ -375,7 +376,7 @@ class ProgressMessage(BaseModel):
 
     @classmethod
     def ended(
-        cls, status: str, row: JobState, *, message: str | None
+        cls, status: str, row: JobView, *, message: str | None
     ) -> ProgressMessage:
         """A terminal frame (failed, cancelled) at the progress the row reached."""
         return cls(
@@ -407,18 +408,3 @@ class ProgressMessage(BaseModel):
             progress=0.0,
             message=f"{label} cancelled.",
         )
-
-
-class JobState(Protocol):
-    """The job fields a progress frame is built from."""
-
-    @property
-    def status(self) -> str: ...
-    @property
-    def progress(self) -> float: ...
-    @property
-    def current_date(self) -> dt.date | None: ...
-    @property
-    def trades_executed(self) -> int: ...
-    @property
-    def error(self) -> str | None: ...

@@ -99,11 +99,9 @@ async def serve_progress(
 
 async def _outcome(request: asyncio.Future[str | None]) -> str | None:
     """The slot ``request`` got (awaited even when the socket ended first, so a
-    granted slot is always released); None if it was refused or failed."""
-    try:
-        return await request
-    except Exception:  # acquire fails open itself; this is belt and braces
-        return None
+    granted slot is always released); None if it was refused. ``acquire`` fails
+    open on a Redis outage itself, so anything raised here is a bug and surfaces."""
+    return await request
 
 
 async def _close_bad_token(websocket: WebSocket) -> None:

@@ -133,6 +133,8 @@ def test_settings(database_url: str) -> Settings:
         environment="test",
         database_url=database_url,
         jwt_secret=uuid.uuid4().hex + uuid.uuid4().hex,
+        db_pool_size=4,
+        db_max_overflow=4,
         log_json=False,
         log_level="WARNING",
     )

@@ -210,10 +210,13 @@ async def watch_progress(
     bearer: str | None = None,
     until: Callable[[dict[str, Any]], bool] | None = None,
     timeout: float = 60.0,
+    first_frame: asyncio.Event | None = None,
 ) -> Watched:
     """Connect to the progress socket and read until the server closes, or until
     ``until(message)`` is true (then the client disconnects). ``token`` goes in the
-    query, ``bearer`` in ``Sec-WebSocket-Protocol: bearer, <jwt>``."""
+    query, ``bearer`` in ``Sec-WebSocket-Protocol: bearer, <jwt>``. ``first_frame``
+    is set at the first message: the server sends it only once it has subscribed to
+    the job's progress, so a test can wait for "subscribed" instead of sleeping."""
     url = f"{ws_url}/v1/backtest/{task_id}/progress"
     if token is not None:
         url += f"?token={token}"
@@ -229,6 +232,8 @@ async def watch_progress(
                 async for raw in ws:
                     if first is None:
                         first = time.monotonic() - started
+                        if first_frame is not None:
+                            first_frame.set()
                     messages.append(orjson.loads(raw))
                     if until is not None and until(messages[-1]):
                         break
@@ -523,6 +528,10 @@ class LiveStack(LiveApi):
                 "TEST_ENGINE_CHUNK_DELAY_SECONDS": str(options.chunk_delay_seconds),
                 # Several stacks (and other suites) run on one machine: no fixed port.
                 "WORKER_METRICS_PORT": "0",
+                # The connection budget: several stacks and the test session share
+                # one PostgreSQL (max_connections 100); 8 per process at most.
+                "DB_POOL_SIZE": "4",
+                "DB_MAX_OVERFLOW": "4",
                 # These tests register many users and submit bursts from one IP;
                 # the limits have their own tests.
                 "RATE_LIMIT_ENABLED": "false",

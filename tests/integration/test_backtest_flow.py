@@ -247,7 +247,7 @@ async def test_cancel_running_job_stops_it_within_two_seconds(
     assert detail["metrics"] is None
     assert live_stack.count("trades", task_id) == 0
     assert live_stack.count("backtest_series", task_id) == 0
-    assert "backtest.cancelled" in _worker_lines(live_stack, task_id)
+    assert "job.cancelled" in _worker_lines(live_stack, task_id)
 
 
 async def test_cancel_pending_job_never_starts(live_stack: LiveStack) -> None:
@@ -262,7 +262,7 @@ async def test_cancel_pending_job_never_starts(live_stack: LiveStack) -> None:
         response = await http.delete(f"/v1/backtest/{queued}")
         for blocker in blockers:  # free the slots: the queued message gets delivered
             await http.delete(f"/v1/backtest/{blocker}")
-        await _wait_worker_line(live_stack, queued, "backtest.skipped")
+        await _wait_worker_line(live_stack, queued, "job.skipped")
 
         detail = (await http.get(f"/v1/backtest/{queued}")).json()
     assert response.status_code == 200
@@ -275,7 +275,7 @@ async def test_cancel_pending_job_never_starts(live_stack: LiveStack) -> None:
     assert detail["started_at"] is None and detail["progress"] == 0
     row = live_stack.job_row(queued)
     assert (row["attempts"], row["claim_token"]) == (0, None)
-    assert "backtest.started" not in _worker_lines(live_stack, queued)
+    assert "job.started" not in _worker_lines(live_stack, queued)
 
 
 async def _wait_progress(

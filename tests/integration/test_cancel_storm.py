@@ -8,7 +8,7 @@ them wait in Redis (prefetch 1 per child, all children busy). What must hold:
 * every DELETE answers 200 ``cancelled``, double ones included (never a 500), and
   every job's progress channel hears "cancelled";
 * each running job's worker stops within 2 s of its DELETE response: the stamp of
-  the worker's ``backtest.released``/``backtest.cancelled`` log line, written when
+  the worker's ``job.released``/``job.cancelled`` log line, written when
   the engine returned from its cancel check (p50/max printed);
 * no job cancelled while queued ever starts: once the freed children drained the
   queue, each was skipped at the claim (``started_at`` null, no attempt, no claim
@@ -51,7 +51,7 @@ DOUBLE_RUNNING, DOUBLE_PENDING = 8, 12  # cancelled by two concurrent DELETEs
 CHUNK_DELAY = 0.4  # ~50 chunks: a running job would take ~20 s
 STOP_BOUND_SECONDS = 2.0
 BEFORE_START = "Backtest cancelled before it started."
-STOP_EVENTS = ("backtest.cancelled", "backtest.released")
+STOP_EVENTS = ("job.cancelled", "job.released")
 _TASK_ID = re.compile(r"\btask_id=([0-9a-f-]{36})\b")
 LONG: dict[str, Any] = {
     "name": "storm: momentum 10y daily",
@@ -111,8 +111,8 @@ class Channels:
 
 
 def _stopped_at(stack: LiveStack, task_ids: list[str]) -> dict[str, float]:
-    """When each job's worker stopped: the Unix time of its ``backtest.cancelled``
-    (it cancelled the row itself) or ``backtest.released`` (the API had) log line,
+    """When each job's worker stopped: the Unix time of its ``job.cancelled``
+    (it cancelled the row itself) or ``job.released`` (the API had) log line,
     written as soon as the engine returned from its cancel check."""
     wanted = set(task_ids)
     found: dict[str, float] = {}
@@ -170,7 +170,7 @@ async def _wait_skipped(stack: LiveStack, ids: list[str]) -> None:
     deadline = time.monotonic() + 30
     skipped: set[str] = set()
     while time.monotonic() < deadline:
-        skipped = _mentions(_worker_lines(stack, "backtest.skipped"), ids)
+        skipped = _mentions(_worker_lines(stack, "job.skipped"), ids)
         if skipped == set(ids):
             return
         await asyncio.sleep(0.2)
@@ -262,7 +262,7 @@ async def test_cancel_storm_of_running_and_queued_jobs(
     assert not silent, silent
 
     # Jobs cancelled while queued: never started, never claimed.
-    assert not _mentions(_worker_lines(stack, "backtest.started"), queued)
+    assert not _mentions(_worker_lines(stack, "job.started"), queued)
     for task_id in queued:
         row = rows_then[task_id]
         if row is None:  # deleted by the second of two concurrent DELETEs

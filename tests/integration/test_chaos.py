@@ -200,11 +200,19 @@ async def submit_after_recovery(
     )
 
 
-def watch(stack: LiveStack, user: LiveUser, task_id: str) -> asyncio.Task[Watched]:
-    """A progress socket on ``task_id`` in the background, read until it closes."""
-    return asyncio.create_task(
-        watch_progress(stack.ws_url, task_id, token=user.token, timeout=90)
+async def watch(
+    stack: LiveStack, user: LiveUser, task_id: str
+) -> asyncio.Task[Watched]:
+    """A progress socket on ``task_id`` in the background, read until it closes;
+    returns once the socket is subscribed (its first frame arrived)."""
+    subscribed = asyncio.Event()
+    task = asyncio.create_task(
+        watch_progress(
+            stack.ws_url, task_id, token=user.token, timeout=90, first_frame=subscribed
+        )
     )
+    await asyncio.wait_for(subscribed.wait(), timeout=30)
+    return task
 
 
 async def connect_during_outage(
@@ -304,8 +312,7 @@ async def test_redis_restart_with_jobs_queued_and_running(
     async with stack.client(user) as http:
         accepted = await submit_jobs(http, JOBS)
         await wait_running(stack, http, accepted, running=2)
-        watcher = watch(stack, user, accepted[0])
-        await asyncio.sleep(0.5)  # subscribed
+        watcher = await watch(stack, user, accepted[0])
 
         stack.kill_redis()
         killed_at = time.monotonic()
@@ -408,8 +415,7 @@ async def test_postgres_restart_under_load(postgres_stack: LiveStack) -> None:
         accepted = await submit_jobs(http, JOBS)
         await wait_running(stack, http, accepted, running=2)
         async with Load(http, accepted, clients=3) as load:
-            watcher = watch(stack, user, accepted[0])
-            await asyncio.sleep(0.5)
+            watcher = await watch(stack, user, accepted[0])
 
             stack.postgres.stop()
             stopped_at = time.monotonic()

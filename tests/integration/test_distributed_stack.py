@@ -242,7 +242,7 @@ def test_stack_worker_logs_carry_request_task_and_user_ids(stack: Stack) -> None
     started = [
         line
         for line in stack.json_lines("worker")
-        if line.get("event") == "backtest.started" and line.get("task_id") == task_id
+        if line.get("event") == "job.started" and line.get("task_id") == task_id
     ]
 
     assert started, stack.logs("worker")[-3000:]

@@ -82,7 +82,7 @@ async def test_embedded_cancel_running_job(embedded_server: EmbeddedServer) -> N
             watch_progress(embedded_server.ws_url, task_id, token=user.token)
         )
         await embedded_server.wait_status(http, task_id, {"running"})
-        await asyncio.sleep(0.5)
+        await _wait_progress(http, task_id, above=5.0)
 
         response = await http.delete(f"/v1/backtest/{task_id}")
         watched = await watch
@@ -112,3 +112,15 @@ def _result_rows(server: EmbeddedServer, task_id: str) -> tuple[int, int]:
             for table in ("trades", "backtest_series")
         )
     return int(trades), int(series)
+
+
+async def _wait_progress(http: Any, task_id: str, *, above: float) -> None:
+    """Until the stored progress of a running job passes ``above`` (deadline 30 s)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        body = (await http.get(f"/v1/backtest/{task_id}")).json()
+        assert body["status"] == "running", body
+        if body["progress"] > above:
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(f"{task_id} stayed at or below {above}%")

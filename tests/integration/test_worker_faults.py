@@ -240,7 +240,7 @@ async def test_job_killing_its_worker_every_time_fails_at_the_attempt_cap(
         assert fault_stack.job_row(task_id)["attempts"] == 1
         _assert_one_result_set(fault_stack, task_id, detail)
     assert worker.alive()  # the parent outlived its children
-    assert "backtest.attempts_exhausted" in worker.log_text()
+    assert "job.attempts_exhausted" in worker.log_text()
     broker = redis.Redis.from_url(fault_stack.redis_url)
     try:  # the poison message was acknowledged, not left to be re-delivered
         # (Earlier tests of this module may leave a killed worker's deliveries in

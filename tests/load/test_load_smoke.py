@@ -43,7 +43,14 @@ def services() -> None:
 @pytest.mark.integration
 @pytest.mark.usefixtures("services")
 def test_run_load_no_errors_and_no_lost_jobs() -> None:
-    env = {**os.environ, "LOAD_USERS": "20", "LOAD_SPAWN_RATE": "10"}
+    env = {
+        **os.environ,
+        "LOAD_USERS": "20",
+        "LOAD_SPAWN_RATE": "10",
+        # Inside the suite's connection budget (PostgreSQL max_connections 100).
+        "LOAD_DB_POOL_SIZE": "6",
+        "LOAD_DB_MAX_OVERFLOW": "4",
+    }
 
     done = subprocess.run(
         ["bash", str(REPO_ROOT / "scripts/run_load.sh"), str(LOAD_SECONDS)],
