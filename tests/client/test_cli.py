@@ -1,0 +1,81 @@
+"""``backtest-client`` against the live server."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+from backtest_client import Backtest, Client
+from backtest_client._format import metric
+from backtest_client.cli import main
+
+from tests.client.conftest import CLIENT_SRC
+from tests.integration.stack import EmbeddedServer, LiveUser
+
+
+def test_run_watch_prints_progress_then_metrics(
+    server: EmbeddedServer, user: LiveUser
+) -> None:
+    """The installed-style entry point (``python -m backtest_client``), as a user
+    runs it: progress bar on stderr, metrics table on stdout."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(CLIENT_SRC),
+        "BACKTEST_PASSWORD": user.password,
+    }
+    args = [
+        sys.executable, "-m", "backtest_client", "run", "--url", server.base_url,
+        "--username", user.username, "--strategy", "momentum", "--top-n", "20",
+        "--start", "2015-01-01", "--end", "2019-12-31", "--benchmark", "SPY", "--watch",
+    ]  # fmt: skip
+    done = subprocess.run(
+        args, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "100%" in done.stderr
+    task_id = done.stdout.split()[1].rstrip(":")
+    with Client(server.base_url, username=user.username, password=user.password) as c:
+        metrics = c.backtests.get(task_id).metrics
+    lines = dict(
+        line.split(None, 1) for line in done.stdout.splitlines()[3:] if line.strip()
+    )
+    # Returns in percent, as the web app shows them; the numbers are the API's.
+    assert lines["total_return"].strip() == f"{metrics['total_return']:+.2%}"
+    assert lines["sharpe_ratio"].strip() == f"{metrics['sharpe_ratio']:,.2f}"
+    assert lines["max_drawdown"].strip() == metric(
+        "max_drawdown", metrics["max_drawdown"]
+    )
+
+
+def test_history_and_trades_csv_with_a_token_from_the_environment(
+    completed: tuple[Client, Backtest],
+    server: EmbeddedServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client, bt = completed
+    monkeypatch.setenv("BACKTEST_TOKEN", client.token or "")
+    monkeypatch.setenv("BACKTEST_URL", server.base_url)
+    history, trades = io.StringIO(), io.StringIO()
+
+    assert main(["history"], out=history) == 0
+    assert main(["trades", bt.id, "--csv"], out=trades) == 0
+
+    assert bt.id in history.getvalue()
+    rows = list(csv.DictReader(io.StringIO(trades.getvalue())))
+    assert len(rows) == bt.metrics["total_trades"]
+    expected = bt.trades()
+    assert [r["symbol"] for r in rows] == list(expected["symbol"])
+    assert float(rows[0]["pnl"]) == pytest.approx(expected["pnl"].iloc[0], rel=1e-12)
+
+
+def test_bad_token_exits_1_with_the_reason(
+    server: EmbeddedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["history", "--url", server.base_url, "--token", "nope"])
+    assert code == 1
+    assert "401 Unauthorized" in capsys.readouterr().err
