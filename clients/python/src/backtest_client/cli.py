@@ -252,12 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     trades.add_argument("--start-date", dest="start_date")
     trades.add_argument("--end-date", dest="end_date")
     trades.set_defaults(handler=_cmd_trades)
-    commands: dict[str, Callable[[argparse.Namespace, TextIO], int]] = {
-        "status": _cmd_status,
-        "cancel": _cmd_cancel,
+    commands: dict[str, tuple[Callable[[argparse.Namespace, TextIO], int], str]] = {
+        "status": (_cmd_status, "a backtest's status and metrics"),
+        "cancel": (_cmd_cancel, "cancel a pending or running backtest"),
     }
-    for name, handler in commands.items():
-        command = sub.add_parser(name, help=f"{name} a backtest")
+    for name, (handler, help_text) in commands.items():
+        command = sub.add_parser(name, help=help_text)
         _common(command)
         command.add_argument("id")
         command.set_defaults(handler=handler)
