@@ -31,7 +31,7 @@ from backtest_client import Backtest, Client  # noqa: E402
 
 from tests.integration.stack import EmbeddedServer, LiveApi, LiveUser  # noqa: E402
 
-SUBMIT_LIMIT = 3
+SUBMIT_LIMIT = 2
 SUBMIT_WINDOW_SECONDS = 4
 CHUNK_DELAY_SECONDS = 0.04
 MOMENTUM = {

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import csv
+import importlib
 import io
-import os
-import subprocess
-import sys
+import tomllib
 
 import pytest
 from backtest_client import Backtest, Client
@@ -18,38 +17,41 @@ from tests.integration.stack import EmbeddedServer, LiveUser
 
 
 def test_run_watch_prints_progress_then_metrics(
-    server: EmbeddedServer, user: LiveUser
+    server: EmbeddedServer,
+    user: LiveUser,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The installed-style entry point (``python -m backtest_client``), as a user
-    runs it: progress bar on stderr, metrics table on stdout."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(CLIENT_SRC),
-        "BACKTEST_PASSWORD": user.password,
-    }
+    monkeypatch.setenv("BACKTEST_PASSWORD", user.password)
     args = [
-        sys.executable, "-m", "backtest_client", "run", "--url", server.base_url,
-        "--username", user.username, "--strategy", "momentum", "--top-n", "20",
-        "--start", "2015-01-01", "--end", "2019-12-31", "--benchmark", "SPY", "--watch",
+        "run", "--url", server.base_url, "--username", user.username,
+        "--strategy", "momentum", "--top-n", "20", "--start", "2015-01-01",
+        "--end", "2019-12-31", "--benchmark", "SPY", "--watch",
     ]  # fmt: skip
-    done = subprocess.run(
-        args, env=env, capture_output=True, text=True, timeout=60, check=False
-    )
 
-    assert done.returncode == 0, done.stderr
-    assert "100%" in done.stderr
-    task_id = done.stdout.split()[1].rstrip(":")
+    code = main(args)
+
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "100%" in err  # the progress bar
+    task_id = out.split()[1].rstrip(":")
     with Client(server.base_url, username=user.username, password=user.password) as c:
         metrics = c.backtests.get(task_id).metrics
-    lines = dict(
-        line.split(None, 1) for line in done.stdout.splitlines()[3:] if line.strip()
-    )
+    lines = dict(line.split(None, 1) for line in out.splitlines()[3:] if line.strip())
     # Returns in percent, as the web app shows them; the numbers are the API's.
     assert lines["total_return"].strip() == f"{metrics['total_return']:+.2%}"
     assert lines["sharpe_ratio"].strip() == f"{metrics['sharpe_ratio']:,.2f}"
     assert lines["max_drawdown"].strip() == metric(
         "max_drawdown", metrics["max_drawdown"]
     )
+
+
+def test_console_script_points_at_main() -> None:
+    """``backtest-client`` (pyproject's console script) is this ``main``."""
+    pyproject = tomllib.loads((CLIENT_SRC.parent / "pyproject.toml").read_text())
+    target = pyproject["project"]["scripts"]["backtest-client"]
+    module, _, attribute = target.partition(":")
+    assert getattr(importlib.import_module(module), attribute) is main
 
 
 def test_history_and_trades_csv_with_a_token_from_the_environment(

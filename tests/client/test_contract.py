@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import importlib
 import inspect
 import typing
 from pathlib import Path
@@ -15,11 +16,11 @@ import pytest
 from backtest_client import models
 from backtest_client._http import RetryPolicy, retry_delay
 from backtest_client._requests import SUBMIT_ALIASES
-from backtest_client.backtests import AsyncBacktests, Backtests
+from backtest_client.async_backtests import AsyncBacktests
+from backtest_client.backtests import Backtests
 
 from app.core.config import Settings
 from app.main import create_app
-from app.schemas.backtest import ProgressMessage
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,10 +36,26 @@ def _fields(model: type[models.Model]) -> set[str]:
     return {f.name for f in dataclasses.fields(model)}  # type: ignore[arg-type]
 
 
+# Where the service defines the WebSocket frame (the domain layout moves it).
+_PROGRESS_MODULES = (
+    "app.schemas.backtest",
+    "app.backtests.schemas",
+    "app.jobs.schemas",
+)
+
+
 def _progress_schema() -> dict[str, Any]:
     """The WebSocket frame is not an HTTP body, so not in OpenAPI: its pydantic
-    model documents it."""
-    return ProgressMessage.model_json_schema()
+    model ``ProgressMessage`` documents it."""
+    for name in _PROGRESS_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
+        if hasattr(module, "ProgressMessage"):
+            schema: dict[str, Any] = module.ProgressMessage.model_json_schema()
+            return schema
+    pytest.fail(f"ProgressMessage not found in {_PROGRESS_MODULES}")
 
 
 @pytest.mark.parametrize("model", models.SCHEMA_MODELS, ids=lambda m: m.__name__)

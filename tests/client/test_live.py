@@ -21,6 +21,7 @@ from backtest_client import (
     Unauthorized,
     UnknownStrategy,
     ValidationFailed,
+    WaitTimeout,
 )
 from backtest_client.models import ProgressUpdate
 
@@ -78,6 +79,8 @@ def test_wait_polls_when_the_socket_is_refused(
 
 def test_cancel_running_backtest(client: Client) -> None:
     bt = client.backtests.submit(**MOMENTUM)  # type: ignore[arg-type]
+    with pytest.raises(WaitTimeout):
+        bt.wait(timeout=0.2)
     deadline = time.monotonic() + 30
     while bt.refresh().status == "pending" and time.monotonic() < deadline:
         time.sleep(0.05)

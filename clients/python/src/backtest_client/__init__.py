@@ -4,7 +4,8 @@ See ``README.md`` in the distribution (``backtest-client``) for a tour.
 """
 
 from backtest_client._http import ConnectionFailed, RetryEvent, RetryPolicy, __version__
-from backtest_client.backtests import AsyncBacktest, Backtest
+from backtest_client.async_backtests import AsyncBacktest
+from backtest_client.backtests import Backtest
 from backtest_client.client import AsyncClient, Client
 from backtest_client.errors import (
     ApiError,

@@ -14,14 +14,11 @@ from typing import Self
 
 import httpx
 
-from backtest_client._http import (
-    AsyncTransport,
-    OnRetry,
-    RetryPolicy,
-    SyncTransport,
-)
+from backtest_client._http import OnRetry, RetryPolicy, SyncTransport
+from backtest_client._http_async import AsyncTransport
 from backtest_client._requests import resolve_strategy
-from backtest_client.backtests import AsyncBacktests, Backtests
+from backtest_client.async_backtests import AsyncBacktests
+from backtest_client.backtests import Backtests
 from backtest_client.models import Strategy, Token, User
 from backtest_client.sweeps import AsyncSweeps, Sweeps
 
