@@ -76,6 +76,7 @@ class AsyncBacktest(_BacktestBase):
         raise_on_failure: bool = True,
     ) -> AsyncBacktest:
         """See :meth:`Backtest.wait`."""
+        self.progress_via = None
         deadline = _progress.Deadline(timeout)
         bar = self._bar(progress)
         relay = _progress.fan_out(bar, on_update)

@@ -155,6 +155,7 @@ class Backtest(_BacktestBase):
         ``raise_on_failure``: a failed or cancelled job raises
         :class:`~backtest_client.errors.BacktestFailed`.
         """
+        self.progress_via = None
         deadline = _progress.Deadline(timeout)
         bar = self._bar(progress)
         relay = _progress.fan_out(bar, on_update)
