@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh dev
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff";        ruff check . && ruff format --check .
-echo "== mypy";        mypy app
+echo "== mypy";        mypy app && mypy --strict clients/python/src
 echo "== import-linter"; lint-imports
 echo "== pytest";      pytest "$@"
