@@ -45,6 +45,7 @@ ACTIVE_STATUSES: frozenset[str] = frozenset({"pending", "running"})
 
 MAX_SPAN_YEARS = 10
 MAX_SYMBOLS = 1000
+MAX_RISK_FREE_RATE = 0.2
 
 _REQUEST_EXAMPLE: JsonDict = {
     "name": "Momentum top 20, 2015-2019",
@@ -60,6 +61,19 @@ _REQUEST_EXAMPLE: JsonDict = {
     "dividends": True,
     "benchmark": "SPY",
 }
+
+
+def request_limits() -> dict[str, float | int]:
+    """The bounds of :class:`BacktestRequest` as GET /v1/symbols publishes them."""
+    return {
+        "max_span_years": MAX_SPAN_YEARS,
+        "max_symbols": MAX_SYMBOLS,
+        "min_capital": MIN_CAPITAL,
+        "max_capital": MAX_CAPITAL,
+        "max_commission": MAX_COMMISSION_RATE,
+        "max_slippage": MAX_SLIPPAGE_RATE,
+        "max_risk_free_rate": MAX_RISK_FREE_RATE,
+    }
 
 
 def _add_years(day: dt.date, years: int) -> dt.date:
@@ -121,7 +135,10 @@ class BacktestRequest(BaseModel):
         default=None, description="An imported dataset's name; default: bundled."
     )
     risk_free_rate: float = Field(
-        default=0.0, ge=0.0, le=0.2, description="Annual, for Sharpe/Sortino/alpha."
+        default=0.0,
+        ge=0.0,
+        le=MAX_RISK_FREE_RATE,
+        description="Annual, for Sharpe/Sortino/alpha.",
     )
 
     @field_validator("symbols")

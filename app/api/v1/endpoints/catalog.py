@@ -18,9 +18,11 @@ from app.engine.strategies import (
 )
 from app.engine.strategies.base import COMPARISONS
 from app.engine.strategies.factors import FACTOR_DOCS
+from app.schemas.backtest import request_limits
 from app.schemas.catalog import (
     DatasetOut,
     FactorInfo,
+    RequestLimits,
     ScreeningLanguage,
     StrategyInfo,
     SymbolCatalog,
@@ -70,7 +72,7 @@ async def get_screening_language(_: CurrentUser) -> ScreeningLanguage:
     summary="Symbols, their coverage and the benchmark list",
     description="Every symbol of a dataset (default: the bundled S&P 500 sample) with "
     "its first and last trading day; `benchmarks` lists the symbols allowed as "
-    "`benchmark`.",
+    "`benchmark`; `limits` are the bounds of a POST /v1/backtest body.",
     response_model=SymbolCatalog,
     responses=error_responses(400, 401),
 )
@@ -87,6 +89,7 @@ async def get_symbols(
         last_date=data.dates[-1].astype("datetime64[D]").item(),
         benchmarks=list(data.benchmarks),
         symbols=[SymbolInfoOut.model_validate(asdict(c)) for c in coverage],
+        limits=RequestLimits.model_validate(request_limits()),
     )
 
 
