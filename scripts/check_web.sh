@@ -33,4 +33,4 @@ echo "== function lengths"
 node scripts/web_function_lengths.mjs --max 60
 
 echo "== node --test"
-node --test tests/web/
+node --test tests/web/*.test.mjs

@@ -26,7 +26,10 @@ const ROUTES = {
   compare: { view: renderCompare, title: "Compare", nav: "compare" },
 };
 
-const main = document.getElementById("main");
+/** The shell's element with this id (index.html has them all). @param {string} id */
+const byId = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+const main = byId("main");
 /** @type {(() => void) | null} */
 let cleanup = null;
 let renderSeq = 0;
@@ -36,9 +39,9 @@ let firstRender = true;
 function updateShell(route) {
   const session = getSession();
   const signedIn = Boolean(session);
-  document.getElementById("nav").hidden = !signedIn;
-  document.getElementById("user-box").hidden = !signedIn;
-  document.getElementById("who").textContent = session?.username ? `Signed in as ${session.username}` : "";
+  byId("nav").hidden = !signedIn;
+  byId("user-box").hidden = !signedIn;
+  byId("who").textContent = session?.username ? `Signed in as ${session.username}` : "";
   for (const link of /** @type {NodeListOf<HTMLAnchorElement>} */ (document.querySelectorAll("#nav a"))) {
     if (link.dataset.route === route?.nav) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -100,7 +103,7 @@ setUnauthorizedHandler(() => {
   navigate("login", { next: route.path.slice(2) }, { replace: true });
 });
 
-document.getElementById("logout").addEventListener("click", () => {
+byId("logout").addEventListener("click", () => {
   clearSession();
   setFlash("You have been logged out.", "info");
   navigate("login");

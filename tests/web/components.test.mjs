@@ -115,3 +115,16 @@ test("settings summary and CSV rows", () => {
   assert.deepEqual(tradeCsvRow({ symbol: "X", entry_date: "2020-01-02", entry_price: 10, quantity: 3, is_open: true }),
     ["X", "2020-01-02", 10, "", "", 3, "", "", "open"]);
 });
+
+test("screen factors follow the API's list; unknown ones still appear", async () => {
+  const { factorViews } = await import("../../app/static/js/components/screen-builder.js");
+  const views = factorViews([
+    { name: "close", description: "last close", needs_window: false },
+    { name: "return", description: "total return", needs_window: true },
+    { name: "new_factor", description: "something new", needs_window: true },
+  ]);
+  assert.deepEqual(views.map((f) => f.id), ["close", "return", "new_factor"]);
+  assert.deepEqual(views[0], { id: "close", label: "Close price", window: null, unit: "price in $" });
+  assert.equal(views[1].window, 126);
+  assert.deepEqual(views[2], { id: "new_factor", label: "new_factor", window: 20, unit: "something new" });
+});

@@ -76,9 +76,12 @@ export async function request(method, path, { body, query, auth = true, signal }
   throw error;
 }
 
+/** The endpoints the screens use; each resolves to an ApiResult or throws an ApiError. */
 export const api = {
+  /** @param {string} username @param {string} password */
   register: (username, password) =>
     request("POST", "/v1/auth/register", { body: { username, password }, auth: false }),
+  /** @param {string} username @param {string} password */
   login: (username, password) =>
     request("POST", "/v1/auth/login", { body: { username, password }, auth: false }),
   me: () => request("GET", "/v1/auth/me"),
@@ -87,14 +90,19 @@ export const api = {
   symbols: () => request("GET", "/v1/symbols"),
   /** @param {object} body */
   submit: (body) => request("POST", "/v1/backtest", { body }),
+  /** @param {string} id */
   status: (id) => request("GET", `/v1/backtest/${encodeURIComponent(id)}`),
+  /** @param {string} id @param {Query} query */
   trades: (id, query) =>
     request("GET", `/v1/backtest/${encodeURIComponent(id)}/trades`, { query }),
+  /** @param {string} id @param {number} [maxPoints] */
   chart: (id, maxPoints = 1000) =>
     request("GET", `/v1/backtest/${encodeURIComponent(id)}/chart`, {
       query: { max_points: maxPoints },
     }),
+  /** @param {Query} query */
   history: (query) => request("GET", "/v1/backtest/history", { query }),
+  /** @param {string} id */
   remove: (id) => request("DELETE", `/v1/backtest/${encodeURIComponent(id)}`),
 };
 
@@ -110,14 +118,13 @@ export function progressSocketUrl(id) {
 const memo = new Map();
 /** @param {string} key @param {() => Promise<ApiResult>} loader */
 export function cached(key, loader) {
-  if (!memo.has(key)) {
-    memo.set(
-      key,
-      loader().catch((err) => {
-        memo.delete(key);
-        throw err;
-      }),
-    );
+  let promise = memo.get(key);
+  if (!promise) {
+    promise = loader().catch((err) => {
+      memo.delete(key);
+      throw err;
+    });
+    memo.set(key, promise);
   }
-  return memo.get(key);
+  return promise;
 }

@@ -79,7 +79,8 @@ export function chartOptions(spec, log, width) {
     hooks: {
       setScale: [
         (u, key) => {
-          if (key === "x" && spec.onZoom) spec.onZoom(u.scales.x.min, u.scales.x.max);
+          const { min, max } = u.scales.x;
+          if (key === "x" && spec.onZoom && min !== undefined && max !== undefined) spec.onZoom(min, max);
         },
       ],
     },
@@ -124,7 +125,8 @@ export function mountChart(el, spec) {
     setLog(on) {
       if (on === log) return;
       log = on;
-      build(plot ? { min: plot.scales.x.min, max: plot.scales.x.max } : undefined);
+      const { min, max } = plot?.scales.x ?? {};
+      build(min !== undefined && max !== undefined ? { min, max } : undefined);
     },
     setRange(min, max) {
       if (plot && (plot.scales.x.min !== min || plot.scales.x.max !== max)) plot.setScale("x", { min, max });
@@ -185,6 +187,7 @@ export function drawdownChart(el, chartData, { syncKey, onZoom } = {}) {
   const points = chartData.drawdown_series || [];
   /** @type {uPlot.AlignedData} */
   const data = [points.map((p) => toSeconds(p.date)), points.map((p) => p.drawdown)];
+  /** @type {uPlot.Series[]} */
   const series = [{
     label: "Drawdown",
     stroke: LOSS_COLOR,

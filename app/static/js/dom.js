@@ -16,6 +16,7 @@
  */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
+  /** @type {Record<string, unknown>} */
   const props = {};
   for (const [key, value] of Object.entries(attrs || {})) {
     if (value === null || value === undefined || value === false) continue;

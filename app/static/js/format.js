@@ -9,8 +9,12 @@ const cache = new Map();
 /** @param {Intl.NumberFormatOptions} options */
 function nf(options) {
   const key = JSON.stringify(options);
-  if (!cache.has(key)) cache.set(key, new Intl.NumberFormat(LOCALE, options));
-  return cache.get(key);
+  let format = cache.get(key);
+  if (!format) {
+    format = new Intl.NumberFormat(LOCALE, options);
+    cache.set(key, format);
+  }
+  return format;
 }
 
 /** @type {(v: unknown) => v is number} */
@@ -87,7 +91,7 @@ export function dateTime(iso) {
   if (!iso) return DASH;
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return DASH;
-  const pad = (n) => String(n).padStart(2, "0");
+  const pad = (/** @type {number} */ n) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 

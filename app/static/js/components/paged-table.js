@@ -78,9 +78,6 @@ export function createPagedTable(spec) {
     load,
     /** Back to the first page (filters or sort changed). */
     restart: () => move(0),
-    get limit() {
-      return limit;
-    },
     destroy() {
       disposed = true;
     },

@@ -18,6 +18,7 @@ const REBALANCING = /** @type {[string, string][]} */ (["daily", "weekly", "mont
  * @returns {import("../api-errors.js").FieldError[]}
  */
 export function percentErrors(values, limits) {
+  /** @type {["commission" | "slippage" | "risk_free_rate", string, number][]} */
   const rules = [
     ["commission", "Commission", limits.max_commission],
     ["slippage", "Slippage", limits.max_slippage],
@@ -29,7 +30,7 @@ export function percentErrors(values, limits) {
     const max = toPercent(maxFraction);
     if (v === null && key === "risk_free_rate") continue;
     if (typeof v !== "number" || v < 0 || v > /** @type {number} */ (max)) {
-      errors.push({ field: String(key), message: `${label} must be between 0% and ${max}%.` });
+      errors.push({ field: key, message: `${label} must be between 0% and ${max}%.` });
     }
   }
   return errors;

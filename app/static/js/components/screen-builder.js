@@ -10,20 +10,38 @@ import { parseNumber } from "../labels.js";
  * @typedef {{factor: string, window?: number | string | null}} FactorRef
  * @typedef {FactorRef & {op: string, value?: number | string | null, other?: FactorRef}} Rule
  * @typedef {{filters?: Rule[], rank_by?: FactorRef, ascending?: boolean, top_n?: number | string | null, weighting?: string}} Criteria
- * @typedef {{maxWindow: number, operators: string[], onChange: () => void}} BuilderContext
+ * @typedef {{id: string, label: string, window: number | null, unit: string}} FactorView
+ * @typedef {{maxWindow: number, operators: string[], factors: FactorView[], weightings: string[], onChange: () => void}} BuilderContext
  */
 
-export const FACTORS = [
-  { id: "close", label: "Close price", window: null, unit: "price in $" },
-  { id: "return", label: "Return", window: 126, unit: "fraction: 0.10 = 10%" },
-  { id: "sma", label: "Simple moving average", window: 200, unit: "price in $" },
-  { id: "ema", label: "Exponential moving average", window: 50, unit: "price in $" },
-  { id: "volatility", label: "Volatility (annualised)", window: 63, unit: "fraction: 0.25 = 25%" },
-  { id: "rsi", label: "RSI", window: 14, unit: "0–100" },
-  { id: "avg_dollar_volume", label: "Avg dollar volume", window: 20, unit: "$ per day" },
-  { id: "drawdown_from_high", label: "Drawdown from high", window: 252, unit: "fraction: -0.2 = 20% below" },
-];
-const BY_ID = Object.fromEntries(FACTORS.map((f) => [f.id, f]));
+/** How the app words each factor the API names: label, default window, value unit. */
+const FACTOR_TEXT = {
+  close: { label: "Close price", window: null, unit: "price in $" },
+  return: { label: "Return", window: 126, unit: "fraction: 0.10 = 10%" },
+  sma: { label: "Simple moving average", window: 200, unit: "price in $" },
+  ema: { label: "Exponential moving average", window: 50, unit: "price in $" },
+  volatility: { label: "Volatility (annualised)", window: 63, unit: "fraction: 0.25 = 25%" },
+  rsi: { label: "RSI", window: 14, unit: "0–100" },
+  avg_dollar_volume: { label: "Avg dollar volume", window: 20, unit: "$ per day" },
+  drawdown_from_high: { label: "Drawdown from high", window: 252, unit: "fraction: -0.2 = 20% below" },
+};
+/** @type {Record<string, string>} */
+const WEIGHTING_TEXT = { equal: "Equal weight", inverse_volatility: "Inverse volatility" };
+const DEFAULT_WINDOW = 20;
+
+/**
+ * Pure: the factors GET /v1/strategies/screening lists, in its order, with the app's
+ * words; one the app has no words for shows its name and the API's description.
+ * @param {{name: string, description: string, needs_window: boolean}[]} apiFactors
+ * @returns {FactorView[]}
+ */
+export function factorViews(apiFactors) {
+  return apiFactors.map((f) => {
+    const text = /** @type {Record<string, {label: string, window: number | null, unit: string}>} */ (FACTOR_TEXT)[f.name];
+    return { id: f.name, label: text?.label ?? f.name, window: f.needs_window ? text?.window ?? DEFAULT_WINDOW : null, unit: text?.unit ?? f.description };
+  });
+}
+
 /** The row "Add filter" starts with. @type {Rule} */
 const NEW_RULE = { factor: "return", window: 126, op: ">", value: 0 };
 
@@ -39,10 +57,16 @@ export const DEFAULT_SCREEN = {
   weighting: "equal",
 };
 
-/** @param {string} value @param {string} label */
-function factorSelect(value, label) {
+/** Each option carries its factor's default window and unit. @param {FactorView[]} factors @param {string} value @param {string} label */
+function factorSelect(factors, value, label) {
   return h("select", { "aria-label": label },
-    FACTORS.map((f) => h("option", { value: f.id, selected: f.id === value }, f.label)));
+    factors.map((f) => h("option", { value: f.id, selected: f.id === value, dataset: { window: f.window ?? "", unit: f.unit } }, f.label)));
+}
+
+/** The default window of the chosen factor (0: it takes none) and its unit. @param {HTMLSelectElement} select */
+function chosenFactor(select) {
+  const data = select.selectedOptions[0]?.dataset ?? {};
+  return { window: Number(data.window || 0), unit: data.unit ?? "" };
 }
 
 /** @param {number | string | null | undefined} value @param {string} label @param {number} max */
@@ -51,7 +75,7 @@ function windowInput(value, label, max) {
 }
 
 /** A labelled control with its error slot; `fieldName` is the server path it answers for. */
-function smallField(/** @type {string} */ labelText, /** @type {HTMLElement} */ control, /** @type {string} */ fieldName = undefined) {
+function smallField(/** @type {string} */ labelText, /** @type {HTMLElement} */ control, /** @type {string | undefined} */ fieldName = undefined) {
   const id = control.id || uid("sf");
   control.id = id;
   control.removeAttribute("aria-label");
@@ -61,10 +85,10 @@ function smallField(/** @type {string} */ labelText, /** @type {HTMLElement} */ 
 
 /** A factor without a window empties and disables its window input; one with gets the default. */
 function syncWindow(/** @type {HTMLSelectElement} */ select, /** @type {HTMLInputElement} */ win) {
-  const f = BY_ID[select.value];
-  win.disabled = !f?.window;
-  if (!f?.window) win.value = "";
-  else if (!win.value) win.value = String(f.window);
+  const { window } = chosenFactor(select);
+  win.disabled = !window;
+  if (!window) win.value = "";
+  else if (!win.value) win.value = String(window);
 }
 
 /**
@@ -74,7 +98,7 @@ function syncWindow(/** @type {HTMLSelectElement} */ select, /** @type {HTMLInpu
 function factorRef(select, win) {
   /** @type {FactorRef} */
   const out = { factor: select.value };
-  if (BY_ID[select.value]?.window) out.window = parseNumber(win.value);
+  if (chosenFactor(select).window) out.window = parseNumber(win.value);
   return out;
 }
 
@@ -82,17 +106,17 @@ function factorRef(select, win) {
  * The controls of one filter rule.
  * @param {Rule} rule @param {BuilderContext} ctx
  */
-function ruleControls(rule, { maxWindow, operators }) {
+function ruleControls(rule, { maxWindow, operators, factors }) {
   const hasOther = Boolean(rule.other);
   return {
-    factor: factorSelect(rule.factor, "Factor"),
+    factor: factorSelect(factors, rule.factor, "Factor"),
     win: windowInput(rule.window, "Window (days)", maxWindow),
     op: h("select", {}, operators.map((o) => h("option", { value: o, selected: o === rule.op }, o))),
     kind: h("select", {},
       h("option", { value: "value", selected: !hasOther }, "a value"),
       h("option", { value: "factor", selected: hasOther }, "another factor")),
     value: h("input", { type: "number", step: "any", value: rule.value ?? 0, inputmode: "decimal" }),
-    otherFactor: factorSelect(rule.other?.factor ?? "sma", "Other factor"),
+    otherFactor: factorSelect(factors, rule.other?.factor ?? "sma", "Other factor"),
     otherWin: windowInput(rule.other?.window ?? 200, "Other window (days)", maxWindow),
   };
 }
@@ -115,7 +139,7 @@ function filterRow(rule, ctx, onRemove) {
     fields.value.hidden = isFactor;
     fields.other.hidden = !isFactor;
     fields.otherWindow.hidden = !isFactor;
-    unitHint.textContent = isFactor ? "" : `Value unit: ${BY_ID[c.factor.value]?.unit ?? ""}`;
+    unitHint.textContent = isFactor ? "" : `Value unit: ${chosenFactor(c.factor).unit}`;
   };
   for (const el of [c.factor, c.kind, c.otherFactor]) el.addEventListener("change", () => { refresh(); ctx.onChange(); });
   for (const el of [c.win, c.op, c.value, c.otherWin]) el.addEventListener("input", ctx.onChange);
@@ -128,8 +152,9 @@ function filterRow(rule, ctx, onRemove) {
     element.dataset.field = path;
     element.setAttribute("aria-label", `Filter ${i + 1}`);
     remove.setAttribute("aria-label", `Remove filter ${i + 1}`);
-    const names = { factor: "factor", window: "window", op: "op", value: "value", other: "other", otherWindow: "other.window" };
-    for (const [key, suffix] of Object.entries(names)) fields[key].dataset.field = `${path}.${suffix}`;
+    /** @type {[keyof typeof fields, string][]} */
+    const names = [["factor", "factor"], ["window", "window"], ["op", "op"], ["value", "value"], ["other", "other"], ["otherWindow", "other.window"]];
+    for (const [key, suffix] of names) fields[key].dataset.field = `${path}.${suffix}`;
   };
   const toJSON = () => {
     /** @type {Rule} */
@@ -178,20 +203,19 @@ function filterList(initial, ctx) {
  * Ranking (on/off, factor, window, order, top N) and weighting.
  * @param {Criteria} initial @param {BuilderContext} ctx
  */
-function rankingControls(initial, { maxWindow, onChange }) {
+function rankingControls(initial, { maxWindow, factors, weightings, onChange }) {
   const on = h("input", { type: "checkbox", checked: Boolean(initial.rank_by) });
-  const factor = factorSelect(initial.rank_by?.factor ?? "return", "Rank by");
+  const factor = factorSelect(factors, initial.rank_by?.factor ?? "return", "Rank by");
   const win = windowInput(initial.rank_by?.window ?? 252, "Rank window (days)", maxWindow);
   const order = h("select", {},
     h("option", { value: "desc", selected: !initial.ascending }, "Highest first"),
     h("option", { value: "asc", selected: Boolean(initial.ascending) }, "Lowest first"));
   const topN = h("input", { type: "number", min: 1, step: 1, value: initial.top_n ?? 20, inputmode: "numeric" });
-  const weighting = h("select", {},
-    h("option", { value: "equal", selected: initial.weighting !== "inverse_volatility" }, "Equal weight"),
-    h("option", { value: "inverse_volatility", selected: initial.weighting === "inverse_volatility" }, "Inverse volatility"));
+  const weighting = h("select", {}, weightings.map((w) =>
+    h("option", { value: w, selected: w === (initial.weighting ?? "equal") }, WEIGHTING_TEXT[w] ?? w)));
   const sync = () => {
     syncWindow(factor, win);
-    for (const el of [factor, win, order, topN]) el.disabled = !on.checked || (el === win && !BY_ID[factor.value]?.window);
+    for (const el of [factor, win, order, topN]) el.disabled = !on.checked || (el === win && !chosenFactor(factor).window);
   };
   for (const el of [on, factor]) el.addEventListener("change", () => { sync(); onChange(); });
   for (const el of [win, order, topN, weighting]) el.addEventListener("input", onChange);
@@ -213,11 +237,15 @@ function rankingControls(initial, { maxWindow, onChange }) {
 }
 
 /**
- * createScreenBuilder({initial, onChange, maxWindow, operators}) → {element, getCriteria()}
- * @param {{initial?: Criteria, onChange?: () => void, maxWindow: number, operators: string[]}} spec
+ * createScreenBuilder({initial, onChange, screening}) → {element, getCriteria()}; `screening`
+ * is GET /v1/strategies/screening (factors, operators, weightings, max_window).
+ * @param {{initial?: Criteria, onChange?: () => void,
+ *   screening: {factors: {name: string, description: string, needs_window: boolean}[], operators: string[], weightings: string[], max_window: number}}} spec
  */
-export function createScreenBuilder({ initial = DEFAULT_SCREEN, onChange = () => {}, maxWindow, operators }) {
-  const ctx = { maxWindow, operators, onChange };
+export function createScreenBuilder({ initial = DEFAULT_SCREEN, onChange = () => {}, screening }) {
+  const maxWindow = screening.max_window;
+  /** @type {BuilderContext} */
+  const ctx = { maxWindow, operators: screening.operators, factors: factorViews(screening.factors), weightings: screening.weightings, onChange };
   const filters = filterList(initial.filters || [], ctx);
   const ranking = rankingControls(initial, ctx);
   const element = h("div", { class: "screen-builder", dataset: { field: "filter_criteria" } },

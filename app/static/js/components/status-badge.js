@@ -3,7 +3,7 @@
 
 import { h } from "../dom.js";
 
-/** @param {string} status */
+/** @param {string | undefined} status */
 export function statusBadge(status) {
   return h("span", { class: `badge badge-${status}`, dataset: { status } }, status);
 }

@@ -12,7 +12,7 @@ import { createScreenBuilder, DEFAULT_SCREEN } from "./screen-builder.js";
  * @typedef {{id: number, name: string, description?: string, parameters?: StrategyParam[]}} Strategy
  */
 
-/** Descriptions mark parameter names and formulas with `backticks`. @param {string} text */
+/** Descriptions mark parameter names and formulas with `backticks`. @param {string | undefined} text */
 function withCode(text) {
   return String(text || "").split("`").map((part, i) => (i % 2 ? h("code", {}, part) : part));
 }
@@ -67,8 +67,7 @@ function strategyPane(strategies, cfg, onChange) {
  * @param {import("../views/new-backtest.js").Screening} screening @param {Record<string, any>} cfg @param {() => void} onChange
  */
 function screenPane(screening, cfg, onChange) {
-  const screen = createScreenBuilder({ initial: cfg.filter_criteria || DEFAULT_SCREEN, onChange,
-    maxWindow: screening.max_window, operators: screening.operators });
+  const screen = createScreenBuilder({ initial: cfg.filter_criteria || DEFAULT_SCREEN, onChange, screening });
   const json = h("pre", { class: "json-preview", "aria-label": "filter_criteria JSON" });
   const element = h("div", { dataset: { pane: "screen" } }, screen.element,
     h("details", { style: { marginTop: "16px" } }, h("summary", {}, "Show as filter_criteria JSON"), json));

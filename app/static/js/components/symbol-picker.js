@@ -187,7 +187,7 @@ export function createSymbolPicker({ symbols, initial = [], onChange = () => {},
   const open = () => list.show(matches(symbols, input.value, selected));
   const dropLast = () => {
     if (!selected.size) return false;
-    selected.delete([...selected].pop());
+    selected.delete([...selected][selected.size - 1]);
     emit();
     return true;
   };

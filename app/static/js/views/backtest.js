@@ -21,6 +21,8 @@ export { statusBadge };
  */
 
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+/** @param {string | undefined} status */
+const isTerminal = (status) => status !== undefined && TERMINAL.has(status);
 const RECONNECT_MAX_MS = 10000;
 const POLL_MS = 4000;
 
@@ -46,8 +48,10 @@ class ProgressFeed {
     this.stopped = false;
     /** @type {WebSocket | null} */
     this.socket = null;
-    this.reconnectTimer = null;
-    this.pollTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.reconnectTimer = undefined;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    this.pollTimer = undefined;
   }
 
   connect() {
@@ -59,7 +63,7 @@ class ProgressFeed {
       this.attempts = 0;
       this.handlers.onConn("live", "Live");
       clearInterval(this.pollTimer);
-      this.pollTimer = null;
+      this.pollTimer = undefined;
     };
     ws.onmessage = (event) => {
       let msg;
@@ -77,7 +81,7 @@ class ProgressFeed {
   /** @param {ProgressMessage} msg */
   deliver(msg) {
     this.handlers.onUpdate(msg);
-    if (TERMINAL.has(msg.status)) this.handlers.onTerminal(msg);
+    if (isTerminal(msg.status)) this.handlers.onTerminal(msg);
   }
 
   /** @param {number} code */
@@ -131,7 +135,7 @@ function stat(/** @type {string} */ label, /** @type {string} */ key) {
 }
 
 /** The bar, the four figures and the status badge; `update(msg)` repaints them. */
-function progressBar(/** @type {string} */ initialStatus) {
+function progressBar(/** @type {string | undefined} */ initialStatus) {
   const fill = h("div", { class: "progress-fill" });
   const bar = h("div", { class: "progress", role: "progressbar", "aria-label": "Backtest progress",
     "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0", id: "progress" }, fill);
@@ -169,7 +173,7 @@ function cancelButton(id, { message, percent, onTerminal, recheck }) {
     try {
       const { data } = await api.remove(id);
       message.textContent = data?.message || "Cancelling…";
-      if (TERMINAL.has(data?.status)) onTerminal({ status: data.status, progress: percent() });
+      if (isTerminal(data?.status)) onTerminal({ status: data.status, progress: percent() });
     } catch (err) {
       if (err.status === 401) return;
       if (err.status === 409) {
@@ -249,6 +253,7 @@ function backtestPage(container, status) {
   const id = status.task_id;
   let disposed = false;
   let finished = false;
+  /** @type {(() => void) | null} */
   let resultsCleanup = null;
   const head = pageHead({ title: status.name || "Backtest", sub: `Submitted ${dateTime(status.created_at)} · ${id}` });
   const show = (/** @type {BacktestStatus} */ full) => {
@@ -259,7 +264,8 @@ function backtestPage(container, status) {
       replace(container, head, terminalCard(full));
     }
   };
-  const finish = async (/** @type {ProgressMessage} */ last) => {
+  /** @param {ProgressMessage} last @returns {Promise<void>} */
+  const finish = async (last) => {
     if (finished || disposed) return;
     finished = true;
     feed.stop();
@@ -276,7 +282,7 @@ function backtestPage(container, status) {
   };
   const card = progressCard(status, { onTerminal: finish, recheck: () => feed.poll() });
   const feed = new ProgressFeed(id, { onUpdate: card.update, onTerminal: finish, onConn: card.setConn });
-  if (TERMINAL.has(status.status)) {
+  if (isTerminal(status.status)) {
     show(status);
   } else {
     replace(container, head, card.element);

@@ -152,7 +152,8 @@ function historyFilters(/** @type {HistoryState} */ state, /** @type {() => void
  * @param {{selected: Set<string>, onTick: () => void, alert: HTMLElement}} ctx
  */
 function historyTable(state, { selected, onTick, alert }) {
-  let refreshTimer = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let refreshTimer;
   const paged = createPagedTable({
     id: "history-table",
     caption: "Your backtests",

@@ -20,7 +20,8 @@ export { strategyLabel } from "../labels.js";
  * @typedef {{symbol: string, name?: string, sector?: string, type?: string}} SymbolInfo
  * @typedef {{dataset: string, first_date: string, last_date: string, benchmarks: string[],
  *   symbols: SymbolInfo[], limits: RequestLimits}} Universe
- * @typedef {{max_window: number, operators: string[]}} Screening
+ * @typedef {{factors: {name: string, description: string, needs_window: boolean}[], operators: string[],
+ *   weightings: string[], max_window: number}} Screening
  */
 
 /**
@@ -46,7 +47,8 @@ function showSubmitErrors(summary, form, err) {
  *   rate: ReturnType<typeof rateLimitBanner>, body: () => object, localErrors: () => import("../api-errors.js").FieldError[]}} parts
  */
 function onSubmit({ form, summary, submit, rate, body, localErrors }) {
-  return async (/** @type {Event} */ event) => {
+  /** @param {Event} event @returns {Promise<void>} */
+  return async (event) => {
     event.preventDefault();
     if (rate.apply()) return;
     clearFieldErrors(form);
@@ -111,6 +113,19 @@ function backtestForm({ strategies, universe, screening, cfg, name }) {
   return { form, stop: rate.stop };
 }
 
+/**
+ * The run a "start from" link names, or null (none, deleted, not ours).
+ * @param {string | undefined} id @returns {Promise<{name?: string, config?: Record<string, any>} | null>}
+ */
+async function previousRun(id) {
+  if (!id) return null;
+  try {
+    return (await api.status(id)).data;
+  } catch {
+    return null;
+  }
+}
+
 /** @param {HTMLElement} container @param {import("../router.js").Route} route */
 export async function renderNewBacktest(container, route) {
   container.append(h("div", { class: "loading" }, "Loading strategies and symbols…"));
@@ -118,7 +133,7 @@ export async function renderNewBacktest(container, route) {
     cached("strategies", api.strategies),
     cached("symbols", api.symbols),
     cached("screening", api.screening),
-    route.query.from ? api.status(route.query.from).then((r) => r.data).catch(() => null) : null,
+    previousRun(route.query.from),
   ]);
   /** @type {Universe} */
   const universe = symbolsRes.data;

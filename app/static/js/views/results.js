@@ -66,12 +66,14 @@ export function monthlyTable(monthly) {
   for (const [key, value] of Object.entries(monthly || {})) {
     if (typeof value !== "number") continue;
     const [year, month] = key.split("-");
-    if (!byYear.has(year)) byYear.set(year, new Array(12).fill(null));
-    byYear.get(year)[Number(month) - 1] = value;
+    const months = byYear.get(year) ?? new Array(12).fill(null);
+    months[Number(month) - 1] = value;
+    byYear.set(year, months);
   }
-  return [...byYear.keys()].sort().map((year) => {
-    const months = byYear.get(year);
-    return [year, months, months.reduce((acc, v) => (v === null ? acc : acc * (1 + v)), 1) - 1];
+  return [...byYear.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([year, months]) => {
+    let growth = 1;
+    for (const v of months) if (v !== null) growth *= 1 + v;
+    return [year, months, growth - 1];
   });
 }
 

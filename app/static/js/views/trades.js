@@ -98,7 +98,7 @@ function sortableHeaders(query, onSort) {
       paint();
       onSort();
     });
-    headers.push({ th, key, arrow: button.lastChild });
+    headers.push({ th, key, arrow: /** @type {ChildNode} */ (button.lastChild) });
     return th;
   };
   const plain = (/** @type {string} */ label, right = false) => h("th", { scope: "col", class: right ? "r" : null }, label);
@@ -168,7 +168,7 @@ export function createTradesTable(id, config) {
     onStart: () => { filterForm.error.textContent = ""; },
     onError: (err) => {
       const fieldErrors = err.fieldErrors;
-      filterForm.error.textContent = fieldErrors.length ? fieldErrors.map((e) => `${e.field}: ${e.message}`).join(" ") : err.message;
+      filterForm.error.textContent = fieldErrors.length ? fieldErrors.map((/** @type {import("../api-errors.js").FieldError} */ e) => `${e.field}: ${e.message}`).join(" ") : err.message;
     },
   });
   const element = h("section", { class: "card", "aria-labelledby": "trades-title", id: "trades" },
