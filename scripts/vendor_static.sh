@@ -9,7 +9,10 @@
 #   npm integrity sha512-KIMVnG68zvu5XXUbC4LQEPnhwOxBuLyW1AHtpm6IKTXImkbLgkMy+jabjLgSLMasNuGGzQm/ep3tOkyTxpiQIw==
 #   tarball sha256 4b8a8191e425658e3ea8c8c1314b0fc679c861ee3a1af2b20c7b16ba50b5133d
 # To upgrade: change UPLOT_VERSION and the two checksums above, run, look at the
-# charts (tests/browser), commit app/web/vendor/uplot/ and this file together.
+# charts (tests/browser), commit app/web/vendor/uplot/ and this file together,
+# with the same version in package.json's devDependencies (npm install -D -E
+# uplot@<version>): scripts/check_web.sh checks the vendored files equal that package
+# and type-checks against its declarations (vendor/uplot/uPlot.esm.d.ts re-exports them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -20,8 +20,10 @@ from pydantic.config import JsonDict
 from app.engine.config import (
     MAX_CAPITAL,
     MAX_COMMISSION_RATE,
+    MAX_RISK_FREE_RATE,
     MAX_SLIPPAGE_RATE,
     MAX_SPAN_YEARS,
+    MAX_SYMBOLS,
     MIN_CAPITAL,
     BacktestConfig,
 )
@@ -43,7 +45,6 @@ IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_datetime_only)]
 Status = Literal["pending", "running", "completed", "failed", "cancelled"]
 ACTIVE_STATUSES: frozenset[str] = frozenset({"pending", "running"})
 
-MAX_SYMBOLS = 1000
 
 _REQUEST_EXAMPLE: JsonDict = {
     "name": "Momentum top 20, 2015-2019",
@@ -120,7 +121,10 @@ class BacktestRequest(BaseModel):
         default=None, description="An imported dataset's name; default: bundled."
     )
     risk_free_rate: float = Field(
-        default=0.0, ge=0.0, le=0.2, description="Annual, for Sharpe/Sortino/alpha."
+        default=0.0,
+        ge=0.0,
+        le=MAX_RISK_FREE_RATE,
+        description="Annual, for Sharpe/Sortino/alpha.",
     )
 
     @field_validator("symbols")

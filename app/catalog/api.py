@@ -14,6 +14,7 @@ from app.api.schemas import error_responses
 from app.catalog.schemas import (
     DatasetOut,
     FactorInfo,
+    RequestLimits,
     ScreeningLanguage,
     StrategyInfo,
     SymbolCatalog,
@@ -21,6 +22,7 @@ from app.catalog.schemas import (
 )
 from app.data.access import dataset_for
 from app.data.store import list_datasets, symbol_coverage
+from app.engine.config import request_limits
 from app.engine.strategies import (
     FACTOR_NAMES,
     MAX_WINDOW,
@@ -71,7 +73,7 @@ async def get_screening_language(_: CurrentUser) -> ScreeningLanguage:
     summary="Symbols, their coverage and the benchmark list",
     description="Every symbol of a dataset (default: the bundled S&P 500 sample) with "
     "its first and last trading day; `benchmarks` lists the symbols allowed as "
-    "`benchmark`.",
+    "`benchmark`; `limits` are the bounds of a POST /v1/backtest body.",
     response_model=SymbolCatalog,
     responses=error_responses(400, 401),
 )
@@ -88,6 +90,7 @@ async def get_symbols(
         last_date=data.dates[-1].astype("datetime64[D]").item(),
         benchmarks=list(data.benchmarks),
         symbols=[SymbolInfoOut.model_validate(asdict(c)) for c in coverage],
+        limits=RequestLimits.model_validate(request_limits()),
     )
 
 

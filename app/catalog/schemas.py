@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class StrategyParameter(BaseModel):
@@ -47,12 +47,27 @@ class SymbolInfoOut(BaseModel):
     last_date: dt.date | None
 
 
+class RequestLimits(BaseModel):
+    """Bounds of a POST /v1/backtest body, so that clients need not copy them."""
+
+    max_span_years: int = Field(
+        description="Longest start_date → end_date range, in calendar years."
+    )
+    max_symbols: int = Field(description="Most entries in `symbols`.")
+    min_capital: float
+    max_capital: float
+    max_commission: float = Field(description="Fraction of notional (0.1 = 10%).")
+    max_slippage: float = Field(description="Fraction of price (0.05 = 5%).")
+    max_risk_free_rate: float = Field(description="Annual fraction (0.2 = 20%).")
+
+
 class SymbolCatalog(BaseModel):
     dataset: str
     first_date: dt.date
     last_date: dt.date
     benchmarks: list[str]
     symbols: list[SymbolInfoOut]
+    limits: RequestLimits
 
 
 class DatasetOut(BaseModel):

@@ -25,6 +25,24 @@ MAX_SLIPPAGE_RATE = 0.05
 # A backtest spans at most this many years (end <= start + 10 years); the request
 # schema enforces it; the one place this number is written.
 MAX_SPAN_YEARS = 10
+# At most this many symbols in one request's universe.
+MAX_SYMBOLS = 1000
+# Annual risk-free rate bound (Sharpe/Sortino/alpha).
+MAX_RISK_FREE_RATE = 0.2
+
+
+def request_limits() -> dict[str, float | int]:
+    """The bounds of a backtest request (``app.backtests.schemas`` enforces them),
+    as GET /v1/symbols publishes them for clients such as the web app."""
+    return {
+        "max_span_years": MAX_SPAN_YEARS,
+        "max_symbols": MAX_SYMBOLS,
+        "min_capital": MIN_CAPITAL,
+        "max_capital": MAX_CAPITAL,
+        "max_commission": MAX_COMMISSION_RATE,
+        "max_slippage": MAX_SLIPPAGE_RATE,
+        "max_risk_free_rate": MAX_RISK_FREE_RATE,
+    }
 
 
 @dataclass(frozen=True)

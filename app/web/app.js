@@ -1,3 +1,4 @@
+// @ts-check
 // Entry point: the shell (nav, log out), the hash router and the view lifecycle.
 
 import { setUnauthorizedHandler } from "./js/api.js";
@@ -10,6 +11,12 @@ import { renderHistory } from "./js/views/history.js";
 import { renderAuth } from "./js/views/login.js";
 import { renderNewBacktest } from "./js/views/new-backtest.js";
 
+/**
+ * @typedef {{view: (el: HTMLElement, route: import("./js/router.js").Route) => unknown,
+ *   title: string, public?: boolean, nav?: string}} RouteDef
+ */
+
+/** @type {Record<string, RouteDef>} */
 const ROUTES = {
   login: { view: (el, r) => renderAuth(el, r, "login"), title: "Log in", public: true },
   register: { view: (el, r) => renderAuth(el, r, "register"), title: "Create account", public: true },
@@ -19,18 +26,23 @@ const ROUTES = {
   compare: { view: renderCompare, title: "Compare", nav: "compare" },
 };
 
-const main = document.getElementById("main");
+/** The shell's element with this id (index.html has them all). @param {string} id */
+const byId = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+const main = byId("main");
+/** @type {(() => void) | null} */
 let cleanup = null;
 let renderSeq = 0;
 let firstRender = true;
 
+/** @param {RouteDef} route */
 function updateShell(route) {
   const session = getSession();
   const signedIn = Boolean(session);
-  document.getElementById("nav").hidden = !signedIn;
-  document.getElementById("user-box").hidden = !signedIn;
-  document.getElementById("who").textContent = session?.username ? `Signed in as ${session.username}` : "";
-  for (const link of document.querySelectorAll("#nav a")) {
+  byId("nav").hidden = !signedIn;
+  byId("user-box").hidden = !signedIn;
+  byId("who").textContent = session?.username ? `Signed in as ${session.username}` : "";
+  for (const link of /** @type {NodeListOf<HTMLAnchorElement>} */ (document.querySelectorAll("#nav a"))) {
     if (link.dataset.route === route?.nav) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
@@ -74,7 +86,7 @@ async function render() {
       if (typeof result === "function") result();
       return;
     }
-    cleanup = typeof result === "function" ? result : null;
+    cleanup = typeof result === "function" ? /** @type {() => void} */ (result) : null;
   } catch (err) {
     if (seq !== renderSeq || err?.status === 401) return;
     console.warn("view failed", err);
@@ -91,7 +103,7 @@ setUnauthorizedHandler(() => {
   navigate("login", { next: route.path.slice(2) }, { replace: true });
 });
 
-document.getElementById("logout").addEventListener("click", () => {
+byId("logout").addEventListener("click", () => {
   clearSession();
   setFlash("You have been logged out.", "info");
   navigate("login");

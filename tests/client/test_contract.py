@@ -37,11 +37,7 @@ def _fields(model: type[models.Model]) -> set[str]:
 
 
 # Where the service defines the WebSocket frame (the domain layout moves it).
-_PROGRESS_MODULES = (
-    "app.schemas.backtest",
-    "app.backtests.schemas",
-    "app.jobs.schemas",
-)
+_PROGRESS_MODULES = ("app.jobs.progress",)
 
 
 def _progress_schema() -> dict[str, Any]:

@@ -1,36 +1,29 @@
+// @ts-check
 // The API client: JSON over fetch, bearer token, one error type for every failure.
 
+import { errorFromResponse, networkError, parseBody, totalCount } from "./api-errors.js";
 import { clearSession, getToken, setFlash } from "./session.js";
 
-export class ApiError extends Error {
-  constructor({ status, code, message, details, taskId, retryAfter }) {
-    super(message || code || `HTTP ${status}`);
-    this.status = status;
-    this.code = code;
-    this.details = details;
-    this.taskId = taskId;
-    this.retryAfter = retryAfter;
-  }
+export { ApiError } from "./api-errors.js";
+export { totalCount };
 
-  /** [{field, message}] with "body." stripped from the field paths. */
-  get fieldErrors() {
-    if (!Array.isArray(this.details)) return [];
-    return this.details
-      .filter((d) => d && typeof d === "object")
-      .map((d) => ({
-        field: String(d.field ?? "").replace(/^body\.?/, ""),
-        message: String(d.message ?? "").replace(/^Value error, /, ""),
-      }));
-  }
-}
+/**
+ * @typedef {{data: any, headers: Headers, status: number}} ApiResult
+ * @typedef {Record<string, string | number | boolean | null | undefined>} Query
+ */
 
+/** @type {() => void} */
 let onUnauthorized = () => {};
 
-/** Called once when an authenticated request answers 401 (expired or revoked token). */
+/**
+ * Called once when an authenticated request answers 401 (expired or revoked token).
+ * @param {() => void} handler
+ */
 export function setUnauthorizedHandler(handler) {
   onUnauthorized = handler;
 }
 
+/** @param {string} path @param {Query} [query] */
 function buildUrl(path, query) {
   const url = new URL(path, window.location.origin);
   for (const [key, value] of Object.entries(query || {})) {
@@ -40,19 +33,16 @@ function buildUrl(path, query) {
   return url.pathname + url.search;
 }
 
-function parseRetryAfter(header) {
-  if (!header) return null;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds);
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? null : Math.max(0, Math.round((at - Date.now()) / 1000));
-}
-
 /**
  * request("GET", "/v1/backtest/history", {query: {limit: 20}}) →
  * {data, headers, status}. Throws ApiError on any non-2xx answer or network failure.
+ * @param {string} method
+ * @param {string} path
+ * @param {{body?: unknown, query?: Query, auth?: boolean, signal?: AbortSignal}} [options]
+ * @returns {Promise<ApiResult>}
  */
 export async function request(method, path, { body, query, auth = true, signal } = {}) {
+  /** @type {Record<string, string>} */
   const headers = { Accept: "application/json" };
   const token = auth ? getToken() : null;
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -67,31 +57,16 @@ export async function request(method, path, { body, query, auth = true, signal }
     });
   } catch (err) {
     if (err?.name === "AbortError") throw err;
-    throw new ApiError({
-      status: 0,
-      code: "NetworkError",
-      message: "Cannot reach the server. Check your connection and try again.",
-    });
+    throw networkError();
   }
-  const text = await response.text();
-  let data = null;
-  if (text) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      data = text;
-    }
-  }
+  const data = parseBody(await response.text());
   if (response.ok) return { data, headers: response.headers, status: response.status };
 
-  const envelope = data && typeof data === "object" ? data : {};
-  const error = new ApiError({
+  const error = errorFromResponse({
     status: response.status,
-    code: envelope.error,
-    message: envelope.message || response.statusText || `HTTP ${response.status}`,
-    details: envelope.details,
-    taskId: envelope.task_id,
-    retryAfter: parseRetryAfter(response.headers.get("Retry-After")),
+    statusText: response.statusText,
+    body: data,
+    retryAfter: response.headers.get("Retry-After"),
   });
   if (response.status === 401 && token) {
     clearSession();
@@ -101,33 +76,37 @@ export async function request(method, path, { body, query, auth = true, signal }
   throw error;
 }
 
+/** The endpoints the screens use; each resolves to an ApiResult or throws an ApiError. */
 export const api = {
+  /** @param {string} username @param {string} password */
   register: (username, password) =>
     request("POST", "/v1/auth/register", { body: { username, password }, auth: false }),
+  /** @param {string} username @param {string} password */
   login: (username, password) =>
     request("POST", "/v1/auth/login", { body: { username, password }, auth: false }),
   me: () => request("GET", "/v1/auth/me"),
   strategies: () => request("GET", "/v1/strategies"),
+  screening: () => request("GET", "/v1/strategies/screening"),
   symbols: () => request("GET", "/v1/symbols"),
+  /** @param {object} body */
   submit: (body) => request("POST", "/v1/backtest", { body }),
+  /** @param {string} id */
   status: (id) => request("GET", `/v1/backtest/${encodeURIComponent(id)}`),
+  /** @param {string} id @param {Query} query */
   trades: (id, query) =>
     request("GET", `/v1/backtest/${encodeURIComponent(id)}/trades`, { query }),
+  /** @param {string} id @param {number} [maxPoints] */
   chart: (id, maxPoints = 1000) =>
     request("GET", `/v1/backtest/${encodeURIComponent(id)}/chart`, {
       query: { max_points: maxPoints },
     }),
+  /** @param {Query} query */
   history: (query) => request("GET", "/v1/backtest/history", { query }),
+  /** @param {string} id */
   remove: (id) => request("DELETE", `/v1/backtest/${encodeURIComponent(id)}`),
 };
 
-/** The X-Total-Count header as a number (falls back to the page length). */
-export function totalCount(result) {
-  const header = result.headers.get("X-Total-Count");
-  const n = Number(header);
-  return header !== null && Number.isFinite(n) ? n : (result.data?.length ?? 0);
-}
-
+/** @param {string} id */
 export function progressSocketUrl(id) {
   const scheme = window.location.protocol === "https:" ? "wss" : "ws";
   const token = encodeURIComponent(getToken() ?? "");
@@ -135,16 +114,17 @@ export function progressSocketUrl(id) {
 }
 
 /** Symbols and strategies change only with a new dataset: fetch them once per page load. */
+/** @type {Map<string, Promise<ApiResult>>} */
 const memo = new Map();
+/** @param {string} key @param {() => Promise<ApiResult>} loader */
 export function cached(key, loader) {
-  if (!memo.has(key)) {
-    memo.set(
-      key,
-      loader().catch((err) => {
-        memo.delete(key);
-        throw err;
-      }),
-    );
+  let promise = memo.get(key);
+  if (!promise) {
+    promise = loader().catch((err) => {
+      memo.delete(key);
+      throw err;
+    });
+    memo.set(key, promise);
   }
-  return memo.get(key);
+  return promise;
 }

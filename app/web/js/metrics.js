@@ -1,7 +1,12 @@
+// @ts-check
 // How each metric is named, formatted and coloured (results and compare share this).
 
 import { int, money, num, pct, tone } from "./format.js";
 
+/** @typedef {"pctSigned" | "pct" | "ratio" | "int" | "days" | "money"} Kind */
+/** @typedef {{key: string, label: string, kind: Kind, better: "high" | "low" | null, help: string}} MetricDef */
+
+/** @type {Record<Kind, (v: unknown) => string>} */
 const KIND = {
   pctSigned: (v) => pct(v, { signed: true }),
   pct: (v) => pct(v),
@@ -12,7 +17,8 @@ const KIND = {
 };
 
 // [key, label, kind, better ("high" | "low" | null), help]
-export const METRICS = [
+/** @type {MetricDef[]} */
+export const METRICS = /** @type {[string, string, Kind, "high" | "low" | null, string][]} */ ([
   ["total_return", "Total return", "pctSigned", "high", "Change in equity over the whole period, dividends and costs included."],
   ["cagr", "CAGR", "pctSigned", "high", "Compound annual growth rate."],
   ["sharpe_ratio", "Sharpe ratio", "ratio", "high", "Annualised excess return per unit of volatility."],
@@ -37,19 +43,22 @@ export const METRICS = [
   ["avg_trade_return", "Average trade", "pctSigned", "high", "Mean return of closed trades."],
   ["best_trade_return", "Best trade", "pctSigned", "high", "Best closed trade."],
   ["worst_trade_return", "Worst trade", "pctSigned", "high", "Worst closed trade."],
-].map(([key, label, kind, better, help]) => ({ key, label, kind, better, help }));
+  ]).map(([key, label, kind, better, help]) => ({ key, label, kind, better, help }));
 
+/** @type {Record<string, MetricDef>} */
 export const BY_KEY = Object.fromEntries(METRICS.map((m) => [m.key, m]));
 
 export const HEADLINE = ["total_return", "cagr", "sharpe_ratio", "sortino_ratio", "max_drawdown", "win_rate", "profit_factor", "total_trades"];
 export const BENCHMARK = ["benchmark_total_return", "benchmark_cagr", "alpha", "beta", "correlation", "tracking_error", "information_ratio"];
 export const DETAIL = ["volatility", "calmar_ratio", "max_drawdown_duration_days", "final_equity", "exposure", "turnover", "avg_trade_return", "best_trade_return", "worst_trade_return"];
 
+/** @param {string} key @param {unknown} value */
 export function formatMetric(key, value) {
   const def = BY_KEY[key];
   return def ? KIND[def.kind](value) : num(value, 4);
 }
 
+/** @param {string} key @param {unknown} value @returns {"gain" | "loss" | ""} */
 export function metricTone(key, value) {
   const def = BY_KEY[key];
   if (!def) return "";

@@ -1,185 +1,187 @@
+// @ts-check
 // The trade table of a completed backtest: server-side pagination and filters, CSV export.
 
 import { api, totalCount } from "../api.js";
+import { createPagedTable } from "../components/paged-table.js";
 import { toCsv } from "../csv.js";
-import { downloadText, field, h, replace } from "../dom.js";
+import { downloadText, field, h } from "../dom.js";
 import { date, int, money, pct, qty, signedMoney, tone } from "../format.js";
+
+/**
+ * @typedef {{symbol: string, entry_date: string, entry_price: number, exit_date?: string | null,
+ *   exit_price?: number | null, quantity: number, pnl?: number | null, pnl_percent?: number | null,
+ *   is_open: boolean}} Trade
+ * @typedef {{symbol: string, start_date: string, end_date: string}} TradeFilters
+ * @typedef {{filters: TradeFilters, sort: string}} TradeQuery
+ */
 
 const PAGE_SIZES = [25, 50, 100];
 const EXPORT_PAGE = 500; // the API's largest page
+const NO_FILTERS = { symbol: "", start_date: "", end_date: "" };
+const CSV_HEADER = ["symbol", "entry_date", "entry_price", "exit_date", "exit_price", "quantity", "pnl", "pnl_percent", "status"];
 
-export function createTradesTable(id, config) {
-  let limit = 25;
-  let sort = "entry_date";
-  let offset = 0;
-  let total = 0;
-  let filters = { symbol: "", start_date: "", end_date: "" };
-  let disposed = false;
-  let seq = 0;
+/** @param {TradeFilters} f */
+const isFiltered = (f) => Boolean(f.symbol || f.start_date || f.end_date);
 
+/** Pure: one trade as a CSV row (CSV_HEADER's order). @param {Trade} t */
+export function tradeCsvRow(t) {
+  return [t.symbol, t.entry_date, t.entry_price, t.exit_date ?? "", t.exit_price ?? "", t.quantity,
+    t.pnl ?? "", t.pnl_percent ?? "", t.is_open ? "open" : "closed"];
+}
+
+/** @param {Trade} t */
+function tradeRow(t) {
+  return h("tr", { dataset: { symbol: t.symbol } },
+    h("td", {}, h("b", {}, t.symbol)),
+    h("td", { class: "num" }, date(t.entry_date)),
+    h("td", { class: "num r" }, money(t.entry_price, 2)),
+    h("td", { class: "num" }, t.exit_date ? date(t.exit_date) : "—"),
+    h("td", { class: "num r" }, t.exit_price === null || t.exit_price === undefined ? "—" : money(t.exit_price, 2)),
+    h("td", { class: "num r" }, qty(t.quantity)),
+    h("td", { class: `num r ${tone(t.pnl)}` }, signedMoney(t.pnl)),
+    h("td", { class: `num r ${tone(t.pnl_percent)}` }, pct(t.pnl_percent, { signed: true })),
+    h("td", {}, t.is_open ? h("span", { class: "badge badge-running" }, "open") : h("span", { class: "badge" }, "closed")));
+}
+
+/**
+ * The symbol / from / to filter form; `onApply(filters)` on Apply and Reset.
+ * @param {{start_date?: string, end_date?: string}} config
+ * @param {(filters: TradeFilters) => void} onApply
+ */
+function tradeFilterForm(config, onApply) {
   const symbol = h("input", { type: "text", name: "trade-symbol", autocapitalize: "characters", spellcheck: "false", placeholder: "e.g. AAPL" });
   const from = h("input", { type: "date", name: "trade-from", min: config.start_date, max: config.end_date });
   const to = h("input", { type: "date", name: "trade-to", min: config.start_date, max: config.end_date });
-  const filterError = h("div", { class: "field-error", role: "alert" });
-  const filterForm = h("form", { class: "filters", id: "trade-filters", "aria-label": "Filter trades" },
+  const error = h("div", { class: "field-error", role: "alert" });
+  const reset = () => {
+    symbol.value = "";
+    from.value = "";
+    to.value = "";
+    onApply({ ...NO_FILTERS });
+  };
+  const form = h("form", { class: "filters", id: "trade-filters", "aria-label": "Filter trades" },
     field({ label: "Symbol", control: symbol, name: "symbol" }),
     field({ label: "From", control: from, name: "start_date" }),
     field({ label: "To", control: to, name: "end_date" }),
     h("div", { class: "row" },
       h("button", { type: "submit", class: "btn btn-primary", id: "apply-trade-filters" }, "Apply"),
-      h("button", { type: "button", class: "btn", id: "reset-trade-filters", onclick: () => {
-        symbol.value = "";
-        from.value = "";
-        to.value = "";
-        filters = { symbol: "", start_date: "", end_date: "" };
-        offset = 0;
-        load();
-      } }, "Reset")),
-    filterError);
+      h("button", { type: "button", class: "btn", id: "reset-trade-filters", onclick: reset }, "Reset")),
+    error);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    symbol.value = symbol.value.trim().toUpperCase();
+    onApply({ symbol: symbol.value, start_date: from.value, end_date: to.value });
+  });
+  return { element: form, error };
+}
 
-  const tbody = h("tbody", {});
+/**
+ * Column headers whose buttons sort (again: the other direction).
+ * @param {TradeQuery} query @param {() => void} onSort
+ */
+function sortableHeaders(query, onSort) {
+  /** @type {{th: HTMLElement, key: string, arrow: ChildNode}[]} */
   const headers = [];
-  const sortHeader = (label, key, right = false) => {
+  const paint = () => {
+    for (const { th, key, arrow } of headers) {
+      const active = query.sort === key || query.sort === `-${key}`;
+      if (active) th.setAttribute("aria-sort", query.sort.startsWith("-") ? "descending" : "ascending");
+      else th.removeAttribute("aria-sort");
+      arrow.textContent = active ? (query.sort.startsWith("-") ? "▼" : "▲") : "";
+    }
+  };
+  const sortable = (/** @type {string} */ label, /** @type {string} */ key, right = false) => {
     const button = h("button", { type: "button", class: "sort", dataset: { sort: key } }, label, h("span", { "aria-hidden": "true" }, ""));
     const th = h("th", { scope: "col", class: right ? "r" : null }, button);
     button.addEventListener("click", () => {
-      sort = sort === key ? `-${key}` : key;
-      offset = 0;
-      paintSort();
-      load();
+      query.sort = query.sort === key ? `-${key}` : key;
+      paint();
+      onSort();
     });
-    headers.push({ th, key, arrow: button.lastChild });
+    headers.push({ th, key, arrow: /** @type {ChildNode} */ (button.lastChild) });
     return th;
   };
-  function paintSort() {
-    for (const { th, key, arrow } of headers) {
-      const active = sort === key || sort === `-${key}`;
-      if (active) th.setAttribute("aria-sort", sort.startsWith("-") ? "descending" : "ascending");
-      else th.removeAttribute("aria-sort");
-      arrow.textContent = active ? (sort.startsWith("-") ? "▼" : "▲") : "";
-    }
-  }
-  const table = h("table", { class: "data", id: "trades-table" },
-    h("caption", { class: "visually-hidden" }, "Round-trip trades; column buttons sort."),
-    h("thead", {}, h("tr", {},
-      sortHeader("Symbol", "symbol"),
-      sortHeader("Entry date", "entry_date"),
-      h("th", { scope: "col", class: "r" }, "Entry price"),
-      sortHeader("Exit date", "exit_date"),
-      h("th", { scope: "col", class: "r" }, "Exit price"),
-      h("th", { scope: "col", class: "r" }, "Quantity"),
-      sortHeader("P&L", "pnl", true),
-      sortHeader("P&L %", "pnl_percent", true),
-      h("th", { scope: "col" }, "Status"))),
-    tbody);
-  paintSort();
-  const range = h("span", { id: "trades-range", "aria-live": "polite" }, "");
-  const prev = h("button", { type: "button", class: "btn btn-s", id: "trades-prev", onclick: () => { offset = Math.max(0, offset - limit); load(); } }, "← Previous");
-  const next = h("button", { type: "button", class: "btn btn-s", id: "trades-next", onclick: () => { offset += limit; load(); } }, "Next →");
-  const pageInfo = h("span", { id: "trades-page" });
-  const sizeSelect = h("select", { "aria-label": "Trades per page", id: "trades-page-size" },
-    PAGE_SIZES.map((n) => h("option", { value: n, selected: n === limit }, `${n} per page`)));
-  sizeSelect.addEventListener("change", () => {
-    limit = Number(sizeSelect.value);
-    offset = 0;
-    load();
-  });
-  const csvBtn = h("button", { type: "button", class: "btn btn-s", id: "download-trades" }, "Download trades CSV");
-  const csvNote = h("span", { class: "hint", "aria-live": "polite" });
+  const plain = (/** @type {string} */ label, right = false) => h("th", { scope: "col", class: right ? "r" : null }, label);
+  const cells = [sortable("Symbol", "symbol"), sortable("Entry date", "entry_date"), plain("Entry price", true),
+    sortable("Exit date", "exit_date"), plain("Exit price", true), plain("Quantity", true),
+    sortable("P&L", "pnl", true), sortable("P&L %", "pnl_percent", true), plain("Status")];
+  paint();
+  return cells;
+}
 
-  filterForm.addEventListener("submit", (event) => {
-    event.preventDefault();
-    filters = { symbol: symbol.value.trim().toUpperCase(), start_date: from.value, end_date: to.value };
-    symbol.value = filters.symbol;
-    offset = 0;
-    load();
-  });
-
-  function row(t) {
-    return h("tr", { dataset: { symbol: t.symbol } },
-      h("td", {}, h("b", {}, t.symbol)),
-      h("td", { class: "num" }, date(t.entry_date)),
-      h("td", { class: "num r" }, money(t.entry_price, 2)),
-      h("td", { class: "num" }, t.exit_date ? date(t.exit_date) : "—"),
-      h("td", { class: "num r" }, t.exit_price === null || t.exit_price === undefined ? "—" : money(t.exit_price, 2)),
-      h("td", { class: "num r" }, qty(t.quantity)),
-      h("td", { class: `num r ${tone(t.pnl)}` }, signedMoney(t.pnl)),
-      h("td", { class: `num r ${tone(t.pnl_percent)}` }, pct(t.pnl_percent, { signed: true })),
-      h("td", {}, t.is_open ? h("span", { class: "badge badge-running" }, "open") : h("span", { class: "badge" }, "closed")));
-  }
-
-  function query(extra) {
-    return { ...filters, sort, limit, offset, ...extra };
-  }
-
-  async function load() {
-    const mine = ++seq;
-    filterError.textContent = "";
-    prev.disabled = true;
-    next.disabled = true;
-    try {
-      const result = await api.trades(id, query());
-      if (disposed || mine !== seq) return;
-      total = totalCount(result);
-      const list = result.data || [];
-      if (!list.length && offset > 0 && total > 0) {
-        offset = Math.max(0, Math.floor((total - 1) / limit) * limit);
-        load();
-        return;
-      }
-      replace(tbody, list.length ? list.map(row)
-        : h("tr", {}, h("td", { colspan: 9, class: "empty-state" }, filters.symbol || filters.start_date || filters.end_date ? "No trades match these filters." : "This backtest made no trades.")));
-      range.textContent = total ? `Showing ${int(offset + 1)}–${int(offset + list.length)} of ${int(total)} trades` : "No trades";
-      pageInfo.textContent = total ? `Page ${int(Math.floor(offset / limit) + 1)} of ${int(Math.max(1, Math.ceil(total / limit)))}` : "";
-      prev.disabled = offset === 0;
-      next.disabled = offset + list.length >= total;
-    } catch (err) {
-      if (disposed || mine !== seq || err.status === 401) return;
-      const fieldErrors = err.fieldErrors;
-      filterError.textContent = fieldErrors.length ? fieldErrors.map((e) => `${e.field}: ${e.message}`).join(" ") : err.message;
-    }
-  }
-
-  csvBtn.addEventListener("click", async () => {
-    csvBtn.disabled = true;
+/**
+ * "Download trades CSV": every page of the current filter and sort, 500 at a time.
+ * @param {string} id @param {TradeQuery} query @param {() => boolean} isDisposed
+ */
+function tradesCsvButton(id, query, isDisposed) {
+  const note = h("span", { class: "hint", "aria-live": "polite" });
+  const button = h("button", { type: "button", class: "btn btn-s", id: "download-trades" }, "Download trades CSV");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
     const rows = [];
     try {
-      let pageOffset = 0;
-      let all = Infinity;
-      while (pageOffset < all) {
-        const result = await api.trades(id, query({ limit: EXPORT_PAGE, offset: pageOffset }));
-        if (disposed) return;
+      for (let offset = 0, all = Infinity; offset < all;) {
+        const result = await api.trades(id, { ...query.filters, sort: query.sort, limit: EXPORT_PAGE, offset });
+        if (isDisposed()) return;
         all = totalCount(result);
         const list = result.data || [];
-        for (const t of list) {
-          rows.push([t.symbol, t.entry_date, t.entry_price, t.exit_date ?? "", t.exit_price ?? "", t.quantity, t.pnl ?? "", t.pnl_percent ?? "", t.is_open ? "open" : "closed"]);
-        }
+        rows.push(...list.map(tradeCsvRow));
         if (!list.length) break;
-        pageOffset += list.length;
-        csvNote.textContent = `Fetched ${int(rows.length)} of ${int(all)}…`;
+        offset += list.length;
+        note.textContent = `Fetched ${int(rows.length)} of ${int(all)}…`;
       }
-      const filtered = filters.symbol || filters.start_date || filters.end_date;
-      downloadText(`backtest-${id}-trades${filtered ? "-filtered" : ""}.csv`,
-        toCsv(["symbol", "entry_date", "entry_price", "exit_date", "exit_price", "quantity", "pnl", "pnl_percent", "status"], rows));
-      csvNote.textContent = `${int(rows.length)} trades exported${filtered ? " (filtered)" : ""}.`;
+      const filtered = isFiltered(query.filters);
+      downloadText(`backtest-${id}-trades${filtered ? "-filtered" : ""}.csv`, toCsv(CSV_HEADER, rows));
+      note.textContent = `${int(rows.length)} trades exported${filtered ? " (filtered)" : ""}.`;
     } catch (err) {
-      if (err.status !== 401) csvNote.textContent = `Export failed: ${err.message}`;
+      if (err.status !== 401) note.textContent = `Export failed: ${err.message}`;
     } finally {
-      csvBtn.disabled = false;
+      button.disabled = false;
     }
   });
+  return h("div", { class: "row", style: { alignItems: "center" } }, note, button);
+}
 
+/** @param {string} id @param {{start_date?: string, end_date?: string}} config */
+export function createTradesTable(id, config) {
+  /** @type {TradeQuery} */
+  const query = { filters: { ...NO_FILTERS }, sort: "entry_date" };
+  let disposed = false;
+  const filterForm = tradeFilterForm(config, (filters) => {
+    query.filters = filters;
+    paged.restart();
+  });
+  const paged = createPagedTable({
+    id: "trades-table",
+    caption: "Round-trip trades; column buttons sort.",
+    head: sortableHeaders(query, () => paged.restart()),
+    pager: { prefix: "trades", sizes: PAGE_SIZES, size: 25, sizeId: "trades-page-size", sizeLabel: "Trades per page",
+      pageId: "trades-page", live: true, noun: "trades", emptyText: "No trades", pageWhenEmpty: false },
+    lockWhileLoading: true,
+    fetchPage: async (limit, offset) => {
+      const result = await api.trades(id, { ...query.filters, sort: query.sort, limit, offset });
+      return { items: result.data || [], total: totalCount(result) };
+    },
+    row: tradeRow,
+    empty: () => h("tr", {}, h("td", { colspan: 9, class: "empty-state" },
+      isFiltered(query.filters) ? "No trades match these filters." : "This backtest made no trades.")),
+    onStart: () => { filterForm.error.textContent = ""; },
+    onError: (err) => {
+      const fieldErrors = err.fieldErrors;
+      filterForm.error.textContent = fieldErrors.length ? fieldErrors.map((/** @type {import("../api-errors.js").FieldError} */ e) => `${e.field}: ${e.message}`).join(" ") : err.message;
+    },
+  });
   const element = h("section", { class: "card", "aria-labelledby": "trades-title", id: "trades" },
-    h("div", { class: "card-head" }, h("h2", { id: "trades-title" }, "Trades"), h("div", { class: "row", style: { alignItems: "center" } }, csvNote, csvBtn)),
-    filterForm,
-    h("div", { class: "table-wrap" }, table),
-    h("div", { class: "pager" }, range, h("div", { class: "row" }, sizeSelect, prev, pageInfo, next)));
-
-  load();
+    h("div", { class: "card-head" }, h("h2", { id: "trades-title" }, "Trades"), tradesCsvButton(id, query, () => disposed)),
+    filterForm.element,
+    h("div", { class: "table-wrap" }, paged.table),
+    paged.pager);
+  paged.load();
   return {
     element,
     destroy() {
       disposed = true;
+      paged.destroy();
     },
   };
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 DASH = "—"
-# Metric → kind, in the web app's order (app/static/js/metrics.js).
+# Metric → kind, in the web app's order (app/web/js/metrics.js).
 METRIC_KINDS: dict[str, str] = {
     "total_return": "pct_signed",
     "cagr": "pct_signed",

@@ -1,3 +1,4 @@
+// @ts-check
 // Server validation messages next to the field they concern.
 //
 // Fields carry data-field="initial_capital", "strategy_params.top_n",
@@ -5,6 +6,7 @@
 // dropping trailing segments ("filter_criteria.filters[1].window" → "…filters[1]" →
 // "filter_criteria"), so every message lands on the closest field that exists.
 
+/** @param {string} path */
 function candidates(path) {
   const out = [];
   let p = path;
@@ -17,20 +19,27 @@ function candidates(path) {
   return out;
 }
 
+/** @param {HTMLElement} form @param {string} path @returns {HTMLElement | null} */
 function findField(form, path) {
   for (const candidate of candidates(path)) {
-    const el = form.querySelector(`[data-field="${CSS.escape(candidate)}"]`);
+    const el = /** @type {HTMLElement | null} */ (form.querySelector(`[data-field="${CSS.escape(candidate)}"]`));
     if (el) return el;
   }
   return null;
 }
 
+/** @param {HTMLElement} form */
 export function clearFieldErrors(form) {
   for (const el of form.querySelectorAll(".field-error")) el.textContent = "";
   for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
 }
 
-/** Show each {field, message}; returns the ones no field matched. Focuses the first. */
+/**
+ * Show each {field, message}; returns the ones no field matched. Focuses the first.
+ * @param {HTMLElement} form
+ * @param {import("../api-errors.js").FieldError[]} errors
+ * @returns {import("../api-errors.js").FieldError[]}
+ */
 export function showFieldErrors(form, errors) {
   const unmatched = [];
   let first = null;
@@ -47,6 +56,7 @@ export function showFieldErrors(form, errors) {
     if (slot) {
       slot.textContent = slot.textContent ? `${slot.textContent} ${error.message}` : error.message;
     }
+    /** @type {HTMLElement | null} */
     const control = wrapper.matches("input, select, textarea")
       ? wrapper
       : wrapper.querySelector("input, select, textarea");
