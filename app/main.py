@@ -24,6 +24,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from app.api import docs
 from app.api.middleware import LimitsMiddleware
 from app.api.v1.endpoints import health
 from app.api.v1.router import api_router
@@ -146,8 +147,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=API_DESCRIPTION,
         version=API_VERSION,
         lifespan=lifespan,
-        docs_url="/docs",
-        redoc_url="/redoc",
+        docs_url=None,  # /docs and /redoc: app.api.docs, from vendored bundles
+        redoc_url=None,
         openapi_tags=[
             {"name": "auth", "description": "Accounts and tokens"},
             {"name": "admin", "description": "Administration (admins only)"},
@@ -175,6 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _mount_metrics(app)
     app.include_router(api_router)
     _mount_web_app(app)
+    docs.install(app)
     _install_openapi_without_422(app)
     return app
 
