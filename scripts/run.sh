@@ -19,8 +19,9 @@ HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
 DEMO_USERNAME="${DEMO_USERNAME:-demo}"
 DEMO_PASSWORD="${DEMO_PASSWORD:-demo-password}"
-python -m app.cli users create --username "$DEMO_USERNAME" --password "$DEMO_PASSWORD" \
-  --tier pro --exist-ok
+# The demo account (its migrations' INFO lines are not news to the user: WARNING).
+LOG_LEVEL=WARNING python -m app.cli users create --username "$DEMO_USERNAME" \
+  --password "$DEMO_PASSWORD" --tier pro --exist-ok
 # Print the banner once /ready answers: a background watcher that outlives the exec
 # below ($$ stays the server's pid, which also gets Ctrl-C directly).
 (
