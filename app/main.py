@@ -27,6 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from app import kinds  # noqa: F401 - registers every job kind
 from app.accounts import admin as accounts_admin
 from app.accounts import api as accounts_api
+from app.api import docs
 from app.api.caching import JsonCache
 from app.api.errors import register_error_handlers
 from app.api.middleware import LimitsMiddleware
@@ -150,8 +151,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=API_DESCRIPTION,
         version=API_VERSION,
         lifespan=lifespan,
-        docs_url="/docs",
-        redoc_url="/redoc",
+        docs_url=None,  # /docs and /redoc: app.api.docs, from vendored bundles
+        redoc_url=None,
         openapi_tags=[
             {"name": "auth", "description": "Accounts and tokens"},
             {"name": "admin", "description": "Administration (admins only)"},
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         _mount_metrics(app)
     app.include_router(_v1_router())
     _mount_web_app(app)
+    docs.install(app)
     _install_openapi_without_422(app)
     return app
 

@@ -21,9 +21,8 @@ if command -v uv >/dev/null 2>&1; then
   [ -x .venv/bin/python ] || uv venv -q --python "$PY" .venv
   uv pip install -q --python .venv/bin/python -e "$spec"
 else
-  # No uv on PATH: put it in the venv and use it from there. Plain pip's resolver
-  # builds some sdists (coredis) with a build backend that fails on pip 23's
-  # pinned packaging; uv resolves the same pyproject without that problem.
+  # No uv on PATH: put it in the venv and use it from there (faster than pip;
+  # plain pip works too, scripts/check_pip_install.sh proves it in CI).
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip uv
   .venv/bin/uv pip install -q --python .venv/bin/python -e "$spec"

@@ -3,6 +3,14 @@
 # SQLite in ./var, a Celery worker inside the API process, the bundled S&P 500 data,
 # a demo account. Set DATABASE_URL + REDIS_URL for the distributed mode instead
 # (see scripts/run-distributed.sh and docker-compose.yml).
+#
+# Variables:
+#   HOST           interface to listen on (default 127.0.0.1; 0.0.0.0 for all)
+#   PORT           port to listen on (default 8000)
+#   DEMO_USERNAME  demo account created (or kept) at start (default demo)
+#   DEMO_PASSWORD  its password (default demo-password)
+# The URLs and the demo login are printed once GET /ready answers, i.e. when the
+# server really accepts requests (migrations, worker and data loaded), not before.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -11,14 +19,32 @@ HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
 DEMO_USERNAME="${DEMO_USERNAME:-demo}"
 DEMO_PASSWORD="${DEMO_PASSWORD:-demo-password}"
-python -m app.cli users create --username "$DEMO_USERNAME" --password "$DEMO_PASSWORD" \
-  --tier pro --exist-ok
-cat <<MSG
+# The demo account (its migrations' INFO lines are not news to the user: WARNING).
+LOG_LEVEL=WARNING python -m app.cli users create --username "$DEMO_USERNAME" \
+  --password "$DEMO_PASSWORD" --tier pro --exist-ok
+# Print the banner once /ready answers: a background watcher that outlives the exec
+# below ($$ stays the server's pid, which also gets Ctrl-C directly).
+(
+  url="http://$HOST:$PORT"
+  probe="$url"
+  [ "$HOST" = "0.0.0.0" ] && probe="http://127.0.0.1:$PORT"
+  deadline=$((SECONDS + 120))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    kill -0 $$ 2>/dev/null || exit 0
+    if python -c 'import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=1)' \
+      "$probe/ready" 2>/dev/null; then
+      cat <<MSG
 
-  Backtest service (embedded mode) starting on http://$HOST:$PORT
-    web app     http://$HOST:$PORT/
-    API docs    http://$HOST:$PORT/docs   (ReDoc: /redoc)
+  Backtest service (embedded mode) ready on $url
+    web app     $url/
+    API docs    $url/docs   (ReDoc: /redoc)
     demo login  username: $DEMO_USERNAME   password: $DEMO_PASSWORD
 
 MSG
+      exit 0
+    fi
+    sleep 0.2
+  done
+  echo "run.sh: $probe/ready did not answer within 2 minutes (see the log above)" >&2
+) &
 exec python -m uvicorn app.main:create_app --factory --host "$HOST" --port "$PORT"

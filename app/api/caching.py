@@ -72,7 +72,7 @@ class JsonCache:
 
     async def get(self, resource: str, variant: str) -> Any | None:
         try:
-            raw = await self._client.hget(self._key(resource), variant)  # type: ignore[misc]
+            raw = await self._client.hget(self._key(resource), variant)
         except Exception:  # a cache outage is a miss
             return None
         return None if raw is None else json.loads(raw)

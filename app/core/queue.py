@@ -37,7 +37,8 @@ SWEEP_TASK = "jobs.sweep"
 
 
 def create_celery(settings: Settings) -> Celery:
-    broker = settings.redis_url or "memory://"
+    # "localhost": kombu warns "No hostname was supplied" for a bare memory://.
+    broker = settings.redis_url or "memory://localhost/"
     backend = settings.redis_url or "cache+memory://"
     app = Celery("backtest", broker=broker, backend=backend)
     hard = settings.task_time_limit_seconds

@@ -35,7 +35,11 @@ class EmbeddedWorker:
 
     def start(self) -> None:
         runner.configure(self.settings)
-        self._worker = celery_app.Worker(
+        # The library worker (as celery.contrib.testing runs one on a thread), not
+        # app.Worker, the `celery worker` program: that one also prints a banner,
+        # sets up logging and warns when the *process* runs as root (a check meant
+        # for a stand-alone worker daemon; here the process is the API server).
+        self._worker = celery_app.WorkController(
             pool="threads",
             concurrency=self.settings.embedded_worker_concurrency,
             loglevel=self.settings.log_level,
@@ -43,7 +47,6 @@ class EmbeddedWorker:
             without_heartbeat=True,
             without_mingle=True,
             without_gossip=True,
-            quiet=True,
         )
         self._thread = threading.Thread(
             target=self._worker.start, name="embedded-celery-worker", daemon=True

@@ -302,7 +302,7 @@ class _SharedSubscriber:
                 await self._reader
             self._reader = None
         with suppress(Exception):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._pubsub.aclose()
 
 
 _bus: ProgressBus | None = None

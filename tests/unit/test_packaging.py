@@ -79,8 +79,12 @@ def test_dockerfile_is_multi_stage_slim_non_root_with_healthcheck() -> None:
     assert all("slim" in image for image in stages)
     assert users and users[-1].split(":")[0] not in ("root", "0")
     assert re.search(r"^HEALTHCHECK\s", text, flags=re.MULTILINE)
-    # Dependencies are installed before the code is copied (a cached layer).
-    assert text.index("-r pyproject.toml") < text.index("COPY --chown=app:app app ")
+    # Exactly the hash-checked lock, installed before the code is copied (a cached
+    # layer).
+    assert "--require-hashes" in text
+    assert text.index("-r requirements-runtime.lock") < text.index(
+        "COPY --chown=app:app app "
+    )
 
 
 def test_compose_has_the_distributed_topology() -> None:
