@@ -29,10 +29,17 @@ axis 0) of each of N combinations (columns) that were tried. Conventions:
 * **DSR** (deflated Sharpe ratio) of the best column by a caller's objective:
   ``SR0 = sd(SR_1..SR_N, ddof=1) * ((1 - g) Phi^-1(1 - 1/N) + g Phi^-1(1 - 1/(N e)))``
   with ``g`` the Euler–Mascheroni constant, and ``DSR = PSR(SR0)`` of that column.
+* **Verdict** (plain language): PBO > 0.5 "likely overfit" (the in-sample winner
+  lands in the bottom half out of sample more often than not: selection adds
+  nothing), 0.25 < PBO <= 0.5 "possibly overfit", else "no strong sign of
+  overfitting"; "; best Sharpe not significant after N trials (DSR d)" is appended
+  when DSR < 0.95. With N < 2 there is nothing to select among: all numbers are None
+  and ``reason`` says why.
 
 Cost: the CSCV runs over all ``C(S, S/2)`` splits (12,870 for S = 16; 601 million for
 S = 32, which is allowed but takes hours), vectorised over splits in chunks from
-block sums and sums of squares; identical columns are computed once.
+block sums and sums of squares; identical columns (same bytes) are computed once.
+Memory beyond the input is a few column chunks and split chunks (tens of MB).
 """
 
 from __future__ import annotations

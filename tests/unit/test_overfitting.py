@@ -138,6 +138,18 @@ def test_pbo_cscv_constant_columns_have_zero_sharpe() -> None:
     assert pbo_cscv(r, 6) == pytest.approx(ref_cscv(r, 6), abs=1e-12)
 
 
+def test_pbo_cscv_ignores_column_order_and_counts_duplicates(
+    returns: np.ndarray,
+) -> None:
+    # Column 7 duplicates column 2: a permutation moves both, a triple changes ranks
+    perm = np.random.default_rng(2).permutation(returns.shape[1])
+    assert pbo_cscv(returns[:, perm], 8) == pytest.approx(
+        pbo_cscv(returns, 8), abs=1e-12
+    )
+    tripled = np.hstack([returns, returns[:, [2]]])
+    assert pbo_cscv(tripled, 8) == pytest.approx(ref_cscv(tripled, 8), abs=1e-12)
+
+
 @pytest.mark.parametrize("blocks", [2, 3, 5, 34, 0, -4, 4.0, True])
 def test_pbo_cscv_rejects_invalid_block_count(returns: np.ndarray, blocks: int) -> None:
     with pytest.raises(InvalidInputError, match="even integer from 4 to 32"):
