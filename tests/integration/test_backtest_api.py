@@ -14,6 +14,7 @@ import functools
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -102,6 +103,33 @@ async def _completed_job(session: AsyncSession, user: User, **fields: Any) -> Jo
     return row
 
 
+@dataclass
+class Caller:
+    """A signed-in user and the headers of their requests."""
+
+    user: User
+    headers: dict[str, str]
+
+
+@dataclass
+class Completed(Caller):
+    """A caller and a completed backtest of theirs (``_completed_job``)."""
+
+    job: Job
+
+
+@pytest.fixture
+async def caller(user_factory: UserFactory, auth_headers: Headers) -> Caller:
+    user = await user_factory()
+    return Caller(user, auth_headers(user))
+
+
+@pytest.fixture
+async def completed(session: AsyncSession, caller: Caller) -> Completed:
+    job = await _completed_job(session, caller.user)
+    return Completed(caller.user, caller.headers, job)
+
+
 async def _job(session: AsyncSession, user: User, **fields: Any) -> Job:
     """A bare job row in any state (for history filters and sorts)."""
     row = await backtests_repo.create(
@@ -127,11 +155,11 @@ async def _submit(
 
 
 async def test_create_backtest_returns_pending_task(
-    client: httpx.AsyncClient, user_factory: UserFactory, auth_headers: Headers
+    client: httpx.AsyncClient,
+    caller: Caller,
 ) -> None:
-    user = await user_factory()
 
-    response = await _submit(client, auth_headers(user))
+    response = await _submit(client, caller.headers)
 
     assert response.status_code == 200
     body = response.json()
@@ -144,15 +172,15 @@ async def test_create_backtest_returns_pending_task(
 
 
 async def test_create_backtest_stores_normalised_config(
-    client: httpx.AsyncClient, user_factory: UserFactory, auth_headers: Headers
+    client: httpx.AsyncClient,
+    caller: Caller,
 ) -> None:
-    user = await user_factory()
     response = await _submit(
-        client, auth_headers(user), symbols=[" aapl", "msft"], benchmark="spy"
+        client, caller.headers, symbols=[" aapl", "msft"], benchmark="spy"
     )
 
     detail = await client.get(
-        f"/v1/backtest/{response.json()['task_id']}", headers=auth_headers(user)
+        f"/v1/backtest/{response.json()['task_id']}", headers=caller.headers
     )
 
     assert detail.status_code == 200, detail.text
@@ -175,14 +203,12 @@ async def test_create_backtest_stores_normalised_config(
 )
 async def test_create_backtest_invalid_dates_is_400(
     client: httpx.AsyncClient,
-    user_factory: UserFactory,
-    auth_headers: Headers,
     changes: dict[str, Any],
     field: str,
+    caller: Caller,
 ) -> None:
-    user = await user_factory()
 
-    response = await _submit(client, auth_headers(user), **changes)
+    response = await _submit(client, caller.headers, **changes)
 
     assert response.status_code == 400
     body = response.json()
@@ -221,15 +247,13 @@ async def test_create_backtest_invalid_dates_is_400(
 )
 async def test_create_backtest_checked_against_dataset_is_400(
     client: httpx.AsyncClient,
-    user_factory: UserFactory,
-    auth_headers: Headers,
     changes: dict[str, Any],
     field: str,
     fragment: str,
+    caller: Caller,
 ) -> None:
-    user = await user_factory()
 
-    response = await _submit(client, auth_headers(user), **changes)
+    response = await _submit(client, caller.headers, **changes)
 
     assert response.status_code == 400, response.text
     body = response.json()
@@ -252,18 +276,16 @@ async def test_create_backtest_checked_against_dataset_is_400(
 )
 async def test_create_backtest_bad_filter_criteria_names_the_path(
     client: httpx.AsyncClient,
-    user_factory: UserFactory,
-    auth_headers: Headers,
     criteria: dict[str, Any],
     field: str,
+    caller: Caller,
 ) -> None:
-    user = await user_factory()
     body = {k: v for k, v in BODY.items() if not k.startswith("strategy")}
 
     response = await client.post(
         "/v1/backtest",
         json={**body, "filter_criteria": criteria},
-        headers=auth_headers(user),
+        headers=caller.headers,
     )
 
     assert response.status_code == 400, response.text
@@ -271,12 +293,12 @@ async def test_create_backtest_bad_filter_criteria_names_the_path(
 
 
 async def test_create_backtest_rejected_request_stores_nothing(
-    client: httpx.AsyncClient, user_factory: UserFactory, auth_headers: Headers
+    client: httpx.AsyncClient,
+    caller: Caller,
 ) -> None:
-    user = await user_factory()
-    await _submit(client, auth_headers(user), symbols=["NOPE1"])
+    await _submit(client, caller.headers, symbols=["NOPE1"])
 
-    history = await client.get("/v1/backtest/history", headers=auth_headers(user))
+    history = await client.get("/v1/backtest/history", headers=caller.headers)
 
     assert history.json() == []
     assert history.headers["X-Total-Count"] == "0"
@@ -286,12 +308,12 @@ async def test_create_backtest_rejected_request_stores_nothing(
 
 
 async def test_get_unknown_backtest_is_404(
-    client: httpx.AsyncClient, user_factory: UserFactory, auth_headers: Headers
+    client: httpx.AsyncClient,
+    caller: Caller,
 ) -> None:
-    user = await user_factory()
     task_id = str(uuid.uuid4())
 
-    response = await client.get(f"/v1/backtest/{task_id}", headers=auth_headers(user))
+    response = await client.get(f"/v1/backtest/{task_id}", headers=caller.headers)
 
     assert response.status_code == 404
     assert response.json() == {
@@ -369,15 +391,13 @@ async def test_history_is_scoped_to_the_caller_even_for_admins(
 @pytest.mark.parametrize("suffix", ["/trades", "/chart"])
 async def test_results_before_completion_are_409(
     client: httpx.AsyncClient,
-    user_factory: UserFactory,
-    auth_headers: Headers,
     suffix: str,
+    caller: Caller,
 ) -> None:
-    user = await user_factory()
-    task_id = (await _submit(client, auth_headers(user))).json()["task_id"]
+    task_id = (await _submit(client, caller.headers)).json()["task_id"]
 
     response = await client.get(
-        f"/v1/backtest/{task_id}{suffix}", headers=auth_headers(user)
+        f"/v1/backtest/{task_id}{suffix}", headers=caller.headers
     )
 
     assert response.status_code == 409
@@ -389,15 +409,12 @@ async def test_results_before_completion_are_409(
 
 async def test_get_completed_backtest_has_metrics(
     client: httpx.AsyncClient,
-    session: AsyncSession,
-    user_factory: UserFactory,
-    auth_headers: Headers,
+    completed: Completed,
 ) -> None:
-    user = await user_factory()
-    job = await _completed_job(session, user)
+    job = completed.job
 
     body = (
-        await client.get(f"/v1/backtest/{job.id}", headers=auth_headers(user))
+        await client.get(f"/v1/backtest/{job.id}", headers=completed.headers)
     ).json()
 
     assert body["status"] == "completed" and body["progress"] == 100
@@ -412,16 +429,13 @@ async def test_get_completed_backtest_has_metrics(
 
 async def test_trades_default_page_has_total_and_next_link(
     client: httpx.AsyncClient,
-    session: AsyncSession,
-    user_factory: UserFactory,
-    auth_headers: Headers,
+    completed: Completed,
 ) -> None:
-    user = await user_factory()
-    job = await _completed_job(session, user)
+    job = completed.job
     total = len(_engine_result().trades)
 
     response = await client.get(
-        f"/v1/backtest/{job.id}/trades", headers=auth_headers(user)
+        f"/v1/backtest/{job.id}/trades", headers=completed.headers
     )
 
     assert response.status_code == 200
@@ -434,19 +448,16 @@ async def test_trades_default_page_has_total_and_next_link(
 
 async def test_trades_pages_cover_every_trade_exactly_once(
     client: httpx.AsyncClient,
-    session: AsyncSession,
-    user_factory: UserFactory,
-    auth_headers: Headers,
+    completed: Completed,
 ) -> None:
-    user = await user_factory()
-    job = await _completed_job(session, user)
+    job = completed.job
     expected = Counter(_trade_key(t) for t in _engine_result().trade_records())
 
     seen: Counter[tuple[Any, ...]] = Counter()
     url: str | None = f"/v1/backtest/{job.id}/trades?limit=40&sort=-pnl"
     pages = 0
     while url:
-        response = await client.get(url, headers=auth_headers(user))
+        response = await client.get(url, headers=completed.headers)
         seen.update(_trade_key(t) for t in response.json())
         url = _link(response, "next")
         pages += 1
@@ -475,17 +486,14 @@ def _link(response: httpx.Response, rel: str) -> str | None:
 
 async def test_trades_middle_page_links_both_ways_and_keeps_filters(
     client: httpx.AsyncClient,
-    session: AsyncSession,
-    user_factory: UserFactory,
-    auth_headers: Headers,
+    completed: Completed,
 ) -> None:
-    user = await user_factory()
-    job = await _completed_job(session, user)
+    job = completed.job
 
     response = await client.get(
         f"/v1/backtest/{job.id}/trades",
         params={"limit": 10, "offset": 20, "sort": "symbol"},
-        headers=auth_headers(user),
+        headers=completed.headers,
     )
 
     assert len(response.json()) == 10
@@ -499,18 +507,15 @@ async def test_trades_middle_page_links_both_ways_and_keeps_filters(
 
 async def test_trades_last_page_has_only_prev_link(
     client: httpx.AsyncClient,
-    session: AsyncSession,
-    user_factory: UserFactory,
-    auth_headers: Headers,
+    completed: Completed,
 ) -> None:
-    user = await user_factory()
-    job = await _completed_job(session, user)
+    job = completed.job
     total = len(_engine_result().trades)
 
     response = await client.get(
         f"/v1/backtest/{job.id}/trades",
         params={"limit": 500, "offset": total - 5},
-        headers=auth_headers(user),
+        headers=completed.headers,
     )
 
     assert len(response.json()) == 5
@@ -532,16 +537,13 @@ async def test_trades_last_page_has_only_prev_link(
 )
 async def test_trades_bad_query_is_400(
     client: httpx.AsyncClient,
-    session: AsyncSession,
-    user_factory: UserFactory,
-    auth_headers: Headers,
     params: dict[str, Any],
+    completed: Completed,
 ) -> None:
-    user = await user_factory()
-    job = await _completed_job(session, user)
+    job = completed.job
 
     response = await client.get(
-        f"/v1/backtest/{job.id}/trades", params=params, headers=auth_headers(user)
+        f"/v1/backtest/{job.id}/trades", params=params, headers=completed.headers
     )
 
     assert response.status_code == 400
@@ -551,12 +553,9 @@ async def test_trades_bad_query_is_400(
 
 async def test_trades_filter_by_symbol_and_entry_dates(
     client: httpx.AsyncClient,
-    session: AsyncSession,
-    user_factory: UserFactory,
-    auth_headers: Headers,
+    completed: Completed,
 ) -> None:
-    user = await user_factory()
-    job = await _completed_job(session, user)
+    job = completed.job
     records = _engine_result().trade_records()
     lo, hi = dt.date(2018, 6, 1), dt.date(2019, 3, 31)
     expected = [
@@ -566,7 +565,7 @@ async def test_trades_filter_by_symbol_and_entry_dates(
     response = await client.get(
         f"/v1/backtest/{job.id}/trades",
         params={"symbol": "aapl", "start_date": str(lo), "end_date": str(hi)},
-        headers=auth_headers(user),
+        headers=completed.headers,
     )
 
     trades = response.json()
@@ -581,19 +580,16 @@ async def test_trades_filter_by_symbol_and_entry_dates(
 @pytest.mark.parametrize("descending", [False, True])
 async def test_trades_every_sort_orders_with_nulls_last(
     client: httpx.AsyncClient,
-    session: AsyncSession,
-    user_factory: UserFactory,
-    auth_headers: Headers,
     field: str,
     descending: bool,
+    completed: Completed,
 ) -> None:
-    user = await user_factory()
-    job = await _completed_job(session, user)
+    job = completed.job
 
     response = await client.get(
         f"/v1/backtest/{job.id}/trades",
         params={"sort": f"-{field}" if descending else field, "limit": 500},
-        headers=auth_headers(user),
+        headers=completed.headers,
     )
 
     values = [t[field] for t in response.json()]
@@ -607,18 +603,15 @@ async def test_trades_every_sort_orders_with_nulls_last(
 
 async def test_chart_respects_max_points_and_keeps_ends_and_worst_drawdown(
     client: httpx.AsyncClient,
-    session: AsyncSession,
-    user_factory: UserFactory,
-    auth_headers: Headers,
+    completed: Completed,
 ) -> None:
-    user = await user_factory()
-    job = await _completed_job(session, user)
+    job = completed.job
     payload = series_payload(_engine_result())
 
     response = await client.get(
         f"/v1/backtest/{job.id}/chart",
         params={"max_points": 20},
-        headers=auth_headers(user),
+        headers=completed.headers,
     )
 
     assert response.status_code == 200
@@ -637,17 +630,15 @@ async def test_chart_respects_max_points_and_keeps_ends_and_worst_drawdown(
 async def test_chart_bad_max_points_is_400(
     client: httpx.AsyncClient,
     session: AsyncSession,
-    user_factory: UserFactory,
-    auth_headers: Headers,
     max_points: Any,
+    completed: Completed,
 ) -> None:
-    user = await user_factory()
-    job = await _completed_job(session, user)
+    job = completed.job
 
     response = await client.get(
         f"/v1/backtest/{job.id}/chart",
         params={"max_points": max_points},
-        headers=auth_headers(user),
+        headers=completed.headers,
     )
 
     assert response.status_code == 400
@@ -698,16 +689,15 @@ async def _history_fixture(session: AsyncSession, user: User) -> list[Job]:
 async def test_history_every_sort(
     client: httpx.AsyncClient,
     session: AsyncSession,
-    user_factory: UserFactory,
-    auth_headers: Headers,
     sort: str,
     expected: str,
+    caller: Caller,
 ) -> None:
-    user = await user_factory()
+    user = caller.user
     await _history_fixture(session, user)
 
     response = await client.get(
-        "/v1/backtest/history", params={"sort": sort}, headers=auth_headers(user)
+        "/v1/backtest/history", params={"sort": sort}, headers=caller.headers
     )
 
     assert response.status_code == 200
@@ -722,16 +712,15 @@ async def test_history_every_sort(
 async def test_history_filters_by_status(
     client: httpx.AsyncClient,
     session: AsyncSession,
-    user_factory: UserFactory,
-    auth_headers: Headers,
+    caller: Caller,
 ) -> None:
-    user = await user_factory()
+    user = caller.user
     await _history_fixture(session, user)
 
     response = await client.get(
         "/v1/backtest/history",
         params={"status": "completed"},
-        headers=auth_headers(user),
+        headers=caller.headers,
     )
 
     items = response.json()
@@ -744,10 +733,9 @@ async def test_history_filters_by_status(
 async def test_history_filters_by_creation_window(
     client: httpx.AsyncClient,
     session: AsyncSession,
-    user_factory: UserFactory,
-    auth_headers: Headers,
+    caller: Caller,
 ) -> None:
-    user = await user_factory()
+    user = caller.user
     jobs = await _history_fixture(session, user)
 
     response = await client.get(
@@ -757,7 +745,7 @@ async def test_history_filters_by_creation_window(
             "created_before": (T0 + dt.timedelta(days=91)).isoformat(),  # exclusive
             "sort": "created_at",
         },
-        headers=auth_headers(user),
+        headers=caller.headers,
     )
 
     assert [i["task_id"] for i in response.json()] == [str(jobs[1].id), str(jobs[2].id)]
@@ -766,16 +754,15 @@ async def test_history_filters_by_creation_window(
 async def test_history_paginates_with_links(
     client: httpx.AsyncClient,
     session: AsyncSession,
-    user_factory: UserFactory,
-    auth_headers: Headers,
+    caller: Caller,
 ) -> None:
-    user = await user_factory()
+    user = caller.user
     await _history_fixture(session, user)
 
     response = await client.get(
         "/v1/backtest/history",
         params={"limit": 2, "offset": 1, "sort": "name"},
-        headers=auth_headers(user),
+        headers=caller.headers,
     )
 
     assert [i["name"] for i in response.json()] == ["b", "c"]
@@ -796,14 +783,12 @@ async def test_history_paginates_with_links(
 )
 async def test_history_bad_query_is_400(
     client: httpx.AsyncClient,
-    user_factory: UserFactory,
-    auth_headers: Headers,
     params: dict[str, Any],
+    caller: Caller,
 ) -> None:
-    user = await user_factory()
 
     response = await client.get(
-        "/v1/backtest/history", params=params, headers=auth_headers(user)
+        "/v1/backtest/history", params=params, headers=caller.headers
     )
 
     assert response.status_code == 400
@@ -814,10 +799,10 @@ async def test_history_bad_query_is_400(
 
 
 async def test_delete_pending_cancels_then_second_delete_removes(
-    client: httpx.AsyncClient, user_factory: UserFactory, auth_headers: Headers
+    client: httpx.AsyncClient,
+    caller: Caller,
 ) -> None:
-    user = await user_factory()
-    headers = auth_headers(user)
+    headers = caller.headers
     task_id = (await _submit(client, headers)).json()["task_id"]
 
     cancelled = await client.delete(f"/v1/backtest/{task_id}", headers=headers)
@@ -841,12 +826,10 @@ async def test_delete_pending_cancels_then_second_delete_removes(
 async def test_delete_completed_removes_job_and_results(
     client: httpx.AsyncClient,
     session: AsyncSession,
-    user_factory: UserFactory,
-    auth_headers: Headers,
+    completed: Completed,
 ) -> None:
-    user = await user_factory()
-    job = await _completed_job(session, user)
-    headers = auth_headers(user)
+    job = completed.job
+    headers = completed.headers
 
     response = await client.delete(f"/v1/backtest/{job.id}", headers=headers)
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from app.api.deps import get_current_user
+from app.accounts.deps import get_current_user
 from app.backtests.schemas import BacktestRequest
 from app.core.config import Settings
 from app.db.models import User
