@@ -259,6 +259,102 @@ def trade(  # pragma: no cover - jitted
     _trade(work, log, state, params, qty_row, px, sign, row)
 
 
+#: event phases (as in :mod:`app.engine.simulator`)
+PHASE_OPEN, PHASE_DELIST, PHASE_CLOSE = 0, 1, 2
+
+
+@numba.njit(cache=True)
+def run_events(  # noqa: PLR0912 - the whole loop, one kernel
+    work: FloatArray,
+    log: FloatArray,
+    state: FloatArray,
+    params: FloatArray,
+    open_: FloatArray,
+    close: FloatArray,
+    marks: FloatArray,
+    divs: FloatArray,
+    weights: FloatArray,
+    ev_row: IntArray,
+    ev_phase: IntArray,
+    ev_idx: IntArray,
+    gone_after: IntArray,
+    start_row: int,
+    first: int,
+    equity: FloatArray,
+    invested: FloatArray,
+) -> None:  # pragma: no cover - jitted
+    """The simulator's whole event loop in one call, for parameter sweeps.
+
+    Same rules and the same per-symbol arithmetic as :func:`app.engine.simulator.
+    simulate` (it calls the same :func:`close_out`, :func:`resize`, :func:`_trade`),
+    but its dot products (portfolio value, buy cost, dividend income) are plain
+    sequential sums instead of BLAS calls, and the daily cash is the running balance
+    instead of a cumulative sum of the fill log. Results therefore agree with
+    ``simulate`` to float rounding (~1e-15 relative), not bit for bit; a whole-share
+    rounding could differ only if a quantity lands within that rounding of an
+    integer. ``log`` must hold one fill per symbol per event. Writes ``equity`` and
+    ``invested`` (market value of positions) per day, rows local to the run.
+    """
+    q = work[Q]
+    n_sym = q.shape[0]
+    held = np.empty(n_sym, dtype=np.int64)
+    n_held = 0
+    n_ev = ev_row.shape[0]
+    e = 0
+    for t in range(equity.shape[0]):
+        if divs.shape[0] > 0 and t > 0:
+            income = 0.0
+            for j in range(n_held):
+                income += divs[t, held[j]] * q[held[j]]
+            state[CASH] += income
+        while e < n_ev and ev_row[e] - start_row == t:
+            row, phase, idx = ev_row[e], ev_phase[e], ev_idx[e]
+            e += 1
+            if phase == PHASE_DELIST:
+                work[QTY, :] = 0.0
+                work[QTY, idx] = q[idx]
+                _trade(work, log, state, params, QTY, close[row], -1.0, t)
+            else:
+                price = open_[row] if phase == PHASE_OPEN else close[row]
+                m_row = row - first - (1 if phase == PHASE_OPEN and row > 0 else 0)
+                close_out(
+                    work, log, state, params, price, weights[idx], marks[m_row],
+                    gone_after, row, t,
+                )  # fmt: skip
+                value = 0.0
+                for c in range(n_sym):
+                    value += q[c] * work[VALUE_PX, c]
+                resize(work, log, state, params, state[CASH] + value, t)
+                cost = 0.0
+                for c in range(n_sym):
+                    cost += work[BUY_QTY, c] * work[PX, c]
+                if cost * params[BUY_FACTOR] > state[CASH]:
+                    wanted = 0.0
+                    for c in range(n_sym):
+                        if work[AMOUNT, c] > 0.0:
+                            wanted += work[AMOUNT, c]
+                    k = max(state[CASH], 0.0) / wanted
+                    for c in range(n_sym):
+                        a = work[AMOUNT, c]
+                        work[BUY_QTY, c] = (
+                            np.floor(a * k / (work[PX, c] * params[BUY_FACTOR]))
+                            if a > 0.0
+                            else 0.0
+                        )
+                _trade(work, log, state, params, BUY_QTY, work[PX], 1.0, t)
+            n_held = 0
+            for c in range(n_sym):
+                if q[c] != 0.0:
+                    held[n_held] = c
+                    n_held += 1
+        mark = marks[t + start_row - first]
+        value = 0.0
+        for j in range(n_held):
+            value += q[held[j]] * mark[held[j]]
+        invested[t] = value
+        equity[t] = state[CASH] + value
+
+
 @numba.njit(cache=True)
 def fifo_pieces(  # pragma: no cover - jitted
     col: IntArray, quantity: FloatArray, n_symbols: int

@@ -28,6 +28,7 @@ integers in float64, so the pieces are exact; the P&L arithmetic is then vectori
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -110,6 +111,29 @@ def fifo_pieces(
     return buy_fill, sell_fill, quantity
 
 
+def closed_trade_stats(
+    fills: Fills,
+    *,
+    n_symbols: int,
+    last_mark: FloatArray,
+    cum_dividends: FloatArray | None,
+) -> tuple[FloatArray, FloatArray, int]:
+    """``(pnl, pnl_percent, n_trades)``: the P&L and return of every *closed* trade
+    (in no particular order) and the count of all trades, open ones included — what
+    the metrics need, without building and sorting the full ledger."""
+    buy_fill, sell_fill, quantity = fifo_pieces(fills, n_symbols=n_symbols)
+    t = _pnl(
+        fills,
+        buy_fill,
+        sell_fill,
+        quantity,
+        last_mark=last_mark,
+        cum_dividends=cum_dividends,
+    )
+    closed = t["closed"]
+    return t["pnl"][closed], t["pnl_percent"][closed], len(quantity)
+
+
 def _assemble(
     fills: Fills,
     buy_fill: IntArray,
@@ -119,6 +143,39 @@ def _assemble(
     last_mark: FloatArray,
     cum_dividends: FloatArray | None,
 ) -> Trades:
+    t = _pnl(
+        fills,
+        buy_fill,
+        sell_fill,
+        quantity,
+        last_mark=last_mark,
+        cum_dividends=cum_dividends,
+    )
+    exit_key = np.where(t["closed"], t["exit_row"], np.iinfo(np.int64).max)
+    order = np.lexsort((exit_key, t["col"], t["entry_row"]))
+    return Trades(
+        col=t["col"][order],
+        entry_row=t["entry_row"][order],
+        entry_price=t["entry_price"][order],
+        exit_row=t["exit_row"][order],
+        exit_price=t["exit_price"][order],
+        quantity=quantity[order],
+        pnl=t["pnl"][order],
+        pnl_percent=t["pnl_percent"][order],
+        is_open=~t["closed"][order],
+    )
+
+
+def _pnl(
+    fills: Fills,
+    buy_fill: IntArray,
+    sell_fill: IntArray,
+    quantity: FloatArray,
+    *,
+    last_mark: FloatArray,
+    cum_dividends: FloatArray | None,
+) -> dict[str, Any]:
+    """Per piece (unordered): column, entry/exit row and price, P&L, return, closed."""
     closed = sell_fill >= 0
     sf = np.where(closed, sell_fill, 0)
     col = fills.col[buy_fill]
@@ -139,16 +196,13 @@ def _assemble(
         through = np.where(closed, exit_row, cum_dividends.shape[0] - 1)
         pnl += (cum_dividends[through, col] - cum_dividends[entry_row, col]) * quantity
     basis = entry_price * quantity + entry_fee
-    exit_key = np.where(closed, exit_row, np.iinfo(np.int64).max)
-    order = np.lexsort((exit_key, col, entry_row))
-    return Trades(
-        col=col[order],
-        entry_row=entry_row[order],
-        entry_price=entry_price[order],
-        exit_row=exit_row[order],
-        exit_price=exit_price[order],
-        quantity=quantity[order],
-        pnl=pnl[order],
-        pnl_percent=(pnl / basis)[order],
-        is_open=~closed[order],
-    )
+    return {
+        "closed": closed,
+        "col": col,
+        "entry_row": entry_row,
+        "entry_price": entry_price,
+        "exit_row": exit_row,
+        "exit_price": exit_price,
+        "pnl": pnl,
+        "pnl_percent": pnl / basis,
+    }
