@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from app.engine import jit
 from app.engine import metrics as metrics_mod
 from app.engine.config import (
     EXECUTION_CHOICES,
@@ -292,7 +293,7 @@ def _assemble(
     s0 = window.n_days - len(dates)
     cum_div = None
     if config.dividends:  # universe columns only: (n_days, n_symbols) of the run
-        cum_div = np.cumsum(window.dividends_per_share[s0:], axis=0)
+        cum_div = jit.cumsum_rows(window.dividends_per_share[s0:])
     trades = match_fifo(
         sim.fills,
         n_symbols=window.n_symbols,

@@ -307,8 +307,8 @@ class _Sweep:
             found = _Window(sub, s0, delist)
             self.windows[key] = found
         if config.dividends and found.cum_dividends is None:
-            found.cum_dividends = np.cumsum(
-                found.data.dividends_per_share[found.s0 :], axis=0
+            found.cum_dividends = jit.cumsum_rows(
+                found.data.dividends_per_share[found.s0 :]
             )
         return key, found
 

@@ -259,6 +259,20 @@ def trade(  # pragma: no cover - jitted
     _trade(work, log, state, params, qty_row, px, sign, row)
 
 
+@numba.njit(cache=True)
+def cumsum_rows(x: FloatArray) -> FloatArray:  # pragma: no cover - jitted
+    """``np.cumsum(x, axis=0)`` (same sequential additions, so the same bits),
+    walking ``x`` in memory order: ~3x faster on a C-ordered ``(n_days, n)``."""
+    out = np.empty(x.shape)
+    if x.shape[0] == 0:
+        return out
+    out[0] = x[0]
+    for t in range(1, x.shape[0]):
+        for c in range(x.shape[1]):
+            out[t, c] = out[t - 1, c] + x[t, c]
+    return out
+
+
 #: event phases (as in :mod:`app.engine.simulator`)
 PHASE_OPEN, PHASE_DELIST, PHASE_CLOSE = 0, 1, 2
 
@@ -433,4 +447,8 @@ def warm_up() -> float:
     trade(work, log, state, params, QTY, px, -1.0, 0)
     fifo_pieces(np.zeros(2, dtype=np.int64), np.array([1.0, -1.0]), 1)
     pairwise_sum(np.ones(3), 3)
+    cumsum_rows(np.ones((2, 2)))
+    ro = np.ones((2, 2))
+    ro.flags.writeable = False
+    cumsum_rows(ro)
     return time.perf_counter() - t0
