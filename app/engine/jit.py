@@ -448,7 +448,7 @@ def warm_up() -> float:
     fifo_pieces(np.zeros(2, dtype=np.int64), np.array([1.0, -1.0]), 1)
     pairwise_sum(np.ones(3), 3)
     cumsum_rows(np.ones((2, 2)))
-    ro = np.ones((2, 2))
-    ro.flags.writeable = False
-    cumsum_rows(ro)
+    frozen = np.ones((2, 2))
+    frozen.flags.writeable = False
+    cumsum_rows(frozen)
     return time.perf_counter() - t0
