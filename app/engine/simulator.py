@@ -135,6 +135,11 @@ class _Book:
         self.q = self.work[jit.Q]  # a view: the kernels update it in place
         self.log = np.zeros((5, max(4 * n_symbols, 64)))
         self.state = np.array([float(capital), 0.0])
+        # views and scalars the per-event code reads (no lookups in the hot loop)
+        self._px = self.work[jit.PX]
+        self._value_px = self.work[jit.VALUE_PX]
+        self._buy_qty = self.work[jit.BUY_QTY]
+        self._buy_factor = costs.buy_factor
         self.params = np.array(
             [
                 costs.slippage_rate,
@@ -173,6 +178,43 @@ class _Book:
             float(side), row,
         )  # fmt: skip
 
+    def rebalance(  # noqa: PLR0917 - positional: called once per event
+        self,
+        row: int,
+        weights: FloatArray,
+        price: FloatArray,
+        mark: FloatArray,
+        gone_after: IntArray,
+        fill_row: int,
+    ) -> None:
+        """Trade towards ``weights`` at ``price`` (NaN = untradeable) by bt's rule.
+
+        ``mark`` values positions that cannot trade; columns with ``gone_after <=
+        fill_row`` (cashed out already) are untradeable too. ``row`` is the local
+        row the fills are logged at. See the module docstring.
+        """
+        state = self.state
+        if state[jit.N_FILLS] + len(self.q) > self.log.shape[1]:
+            self.reserve()
+        work, log, params = self.work, self.log, self.params
+        jit.close_out(
+            work, log, state, params, price, weights, mark, gone_after, fill_row, row
+        )
+        value = state[jit.CASH] + float(np.dot(self.q, self._value_px))
+        jit.resize(work, log, state, params, value, row)
+        px = self._px
+        if float(np.dot(self._buy_qty, px)) * self._buy_factor > state[jit.CASH]:
+            # Only reachable when untradeable holdings are over weight: shrink every
+            # buy amount by the same factor so that sum(floor(a*k / (p*bf)) * p*bf)
+            # <= cash.
+            amount = work[jit.AMOUNT]
+            wanted = float(amount[amount > 0.0].sum())
+            k = max(self.cash, 0.0) / wanted
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scaled = np.floor(amount * k / (px * self._buy_factor))
+            self._buy_qty[:] = np.where(amount > 0.0, scaled, 0.0)
+        jit.trade(work, log, state, params, jit.BUY_QTY, px, 1.0, row)
+
     def fills(self) -> Fills:
         n = self.n_fills
         log = self.log[:, :n]
@@ -183,42 +225,6 @@ class _Book:
             price=log[jit.F_PX].copy(),
             commission=log[jit.F_FEE].copy(),
         )
-
-
-def rebalance(
-    book: _Book,
-    row: int,
-    weights: FloatArray,
-    price: FloatArray,
-    mark: FloatArray,
-    *,
-    gone_after: IntArray,
-    fill_row: int,
-) -> None:
-    """Trade ``book`` towards ``weights`` at ``price`` (NaN = untradeable) by bt's rule.
-
-    ``mark`` values positions that cannot trade; columns with ``gone_after <=
-    fill_row`` (cashed out already) are untradeable too. See the module docstring.
-    """
-    book.reserve()  # first: it may replace book.log
-    work, log, state, params = book.work, book.log, book.state, book.params
-    jit.close_out(
-        work, log, state, params, price, weights, mark, gone_after, fill_row, row
-    )
-    value = state[jit.CASH] + float(np.dot(work[jit.Q], work[jit.VALUE_PX]))
-    jit.resize(work, log, state, params, value, row)
-    px = work[jit.PX]
-    cost = float(np.dot(work[jit.BUY_QTY], px)) * book.costs.buy_factor
-    if cost > state[jit.CASH]:
-        # Only reachable when untradeable holdings are over weight: shrink every buy
-        # amount by the same factor so that sum(floor(a*k / (p*bf)) * p*bf) <= cash.
-        amount = work[jit.AMOUNT]
-        wanted = float(amount[amount > 0.0].sum())
-        k = max(book.cash, 0.0) / wanted
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scaled = np.floor(amount * k / (px * book.costs.buy_factor))
-        work[jit.BUY_QTY] = np.where(amount > 0.0, scaled, 0.0)
-    jit.trade(work, log, state, params, jit.BUY_QTY, px, 1.0, row)
 
 
 def _events(
@@ -309,7 +315,8 @@ def simulate(
         if divs is not None and local > last:
             seg = divs[last + 1 : local + 1] @ book.q
             income[last + 1 : local + 1] = seg
-            book.credit(float(seg.sum()))
+            # one day: seg.sum() is 0.0 + seg[0], the same cash either way
+            book.credit(float(seg[0]) if len(seg) == 1 else float(seg.sum()))
         last = max(last, local)
         if phase == _PHASE_DELIST:
             only[idx] = book.q[idx]
@@ -320,10 +327,7 @@ def simulate(
             mark_row = marks[
                 row - first - (1 if phase == _PHASE_OPEN and row > 0 else 0)
             ]
-            rebalance(
-                book, local, weights[idx], price, mark_row,
-                gone_after=gone_after, fill_row=row,
-            )  # fmt: skip
+            book.rebalance(local, weights[idx], price, mark_row, gone_after, row)
         q_after[i + 1] = book.q
         fill_rows[i] = local
         if (i + 1) % chunk == 0:
