@@ -15,11 +15,15 @@ equity curve and returns. What is shared across combinations:
   rebalancing frequency reuse it (:attr:`SweepResult.factor_hits` counts the reuses);
 * no trade ledger: only the closed trades' P&L and returns the metrics need.
 
-Agreement with :func:`run_backtest`: the simulation is the same code, so fills and
-equity are bit-identical whenever the target weights are. Momentum and ``close``
-scores are element-wise and identical; the rolling factors (``sma``, ``volatility``,
-...) are prefix sums over the rows asked for, so evaluating them on all rows changes
-their last bits (~1e-16 relative) and a selection could differ only at an exact tie.
+Agreement with :func:`run_backtest`: each combination's whole event loop runs in one
+compiled call (:func:`app.engine.jit.run_events`) with the simulator's rules and
+per-symbol arithmetic, but sequential dot products instead of BLAS and the running
+cash instead of a cumulative sum of fills, so equity agrees with ``run_backtest`` to
+float rounding (~1e-15 relative), not bit for bit; a whole-share count could differ
+only where a quantity falls within that rounding of an integer. Momentum and
+``close`` scores are element-wise and identical; the rolling factors (``sma``,
+``volatility``, ...) are prefix sums over the rows asked for, so evaluating them on
+all rows changes their last bits and a selection could differ only at an exact tie.
 The tests check every metric to 1e-9 relative against ``run_backtest``.
 
 Overrides (one mapping per combination) name :class:`BacktestConfig` fields
@@ -291,6 +295,7 @@ class _Sweep:
         self.data = data.precompute()
         self.windows: dict[tuple[Any, ...], _Window] = {}
         self.benchmarks: dict[tuple[Any, ...], FloatArray | None] = {}
+        self.universes: dict[tuple[Any, ...], tuple[str, ...]] = {}
         self.factors = _FactorCache()
 
     def window(
@@ -312,6 +317,18 @@ class _Sweep:
             )
         return key, found
 
+    def universe(self, config: BacktestConfig) -> tuple[str, ...]:
+        """:func:`_universe` of ``config``, checked once per distinct choice."""
+        screen = config.filter_criteria
+        key = (
+            config.symbols,
+            None if screen is None else tuple(screen.get("universe") or ()),
+        )
+        found = self.universes.get(key)
+        if found is None:
+            found = self.universes[key] = _universe(config, self.data)
+        return found
+
     def benchmark(
         self, config: BacktestConfig, start_row: int, end_row: int
     ) -> FloatArray | None:
@@ -328,7 +345,7 @@ class _Sweep:
         strategy = resolve_strategy(
             config.strategy_id, config.strategy_params, config.filter_criteria
         )
-        universe = _universe(config, data)
+        universe = self.universe(config)
         lo = max(0, start_row - strategy.warmup_rows - 1)
         key, win = self.window(config, lo, end_row, universe)
         strategy = _with_cache(strategy, self.factors, key, win)
@@ -447,7 +464,7 @@ def run_sweep(
             resolve_strategy(
                 config.strategy_id, config.strategy_params, config.filter_criteria
             )
-            _universe(config, sweep.data)
+            sweep.universe(config)
             sweep.benchmark(config, *validate_config(config, sweep.data))
         except InvalidInputError as exc:
             raise InvalidInputError(

@@ -1,7 +1,9 @@
 """The portfolio simulator: target weights in, whole-share fills and daily equity out.
 
-Vectorised over symbols; the only Python loop is over *events* (rebalance fills and
-forced delisting sales), never over symbols or orders. Conventions:
+The only Python loop is over *events* (rebalance fills and forced delisting sales);
+the per-symbol work of an event runs in compiled kernels (:mod:`app.engine.jit`, whose
+docstring says why numba and how results stay bit-identical to the former numpy
+code). Conventions:
 
 Fill timing (``execution``)
     ``next_open`` (default): the decision taken at the close of day ``t`` fills at the
