@@ -32,6 +32,7 @@ NON_SETTINGS = {
     "API_WORKERS",
     "WORKER_CONCURRENCY",
     "PRESTART_DB_WAIT_SECONDS",
+    "PROMETHEUS_MULTIPROC_DIR",  # read by prometheus-client itself, not a setting
 }
 _COMPOSE_VAR = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)")
 
