@@ -257,9 +257,13 @@ def _simulate(
         rebalances=strategy.rebalances,
     )
     cols = data.columns(window.symbols)
-    # The one place membership enters: the eligible mask of each decision row.
-    eligible = None if members is None else members[offset + decisions][:, cols]
-    weights = strategy.target_weights(window, decisions, eligible)
+    # The one place membership enters: the eligible mask of each decision row, which
+    # every pipeline intersects with "has a close" before selecting.
+    if members is None:
+        weights = strategy.target_weights(window, decisions)
+    else:
+        eligible = members[offset + decisions][:, cols]
+        weights = strategy.target_weights(window, decisions, eligible)
     # A symbol whose data stops before the dataset's end is cashed out at its last
     # close.
     last = data.last_row[cols]
