@@ -1,0 +1,199 @@
+"""Point-in-time S&P 500 membership: reads the shipped CSVs, resolves tickers to the
+price data's symbols and hands the engine arrays (the pure part is
+:mod:`app.engine.universe`).
+
+Files (in ``app/data/bundled``, see its README for source and licence):
+
+* ``sp500_membership.csv`` ``ticker,start_date,end_date``: one row per continuous
+  spell in the index, ``end_date`` exclusive, empty while still a member. A spell
+  carries the ticker **of its time** (``FB`` until 2022-06-09).
+* ``sp500_ticker_renames.csv`` ``old_ticker,new_ticker,date,source``: membership
+  recorded under ``old_ticker`` on days before ``date`` belongs to the company that
+  trades as ``new_ticker`` from ``date`` on. Chains are followed forward in time
+  (``CBS`` → ``VIAC`` 2019 → ``PARA`` 2022); days on or after ``date`` stay with
+  ``old_ticker`` (a ticker can pass to another company: ``IR`` in 2020).
+
+Renames are applied once, when the spells are loaded; spellings (``BRK.B``,
+``BRK-B``, ``BRK/B``) are matched to the dataset's own symbols at the same time.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import threading
+import weakref
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.engine.data import MarketData
+from app.engine.errors import DataError
+from app.engine.universe import OPEN_END, BoolMatrix, Coverage, Spells, coverage
+from app.engine.universe import membership_mask as build_mask
+
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
+MEMBERSHIP_FILE = "sp500_membership.csv"
+RENAMES_FILE = "sp500_ticker_renames.csv"
+
+Spell = tuple[str, dt.date, dt.date | None]  # ticker, start, end (exclusive) or None
+
+_lock = threading.Lock()
+_mask_cache: weakref.WeakKeyDictionary[MarketData, BoolMatrix] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@dataclass(frozen=True)
+class Rename:
+    """``old`` became ``new`` on ``date`` (see the module docstring)."""
+
+    old: str
+    new: str
+    date: dt.date
+
+
+def spelling_key(symbol: str) -> str:
+    """One spelling per share class: upper case, class separator as a dot
+    (``brk-b``, ``BRK/B``, ``BRK_B`` → ``BRK.B``)."""
+    key = symbol.strip().upper()
+    for sep in ("-", "/", "_", " "):
+        key = key.replace(sep, ".")
+    return key
+
+
+def read_spells(path: Path) -> list[Spell]:
+    """``sp500_membership.csv`` as ``(ticker, start, end or None)`` tuples."""
+    rows = _read_csv(path, ("ticker", "start_date", "end_date"))
+    out: list[Spell] = []
+    for i, row in enumerate(rows, start=2):
+        try:
+            start = dt.date.fromisoformat(row["start_date"])
+            end = dt.date.fromisoformat(row["end_date"]) if row["end_date"] else None
+        except ValueError as exc:
+            message = f"{path.name} line {i}: {exc}"
+            raise DataError(message, field="membership") from None
+        out.append((row["ticker"].strip(), start, end))
+    return out
+
+
+def read_renames(path: Path) -> list[Rename]:
+    """``sp500_ticker_renames.csv`` as :class:`Rename` s (the source column is
+    documentation only)."""
+    rows = _read_csv(path, ("old_ticker", "new_ticker", "date"))
+    return [
+        Rename(r["old_ticker"].strip(), r["new_ticker"].strip(), _date(r["date"]))
+        for r in rows
+    ]
+
+
+def apply_renames(spells: Iterable[Spell], renames: Iterable[Rename]) -> list[Spell]:
+    """Relabel every spell with the ticker its company trades under after its last
+    rename, splitting a spell at a rename date when the old ticker stays in the index
+    afterwards (a reused ticker). Spells are returned unmerged."""
+    by_old: dict[str, list[Rename]] = defaultdict(list)
+    for r in sorted(renames, key=lambda r: r.date):
+        by_old[r.old].append(r)
+    out: list[Spell] = []
+    # (ticker, start, end, as_of): the company traded as `ticker` as of `as_of`.
+    todo = [(t, s, e, s) for t, s, e in spells]
+    while todo:
+        ticker, start, end, as_of = todo.pop()
+        nxt = next((r for r in by_old.get(ticker, ()) if r.date > as_of), None)
+        if nxt is None:
+            out.append((ticker, start, end))
+            continue
+        cut = nxt.date if end is None else min(end, nxt.date)
+        todo.append((nxt.new, start, cut, nxt.date))
+        if end is None or end > nxt.date:
+            todo.append((ticker, nxt.date, end, nxt.date))
+    return out
+
+
+def to_spells(spells: Iterable[Spell], symbols: Sequence[str]) -> Spells:
+    """Spells as arrays, labels spelled as in ``symbols`` where the share class
+    matches (others keep the membership file's spelling), overlapping or touching
+    spells of one label merged."""
+    ours = {spelling_key(s): s for s in symbols}
+    intervals: dict[str, list[tuple[np.datetime64, np.datetime64]]] = defaultdict(list)
+    for ticker, start, end in spells:
+        label = ours.get(spelling_key(ticker), ticker)
+        stop = OPEN_END if end is None else np.datetime64(end, "D")
+        intervals[label].append((np.datetime64(start, "D"), stop))
+    labels = sorted(intervals)
+    rows: list[tuple[int, np.datetime64, np.datetime64]] = []
+    for i, label in enumerate(labels):
+        for start_day, stop_day in _merge(intervals[label]):
+            rows.append((i, start_day, stop_day))
+    return Spells(
+        labels=tuple(labels),
+        label=np.array([r[0] for r in rows], dtype=np.int64),
+        start=np.array([r[1] for r in rows], dtype="datetime64[D]"),
+        end=np.array([r[2] for r in rows], dtype="datetime64[D]"),
+    )
+
+
+def load_spells(symbols: Sequence[str], *, directory: Path | None = None) -> Spells:
+    """The shipped membership, renames applied, labels matched to ``symbols``."""
+    folder = directory or BUNDLED_DIR
+    raw = read_spells(folder / MEMBERSHIP_FILE)
+    renamed = apply_renames(raw, read_renames(folder / RENAMES_FILE))
+    return to_spells(renamed, symbols)
+
+
+def membership_mask_for(data: MarketData) -> BoolMatrix:
+    """S&P 500 membership aligned to ``data``, ``(n_days, n_symbols)``, read-only.
+    Computed once per dataset object (cached while ``data`` lives)."""
+    with _lock:
+        cached = _mask_cache.get(data)
+    if cached is not None:
+        return cached
+    mask = build_mask(load_spells(data.symbols), data.dates, data.symbols)
+    mask.flags.writeable = False
+    with _lock:
+        _mask_cache[data] = mask
+    return mask
+
+
+def coverage_for(
+    data: MarketData, *, start: dt.date | None = None, end: dt.date | None = None
+) -> Coverage:
+    """How much of the S&P 500 ``data`` has prices for over ``start..end``."""
+    spells = load_spells(data.symbols)
+    has_price = ~np.isnan(data.close)
+    return coverage(spells, data.dates, data.symbols, has_price, start=start, end=end)
+
+
+def _merge(
+    spans: list[tuple[np.datetime64, np.datetime64]],
+) -> list[tuple[np.datetime64, np.datetime64]]:
+    merged: list[tuple[np.datetime64, np.datetime64]] = []
+    for start, stop in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], stop))
+        else:
+            merged.append((start, stop))
+    return merged
+
+
+def _read_csv(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
+    if not path.is_file():
+        raise DataError(f"membership file missing: {path}", field="membership")
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in columns if c not in (reader.fieldnames or ())]
+        if missing:
+            raise DataError(
+                f"{path.name} lacks column(s) {', '.join(missing)}", field="membership"
+            )
+        return list(reader)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise DataError(f"not an ISO date: {text!r}", field="membership") from None
