@@ -26,9 +26,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.data.membership import coverage_for, load_spells
+from app.data.store import load_dataset
 from app.engine.backtest import run_backtest
 from app.engine.config import BacktestConfig
-from app.engine.store import load_dataset
 from app.engine.universe import membership_mask
 
 WORKLOADS = {

@@ -26,8 +26,8 @@ from app.data.membership import (
     spelling_key,
     to_spells,
 )
+from app.data.store import load_dataset
 from app.engine.data import MarketData
-from app.engine.store import load_dataset
 from app.engine.universe import membership_mask
 
 COUNT_DAYS = ["2005-01-03", "2010-01-04", "2015-01-02", "2020-01-02", "2024-08-26"]

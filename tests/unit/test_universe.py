@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from app.data.membership import BUNDLED_DIR, MEMBERSHIP_FILE, membership_mask_for
+from app.data.store import load_dataset
 from app.engine.backtest import BacktestResult, check_config, run_backtest
 from app.engine.config import BacktestConfig
 from app.engine.data import MarketData
 from app.engine.errors import InvalidInputError
-from app.engine.store import load_dataset
 from app.engine.strategies import resolve_strategy
 from app.engine.universe import (
     OPEN_END,
