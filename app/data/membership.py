@@ -41,10 +41,30 @@ RENAMES_FILE = "sp500_ticker_renames.csv"
 
 Spell = tuple[str, dt.date, dt.date | None]  # ticker, start, end (exclusive) or None
 
+#: The dataset the membership files describe (the bundled one, see
+#: :func:`has_membership`).
+MEMBERSHIP_DATASET = "sp500"
+INDEX_NAME = "S&P 500"
+
 _lock = threading.Lock()
 _mask_cache: weakref.WeakKeyDictionary[MarketData, BoolMatrix] = (
     weakref.WeakKeyDictionary()
 )
+_spells_cache: weakref.WeakKeyDictionary[MarketData, Spells] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@dataclass(frozen=True)
+class YearCoverage:
+    """One calendar year of :func:`coverage_by_year`."""
+
+    year: int
+    member_days: int
+    covered_member_days: int
+    share: float
+    members: int
+    members_without_prices: int
 
 
 @dataclass(frozen=True)
@@ -144,6 +164,25 @@ def load_spells(symbols: Sequence[str], *, directory: Path | None = None) -> Spe
     return to_spells(renamed, symbols)
 
 
+def has_membership(dataset: str | None) -> bool:
+    """Whether point-in-time membership is known for ``dataset`` (``None``: the
+    bundled one). Only the bundled dataset has it: an imported dataset's tickers may
+    come from any market, and matching them to S&P 500 tickers would be a guess."""
+    return (dataset or MEMBERSHIP_DATASET) == MEMBERSHIP_DATASET
+
+
+def spells_for(data: MarketData) -> Spells:
+    """:func:`load_spells` for ``data``'s symbols, cached while ``data`` lives."""
+    with _lock:
+        cached = _spells_cache.get(data)
+    if cached is not None:
+        return cached
+    spells = load_spells(data.symbols)
+    with _lock:
+        _spells_cache[data] = spells
+    return spells
+
+
 def membership_mask_for(data: MarketData) -> BoolMatrix:
     """S&P 500 membership aligned to ``data``, ``(n_days, n_symbols)``, read-only.
     Computed once per dataset object (cached while ``data`` lives)."""
@@ -151,7 +190,7 @@ def membership_mask_for(data: MarketData) -> BoolMatrix:
         cached = _mask_cache.get(data)
     if cached is not None:
         return cached
-    mask = build_mask(load_spells(data.symbols), data.dates, data.symbols)
+    mask = build_mask(spells_for(data), data.dates, data.symbols)
     mask.flags.writeable = False
     with _lock:
         _mask_cache[data] = mask
@@ -162,9 +201,38 @@ def coverage_for(
     data: MarketData, *, start: dt.date | None = None, end: dt.date | None = None
 ) -> Coverage:
     """How much of the S&P 500 ``data`` has prices for over ``start..end``."""
-    spells = load_spells(data.symbols)
     has_price = ~np.isnan(data.close)
-    return coverage(spells, data.dates, data.symbols, has_price, start=start, end=end)
+    return coverage(
+        spells_for(data), data.dates, data.symbols, has_price, start=start, end=end
+    )
+
+
+def coverage_by_year(data: MarketData) -> list[YearCoverage]:
+    """:func:`coverage_for` of each calendar year ``data`` has sessions in."""
+    has_price = ~np.isnan(data.close)
+    years = data.dates.astype("datetime64[Y]").astype(np.int64) + 1970
+    out = []
+    for year in (int(y) for y in np.unique(years)):
+        got = coverage(
+            spells_for(data),
+            data.dates,
+            data.symbols,
+            has_price,
+            start=dt.date(year, 1, 1),
+            end=dt.date(year, 12, 31),
+        )
+        if got.member_days:
+            out.append(
+                YearCoverage(
+                    year=year,
+                    member_days=got.member_days,
+                    covered_member_days=got.covered_member_days,
+                    share=got.share,
+                    members=got.members,
+                    members_without_prices=got.members_without_prices,
+                )
+            )
+    return out
 
 
 def _merge(
