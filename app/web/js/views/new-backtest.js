@@ -7,6 +7,7 @@ import { navigate } from "../router.js";
 import { clearFieldErrors, showFieldErrors } from "./form-errors.js";
 import { createScreenBuilder, DEFAULT_SCREEN } from "./screen-builder.js";
 import { createSymbolPicker } from "./symbol-picker.js";
+import { createUniverseChoice } from "./universe-choice.js";
 
 const RETRY_KEY = "backtest.retryAt";
 const MAX_SPAN_YEARS = 10;
@@ -118,6 +119,7 @@ export async function renderNewBacktest(container, route) {
   picker.input.setAttribute("aria-describedby", "symbols-error");
   const pickerField = h("div", { class: "field", dataset: { field: "symbols" } },
     h("label", { for: picker.input.id }, "Symbols"), picker.element, pickerErr);
+  const membership = createUniverseChoice({ initial: cfg.universe, listed: chosen.length > 0 });
 
   // ---- period and costs -------------------------------------------------------------
   const first = universe.first_date;
@@ -157,7 +159,7 @@ export async function renderNewBacktest(container, route) {
       modeGroup, strategyPane, screenPane),
     h("section", { class: "card" },
       h("h2", {}, "Universe"),
-      universeGroup, pickerField),
+      universeGroup, pickerField, membership.element),
     h("section", { class: "card" },
       h("h2", {}, "Period, capital and costs"),
       h("div", { class: "grid-4" },
@@ -189,6 +191,7 @@ export async function renderNewBacktest(container, route) {
     screenPane.hidden = m !== "screen";
     const u = form.querySelector('input[name="universe-mode"]:checked').value;
     pickerField.hidden = u !== "chosen";
+    membership.follow(u === "chosen");
     updatePreview();
   }
 
@@ -206,6 +209,7 @@ export async function renderNewBacktest(container, route) {
     if (form.querySelector('input[name="universe-mode"]:checked').value === "chosen") {
       body.symbols = picker.getSelected();
     }
+    body.universe = membership.value();
     body.start_date = start.value || null;
     body.end_date = end.value || null;
     body.initial_capital = readNumber(capital);

@@ -7,6 +7,7 @@ import { confirmDialog, downloadText, h, replace } from "../dom.js";
 import { date, dateTime, money, pct } from "../format.js";
 import { BENCHMARK, BY_KEY, DETAIL, HEADLINE, formatMetric, metricTone } from "../metrics.js";
 import { navigate } from "../router.js";
+import { coverageNote } from "./coverage-note.js";
 import { strategyLabel } from "./new-backtest.js";
 import { createTradesTable } from "./trades.js";
 
@@ -40,7 +41,7 @@ function configSummary(status, strategies) {
   return h("div", { class: "config-summary", id: "config-summary" },
     item("Strategy", strategy + params),
     item("Period", `${date(c.start_date)} → ${date(c.end_date)}`),
-    item("Universe", symbols),
+    item("Universe", c.universe === "sp500_pit" ? `${symbols}, S&P 500 members on each date` : symbols),
     item("Capital", money(c.initial_capital, 0)),
     item("Rebalancing", c.rebalancing || "—"),
     item("Costs", `${pct(commission, { digits: 2 })} commission, ${pct(slippage, { digits: 2 })} slippage`),
@@ -156,6 +157,7 @@ export function renderResults(container, status) {
         h("a", { class: "btn", href: `#/new?from=${encodeURIComponent(id)}` }, "Run again with changes"),
         h("a", { class: "btn", href: `#/compare?ids=${encodeURIComponent(id)}` }, "Compare…"),
         deleteBtn)),
+    coverageNote(m),
     h("section", { class: "card", "aria-label": "Settings" }, summarySlot),
     h("h2", { class: "visually-hidden" }, "Key metrics"),
     h("div", { class: "metric-grid", id: "metric-cards" }, HEADLINE.map((k) => metricCard(k, m[k]))),
