@@ -17,7 +17,7 @@ from app.backtests.charts import series_payload
 from app.backtests.coverage import data_coverage
 from app.backtests.schemas import BacktestRequest
 from app.core.config import Settings
-from app.data.membership import membership_mask_for
+from app.data.membership import coverage_for, membership_mask_for
 from app.data.store import load_dataset
 from app.engine.backtest import BacktestResult, run_backtest
 from app.engine.errors import CancelledError, EngineError
@@ -77,6 +77,7 @@ def warm_up(settings: Settings) -> None:
     data = load_dataset(datasets_dir=settings.resolved_datasets_dir)
     data.precompute()
     membership_mask_for(data)
+    coverage_for(data)  # builds the running totals every result's coverage reads
 
 
 BACKTEST = register(

@@ -29,10 +29,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from app.engine.data import MarketData
-from app.engine.errors import DataError
-from app.engine.universe import OPEN_END, BoolMatrix, Coverage, Spells, coverage
+from app.engine.errors import DataError, InvalidInputError
+from app.engine.universe import (
+    OPEN_END,
+    BoolMatrix,
+    Coverage,
+    Spells,
+    survivorship_grade,
+)
 from app.engine.universe import membership_mask as build_mask
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
@@ -200,27 +207,41 @@ def membership_mask_for(data: MarketData) -> BoolMatrix:
 def coverage_for(
     data: MarketData, *, start: dt.date | None = None, end: dt.date | None = None
 ) -> Coverage:
-    """How much of the S&P 500 ``data`` has prices for over ``start..end``."""
-    has_price = ~np.isnan(data.close)
-    return coverage(
-        spells_for(data), data.dates, data.symbols, has_price, start=start, end=end
+    """How much of the S&P 500 ``data`` has prices for over ``start..end``
+    (inclusive; default: all of ``data``). Equal to
+    :func:`app.engine.universe.coverage` of ``data``, answered from running totals
+    built once per dataset, so that every result can carry it at little cost."""
+    index = _coverage_index(data)
+    days = data.dates
+    lo = 0 if start is None else int(np.searchsorted(days, np.datetime64(start, "D")))
+    hi = len(days)
+    if end is not None:
+        hi = int(np.searchsorted(days, np.datetime64(end, "D"), side="right"))
+    if hi <= lo:
+        raise InvalidInputError("the period holds no session", field="start_date")
+    member = index.member[hi].astype(np.int64) - index.member[lo]
+    covered = index.covered[hi].astype(np.int64) - index.covered[lo]
+    member_days, covered_days = int(member.sum()), int(covered.sum())
+    share = covered_days / member_days if member_days else float("nan")
+    return Coverage(
+        start=_to_date(days[lo]),
+        end=_to_date(days[hi - 1]),
+        member_days=member_days,
+        covered_member_days=covered_days,
+        share=share,
+        members=int((member > 0).sum()),
+        members_without_prices=int(((member > 0) & (covered == 0)).sum()),
+        by_year=_shares_by_year(index, days, lo, hi),
+        survivorship_bias=survivorship_grade(share),
     )
 
 
 def coverage_by_year(data: MarketData) -> list[YearCoverage]:
     """:func:`coverage_for` of each calendar year ``data`` has sessions in."""
-    has_price = ~np.isnan(data.close)
     years = data.dates.astype("datetime64[Y]").astype(np.int64) + 1970
     out = []
     for year in (int(y) for y in np.unique(years)):
-        got = coverage(
-            spells_for(data),
-            data.dates,
-            data.symbols,
-            has_price,
-            start=dt.date(year, 1, 1),
-            end=dt.date(year, 12, 31),
-        )
+        got = coverage_for(data, start=dt.date(year, 1, 1), end=dt.date(year, 12, 31))
         if got.member_days:
             out.append(
                 YearCoverage(
@@ -233,6 +254,68 @@ def coverage_by_year(data: MarketData) -> list[YearCoverage]:
                 )
             )
     return out
+
+
+@dataclass(frozen=True)
+class _CoverageIndex:
+    """Running totals over sessions, ``(n_days + 1, n_labels)``: row ``t`` counts the
+    member-days (``member``) and covered member-days (``covered``) of each label on
+    sessions ``0..t-1``. Labels are ``data``'s symbols, then index members it has no
+    column for (never covered). int16 holds them: a dataset has < 32,768 sessions."""
+
+    member: npt.NDArray[np.int16]
+    covered: npt.NDArray[np.int16]
+
+
+_index_cache: weakref.WeakKeyDictionary[MarketData, _CoverageIndex] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _coverage_index(data: MarketData) -> _CoverageIndex:
+    with _lock:
+        cached = _index_cache.get(data)
+    if cached is not None:
+        return cached
+    spells = spells_for(data)
+    ours = set(data.symbols)
+    labels = list(data.symbols) + [s for s in spells.labels if s not in ours]
+    member = build_mask(spells, data.dates, labels)
+    covered = member.copy()
+    covered[:, : data.n_symbols] &= ~np.isnan(data.close)
+    covered[:, data.n_symbols :] = False
+    index = _CoverageIndex(member=_running(member), covered=_running(covered))
+    with _lock:
+        _index_cache[data] = index
+    return index
+
+
+def _running(mask: BoolMatrix) -> npt.NDArray[np.int16]:
+    if mask.shape[0] > np.iinfo(np.int16).max:
+        raise DataError("too many sessions for the coverage index", field="dates")
+    out = np.zeros((mask.shape[0] + 1, mask.shape[1]), dtype=np.int16)
+    np.cumsum(mask, axis=0, dtype=np.int16, out=out[1:])
+    out.flags.writeable = False
+    return out
+
+
+def _shares_by_year(
+    index: _CoverageIndex, days: npt.NDArray[np.datetime64], lo: int, hi: int
+) -> dict[int, float]:
+    years = days[lo:hi].astype("datetime64[Y]").astype(np.int64) + 1970
+    out: dict[int, float] = {}
+    for year in np.unique(years):
+        rows = np.flatnonzero(years == year)
+        a, b = lo + int(rows[0]), lo + int(rows[-1]) + 1
+        total = int(index.member[b].astype(np.int64).sum() - index.member[a].sum())
+        if total:
+            done = int(index.covered[b].astype(np.int64).sum() - index.covered[a].sum())
+            out[int(year)] = done / total
+    return out
+
+
+def _to_date(day: np.datetime64) -> dt.date:
+    return dt.date.fromisoformat(str(day.astype("datetime64[D]")))
 
 
 def _merge(

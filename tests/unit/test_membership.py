@@ -19,6 +19,7 @@ from app.data.membership import (
     RENAMES_FILE,
     Rename,
     apply_renames,
+    coverage_by_year,
     coverage_for,
     load_spells,
     membership_mask_for,
@@ -28,7 +29,7 @@ from app.data.membership import (
 )
 from app.data.store import load_dataset
 from app.engine.data import MarketData
-from app.engine.universe import membership_mask
+from app.engine.universe import coverage, membership_mask
 
 COUNT_DAYS = ["2005-01-03", "2010-01-04", "2015-01-02", "2020-01-02", "2024-08-26"]
 
@@ -213,6 +214,41 @@ def test_coverage_by_year_rises_to_almost_all_by_2024(sp500: MarketData) -> None
         )
     )
     assert by_year[2005] < 0.5 < 0.95 < by_year[2024]
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (None, None),
+        (dt.date(2008, 1, 1), dt.date(2012, 12, 31)),
+        (dt.date(2010, 1, 4), dt.date(2010, 1, 4)),  # one session
+        (dt.date(2016, 2, 29), dt.date(2024, 12, 31)),  # ends after the data
+        (dt.date(2000, 1, 1), dt.date(2005, 1, 3)),  # starts before the data
+    ],
+)
+def test_coverage_for_equals_the_engine_coverage(
+    sp500: MarketData, start: dt.date | None, end: dt.date | None
+) -> None:
+    """The running totals answer exactly what the engine's one-shot count does."""
+    expected = coverage(
+        load_spells(sp500.symbols),
+        sp500.dates,
+        sp500.symbols,
+        ~np.isnan(sp500.close),
+        start=start,
+        end=end,
+    )
+    assert coverage_for(sp500, start=start, end=end) == expected
+
+
+def test_coverage_by_year_rows_equal_single_year_coverage(sp500: MarketData) -> None:
+    rows = {r.year: r for r in coverage_by_year(sp500)}
+    assert list(rows) == list(range(2005, 2025))
+    one = coverage_for(sp500, start=dt.date(2009, 1, 1), end=dt.date(2009, 12, 31))
+    assert rows[2009].member_days == one.member_days
+    assert rows[2009].covered_member_days == one.covered_member_days
+    assert rows[2009].members_without_prices == one.members_without_prices
+    assert rows[2009].share == pytest.approx(coverage_for(sp500).by_year[2009])
 
 
 def test_membership_mask_for_is_cached_and_read_only(sp500: MarketData) -> None:
