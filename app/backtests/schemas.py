@@ -61,6 +61,7 @@ _REQUEST_EXAMPLE: JsonDict = {
     "execution": "next_open",
     "dividends": True,
     "benchmark": "SPY",
+    "universe": "sp500_pit",
 }
 
 
