@@ -232,9 +232,9 @@ class DataCoverage(BaseModel):
     """How much of the S&P 500 the dataset had prices for over the backtest's
     period: the survivorship-bias disclosure of a result (README "Data and its
     limits"). It describes the dataset, whichever universe ran: members without
-    prices could never be held. ``survivorship_bias``: ``low`` from 95 % of the
-    index's member-days covered, ``moderate`` from 80 %, ``high`` below; ``unknown``
-    (with ``reason``) for an imported dataset, which has no membership data."""
+    prices could never be held. `survivorship_bias`: `low` from 95 % of the index's
+    member-days covered, `moderate` from 80 %, `high` below; `unknown` (with
+    `reason`) for an imported dataset, which has no membership data."""
 
     universe: Universe
     index: str | None = Field(description="The index measured against.")
@@ -258,8 +258,8 @@ class DataCoverage(BaseModel):
 
 
 class BacktestStatus(BaseModel):
-    """A job's state; ``metrics`` appears once it has completed. Every metric is a
-    number except ``metrics.data_coverage`` (:class:`DataCoverage`)."""
+    """A job's state; `metrics` appears once it has completed. Every metric is a
+    number except `metrics.data_coverage` (a DataCoverage object)."""
 
     task_id: uuid.UUID
     name: str | None = None
