@@ -14,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.backtests import repository
 from app.backtests.charts import series_payload
+from app.backtests.coverage import data_coverage
 from app.backtests.schemas import BacktestRequest
 from app.core.config import Settings
+from app.data.membership import coverage_for, membership_mask_for
 from app.data.store import load_dataset
 from app.engine.backtest import BacktestResult, run_backtest
 from app.engine.errors import CancelledError, EngineError
@@ -36,12 +38,17 @@ def run(context: RunContext) -> Completion:
         data = load_dataset(
             config.dataset, datasets_dir=context.settings.resolved_datasets_dir
         )
+        membership = (
+            membership_mask_for(data) if config.universe == "sp500_pit" else None
+        )
         result = run_backtest(
             config,
             data,
+            membership=membership,
             on_progress=reporter.progress,
             should_cancel=reporter.cancelled,
         )
+        coverage = data_coverage(config, data)
     except CancelledError:
         raise JobCancelled from None
     except (EngineError, ValueError) as exc:
@@ -52,7 +59,7 @@ def run(context: RunContext) -> Completion:
         await repository.save_series(session, job_id, series_payload(result))
 
     return Completion(
-        metrics=result.metrics,
+        metrics={**result.metrics, "data_coverage": coverage},
         current_date=last_date(result),
         work_done=len(result.fills),
         save=save,
@@ -65,8 +72,12 @@ def last_date(result: BacktestResult) -> dt.date:
 
 
 def warm_up(settings: Settings) -> None:
-    """Load the bundled dataset (and its derived arrays) before a worker forks."""
-    load_dataset(datasets_dir=settings.resolved_datasets_dir).precompute()
+    """Load the bundled dataset (its derived arrays and membership mask) before a
+    worker forks."""
+    data = load_dataset(datasets_dir=settings.resolved_datasets_dir)
+    data.precompute()
+    membership_mask_for(data)
+    coverage_for(data)  # builds the running totals every result's coverage reads
 
 
 BACKTEST = register(

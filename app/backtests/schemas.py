@@ -14,9 +14,11 @@ from pydantic import (
     StrictBool,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic.config import JsonDict
 
+from app.data.membership import has_membership
 from app.engine.config import (
     MAX_CAPITAL,
     MAX_COMMISSION_RATE,
@@ -26,6 +28,7 @@ from app.engine.config import (
     MAX_SYMBOLS,
     MIN_CAPITAL,
     BacktestConfig,
+    Universe,
 )
 
 
@@ -59,6 +62,7 @@ _REQUEST_EXAMPLE: JsonDict = {
     "execution": "next_open",
     "dividends": True,
     "benchmark": "SPY",
+    "universe": "sp500_pit",
 }
 
 
@@ -126,6 +130,16 @@ class BacktestRequest(BaseModel):
         le=MAX_RISK_FREE_RATE,
         description="Annual, for Sharpe/Sortino/alpha.",
     )
+    universe: Universe | None = Field(
+        default=None,
+        description="sp500_pit: at each rebalance only stocks that were S&P 500 "
+        "members that day can be held (point in time; the bundled dataset only); "
+        "all: every stock of the dataset, i.e. today's members back-filled "
+        "(survivorship bias). Default: sp500_pit for a whole-universe run on the "
+        "bundled data, all with an explicit symbol list (symbols or "
+        "filter_criteria.universe) or an imported dataset. sp500_pit with a symbol "
+        "list holds each listed stock only while it was a member.",
+    )
 
     @field_validator("symbols")
     @classmethod
@@ -174,6 +188,13 @@ class BacktestRequest(BaseModel):
             raise ValueError("give either strategy_id or filter_criteria, not both")
         return value
 
+    @model_validator(mode="after")
+    def _resolve_universe(self) -> BacktestRequest:
+        """Fill in the default universe, so the stored config says what ran."""
+        if self.universe is None:
+            self.universe = default_universe(self)
+        return self
+
     def to_config(self) -> BacktestConfig:
         return BacktestConfig(
             start_date=self.start_date,
@@ -191,7 +212,18 @@ class BacktestRequest(BaseModel):
             filter_criteria=self.filter_criteria,
             risk_free_rate=self.risk_free_rate,
             dataset=self.dataset,
+            universe=self.universe or default_universe(self),
         )
+
+
+def default_universe(request: BacktestRequest) -> Universe:
+    """``sp500_pit`` for a whole-universe run on the bundled data (the honest
+    default); ``all`` when the request names its symbols (the list is the user's
+    choice, kept as given) or uses an imported dataset (no membership data)."""
+    screen_list = (request.filter_criteria or {}).get("universe")
+    if request.symbols or screen_list or not has_membership(request.dataset):
+        return "all"
+    return "sp500_pit"
 
 
 class BacktestCreated(BaseModel):
@@ -200,8 +232,38 @@ class BacktestCreated(BaseModel):
     created_at: dt.datetime
 
 
+class DataCoverage(BaseModel):
+    """How much of the S&P 500 the dataset had prices for over the backtest's
+    period: the survivorship-bias disclosure of a result (README "Data and its
+    limits"). It describes the dataset, whichever universe ran: members without
+    prices could never be held. `survivorship_bias`: `low` from 95 % of the index's
+    member-days covered, `moderate` from 80 %, `high` below; `unknown` (with
+    `reason`) for an imported dataset, which has no membership data."""
+
+    universe: Universe
+    index: str | None = Field(description="The index measured against.")
+    start_date: dt.date | None = Field(description="First session of the period.")
+    end_date: dt.date | None = Field(description="Last session of the period.")
+    share: float | None = Field(
+        description="Covered share of the index's member-days (0-1)."
+    )
+    member_days: int | None = Field(
+        description="Index member-days in the period (one per member per session)."
+    )
+    covered_member_days: int | None = Field(
+        description="Member-days on which the member has a close in the dataset."
+    )
+    members: int | None = Field(description="Distinct index members in the period.")
+    members_without_prices: int | None = Field(
+        description="Members with no close on any of their member-days."
+    )
+    survivorship_bias: Literal["high", "moderate", "low", "unknown"]
+    reason: str | None = None
+
+
 class BacktestStatus(BaseModel):
-    """A job's state; ``metrics`` appears once it has completed."""
+    """A job's state; `metrics` appears once it has completed. Every metric is a
+    number except `metrics.data_coverage` (a DataCoverage object)."""
 
     task_id: uuid.UUID
     name: str | None = None
@@ -214,7 +276,7 @@ class BacktestStatus(BaseModel):
     started_at: dt.datetime | None = None
     completed_at: dt.datetime | None = None
     error: str | None = None
-    metrics: dict[str, float | int | None] | None = None
+    metrics: dict[str, float | int | DataCoverage | None] | None = None
 
 
 class TradeOut(BaseModel):

@@ -22,6 +22,7 @@ from app.backtests.schemas import BacktestCreated, BacktestRequest
 from app.core.config import Settings
 from app.core.errors import Conflict, ValidationFailed
 from app.data.access import dataset_for
+from app.data.membership import has_membership, membership_mask_for
 from app.db.models import Job, User
 from app.engine.backtest import check_config
 from app.engine.errors import InvalidInputError
@@ -73,8 +74,18 @@ async def validate(request: BacktestRequest, settings: Settings) -> None:
     check_request_limits(request, settings)
     config = request.to_config()
     data = await dataset_for(settings, config.dataset)
+    membership = None
+    if config.universe == "sp500_pit":
+        if not has_membership(config.dataset):
+            raise ValidationFailed(
+                f"universe 'sp500_pit' needs S&P 500 membership, which only the "
+                f"bundled dataset has; dataset {data.name!r} is imported: use "
+                "universe 'all' (or omit universe)",
+                field="body.universe",
+            )
+        membership = await anyio.to_thread.run_sync(membership_mask_for, data)
     try:
-        check_config(config, data)
+        check_config(config, data, membership=membership)
     except InvalidInputError as exc:
         raise ValidationFailed(exc.message, field=api_field(exc.field)) from exc
 

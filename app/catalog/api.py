@@ -6,12 +6,13 @@ from dataclasses import asdict
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from app.accounts.deps import CurrentUser
 from app.api.deps import SettingsDep
 from app.api.schemas import error_responses
 from app.catalog.schemas import (
+    DatasetCoverage,
     DatasetOut,
     FactorInfo,
     RequestLimits,
@@ -19,8 +20,11 @@ from app.catalog.schemas import (
     StrategyInfo,
     SymbolCatalog,
     SymbolInfoOut,
+    YearCoverageOut,
 )
+from app.core.errors import NotFound, ValidationFailed
 from app.data.access import dataset_for
+from app.data.membership import INDEX_NAME, coverage_by_year, has_membership
 from app.data.store import list_datasets, symbol_coverage
 from app.engine.config import request_limits
 from app.engine.strategies import (
@@ -31,6 +35,11 @@ from app.engine.strategies import (
 )
 from app.engine.strategies.base import COMPARISONS
 from app.engine.strategies.factors import FACTOR_DOCS
+from app.engine.universe import (
+    GRADE_LOW_FROM,
+    GRADE_MODERATE_FROM,
+    survivorship_grade,
+)
 
 router = APIRouter(tags=["catalog"])
 
@@ -107,3 +116,40 @@ async def get_datasets(_: CurrentUser, settings: SettingsDep) -> list[DatasetOut
         list_datasets, settings.resolved_datasets_dir
     )
     return [DatasetOut.model_validate(asdict(i)) for i in infos]
+
+
+@router.get(
+    "/datasets/{name}/coverage",
+    summary="How much of the S&P 500 a dataset covers, per year",
+    description="Per calendar year: the index's member-days (one per member per "
+    "session), those on which the member has a price in the dataset, their share "
+    "and the survivorship-bias grade of that share (`low` from "
+    f"{GRADE_LOW_FROM:.0%}, `moderate` from {GRADE_MODERATE_FROM:.0%}, `high` "
+    "below). Imported datasets have no membership data: `membership_known` is "
+    "false, `years` empty and `reason` says why.",
+    response_model=DatasetCoverage,
+    responses=error_responses(401, 404),
+)
+async def get_dataset_coverage(
+    _: CurrentUser,
+    settings: SettingsDep,
+    name: Annotated[str, Path(max_length=64)],
+) -> DatasetCoverage:
+    try:
+        data = await dataset_for(settings, name)
+    except ValidationFailed as exc:
+        raise NotFound(exc.message) from exc
+    known = has_membership(name)
+    years = await anyio.to_thread.run_sync(coverage_by_year, data) if known else []
+    return DatasetCoverage(
+        dataset=data.name,
+        index=INDEX_NAME if known else None,
+        membership_known=known,
+        reason=None if known else "imported dataset: no index membership is known",
+        grade_low_from=GRADE_LOW_FROM,
+        grade_moderate_from=GRADE_MODERATE_FROM,
+        years=[
+            YearCoverageOut(**asdict(y), survivorship_bias=survivorship_grade(y.share))
+            for y in years
+        ],
+    )

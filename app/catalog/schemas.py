@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -77,3 +77,25 @@ class DatasetOut(BaseModel):
     first_date: dt.date | None
     last_date: dt.date | None
     n_rows: int
+
+
+class YearCoverageOut(BaseModel):
+    year: int
+    member_days: int
+    covered_member_days: int
+    share: float
+    members: int
+    members_without_prices: int
+    survivorship_bias: Literal["high", "moderate", "low"]
+
+
+class DatasetCoverage(BaseModel):
+    """How much of the S&P 500 a dataset has prices for, per calendar year."""
+
+    dataset: str
+    index: str | None
+    membership_known: bool
+    reason: str | None = None
+    grade_low_from: float
+    grade_moderate_from: float
+    years: list[YearCoverageOut]

@@ -1,0 +1,1 @@
+"""Datasets: the bundled Parquet store, imports and point-in-time membership."""

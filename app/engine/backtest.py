@@ -9,6 +9,10 @@ Celery task both call it. Conventions specific to this layer:
   ``start_date`` and ends on the last session on or before ``end_date``.
 * Universe: ``filter_criteria.universe``, else ``symbols``, else every stock of the
   dataset (ETFs are benchmarks unless named explicitly). Giving both is an error.
+  With ``universe="sp500_pit"`` a symbol is eligible at a decision row only if the
+  membership mask (``membership``, ``(n_days, n_symbols)`` aligned to ``data``) says
+  it was an index member that day; holdings that leave the index get weight 0 and
+  are sold at the next rebalance (buy-and-hold never rebalances, so it keeps them).
 * Benchmark: buy-and-hold of the benchmark symbol with the same initial capital,
   fractional shares and no costs, on ``adj_close`` (total return) when ``dividends`` is
   on and on ``close`` otherwise.
@@ -33,6 +37,7 @@ from app.engine.config import (
     MAX_SLIPPAGE_RATE,
     MIN_CAPITAL,
     REBALANCING_CHOICES,
+    UNIVERSE_CHOICES,
     BacktestConfig,
 )
 from app.engine.data import MarketData
@@ -43,6 +48,7 @@ from app.engine.strategies import Strategy, parse_filter_criteria, resolve_strat
 from app.engine.trades import Trades, match_fifo
 
 FloatArray = npt.NDArray[np.float64]
+BoolMatrix = npt.NDArray[np.bool_]
 ProgressCallback = Callable[[float, dt.date, int], None]
 CancelCheck = Callable[[], bool]
 
@@ -108,6 +114,7 @@ def validate_config(config: BacktestConfig, data: MarketData) -> tuple[int, int]
     for name, value, allowed in (
         ("rebalancing", config.rebalancing, REBALANCING_CHOICES),
         ("execution", config.execution, EXECUTION_CHOICES),
+        ("universe", config.universe, UNIVERSE_CHOICES),
     ):
         if value not in allowed:
             raise InvalidInputError(
@@ -155,12 +162,37 @@ def _universe(config: BacktestConfig, data: MarketData) -> tuple[str, ...]:
     return chosen
 
 
-def check_config(config: BacktestConfig, data: MarketData) -> None:
+def _membership(
+    config: BacktestConfig, data: MarketData, membership: BoolMatrix | None
+) -> BoolMatrix | None:
+    """The membership mask the run trades through (None for ``universe="all"``)."""
+    if config.universe == "all":
+        return None
+    if membership is None:
+        raise InvalidInputError(
+            f"universe {config.universe!r} needs index membership data, which is not "
+            f"available for dataset {data.name!r}; use universe 'all'",
+            field="universe",
+        )
+    if membership.shape != (data.n_days, data.n_symbols):
+        raise InvalidInputError(
+            f"membership has shape {membership.shape}, expected "
+            f"{(data.n_days, data.n_symbols)} (one row per session, one column per "
+            "symbol of the dataset)",
+            field="universe",
+        )
+    return membership
+
+
+def check_config(
+    config: BacktestConfig, data: MarketData, *, membership: BoolMatrix | None = None
+) -> None:
     """Every check :func:`run_backtest` makes before simulating, without simulating:
     lets a service reject a bad request at once instead of failing a job later."""
     start_row, end_row = validate_config(config, data)
     resolve_strategy(config.strategy_id, config.strategy_params, config.filter_criteria)
     _universe(config, data)
+    _membership(config, data, membership)
     _benchmark(config, data, start_row, end_row)
 
 
@@ -168,11 +200,15 @@ def run_backtest(
     config: BacktestConfig,
     data: MarketData,
     *,
+    membership: BoolMatrix | None = None,
     on_progress: ProgressCallback | None = None,
     should_cancel: CancelCheck | None = None,
 ) -> BacktestResult:
     """Run ``config`` on ``data``.
 
+    ``membership``: ``(n_days, n_symbols)`` bool aligned to ``data``, True where a
+    symbol was an index member on a session; required by ``universe="sp500_pit"``,
+    ignored by ``"all"`` (see :func:`app.engine.universe.membership_mask`).
     ``on_progress(fraction, current_date, fills_so_far)`` is called between chunks of
     the simulation (about 50 times per run at most); ``should_cancel()`` is checked at
     the same points and a True answer raises :class:`CancelledError`.
@@ -182,6 +218,7 @@ def run_backtest(
         config.strategy_id, config.strategy_params, config.filter_criteria
     )
     universe = _universe(config, data)
+    members = _membership(config, data, membership)
     lo = max(0, start_row - strategy.warmup_rows - 1)
     data.precompute()  # once per dataset object; windows then slice the cached arrays
     window = data.window(lo, end_row + 1).subset(universe)
@@ -191,6 +228,7 @@ def run_backtest(
         window,
         strategy,
         offset=lo,
+        members=members,
         on_progress=on_progress,
         should_cancel=should_cancel,
     )
@@ -204,10 +242,12 @@ def _simulate(
     strategy: Strategy,
     *,
     offset: int,
+    members: BoolMatrix | None,
     on_progress: ProgressCallback | None,
     should_cancel: CancelCheck | None,
 ) -> Simulation:
-    """Simulate on ``window`` (rows ``offset..`` of ``data``, universe columns)."""
+    """Simulate on ``window`` (rows ``offset..`` of ``data``, universe columns);
+    ``members`` is the membership mask of all of ``data`` (None: no restriction)."""
     s0 = data.row_of(np.datetime64(config.start_date, "D")) - offset
     s1 = window.n_days - 1
     decisions = decision_rows(
@@ -217,10 +257,17 @@ def _simulate(
         rebalancing=config.rebalancing,
         rebalances=strategy.rebalances,
     )
-    weights = strategy.target_weights(window, decisions)
+    cols = data.columns(window.symbols)
+    # The one place membership enters: the eligible mask of each decision row, which
+    # every pipeline intersects with "has a close" before selecting.
+    if members is None:
+        weights = strategy.target_weights(window, decisions)
+    else:
+        eligible = members[offset + decisions][:, cols]
+        weights = strategy.target_weights(window, decisions, eligible)
     # A symbol whose data stops before the dataset's end is cashed out at its last
     # close.
-    last = data.last_row[data.columns(window.symbols)]
+    last = data.last_row[cols]
     delist = np.where(last < data.n_days - 1, last - offset, -1)
 
     def progress(fraction: float, local_row: int, n_fills: int) -> None:

@@ -14,9 +14,11 @@ from typing import Any, Literal
 
 Rebalancing = Literal["daily", "weekly", "monthly", "quarterly"]
 Execution = Literal["next_open", "close"]
+Universe = Literal["sp500_pit", "all"]
 
 REBALANCING_CHOICES: tuple[str, ...] = ("daily", "weekly", "monthly", "quarterly")
 EXECUTION_CHOICES: tuple[str, ...] = ("next_open", "close")
+UNIVERSE_CHOICES: tuple[str, ...] = ("sp500_pit", "all")
 
 MIN_CAPITAL = 1_000.0
 MAX_CAPITAL = 10_000_000.0
@@ -53,7 +55,9 @@ class BacktestConfig:
     defaults); ``filter_criteria`` (the screening language, a plain mapping validated by
     :mod:`app.engine.strategies.screen`) describes a custom one. With neither, the
     equal-weight strategy runs. ``symbols`` is the universe (default: every stock of the
-    dataset).
+    dataset). ``universe`` ``"sp500_pit"`` further limits each decision to the symbols
+    that were S&P 500 members on that day (the caller passes the membership mask to
+    :func:`~app.engine.backtest.run_backtest`); ``"all"`` applies no membership.
     """
 
     start_date: dt.date
@@ -71,3 +75,4 @@ class BacktestConfig:
     filter_criteria: Mapping[str, Any] | None = None
     risk_free_rate: float = 0.0  # annual; used by Sharpe/Sortino/alpha
     dataset: str | None = None  # an imported dataset's name; None = the bundled one
+    universe: Universe = "all"

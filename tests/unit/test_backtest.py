@@ -14,6 +14,7 @@ import json
 import numpy as np
 import pytest
 
+from app.data.membership import membership_mask_for
 from app.data.store import load_dataset
 from app.engine.backtest import check_config, run_backtest
 from app.engine.config import BacktestConfig
@@ -47,6 +48,21 @@ GOLDEN = {
 }
 
 
+# The same run on the point-in-time universe, which is what the API runs for this
+# request by default (README "A session with curl"): at each rebalance only that
+# day's S&P 500 members may be bought. Measured when the API's default became
+# sp500_pit; the 'all' numbers above stay the engine's (and `universe: "all"`'s).
+GOLDEN_PIT = {
+    "final_equity": 161627.28759149328,
+    "total_return": 0.6162728759149327,
+    "cagr": 0.10091649732593266,
+    "sharpe_ratio": 0.6228353777465945,
+    "max_drawdown": -0.2962170032402669,
+    "total_trades": 1126,
+    "benchmark_total_return": 0.7289485046486859,
+}
+
+
 @pytest.fixture(scope="module")
 def sp500() -> MarketData:
     return load_dataset()
@@ -58,6 +74,15 @@ def test_run_backtest_canonical_golden_numbers(sp500: MarketData) -> None:
         assert result.metrics[key] == pytest.approx(expected, rel=1e-9), key
     assert len(result.fills) == 1504
     assert int(result.trades.is_open.sum()) == 45
+
+
+def test_run_backtest_canonical_pit_golden_numbers(sp500: MarketData) -> None:
+    config = BacktestConfig(**{**CANONICAL.__dict__, "universe": "sp500_pit"})
+    result = run_backtest(config, sp500, membership=membership_mask_for(sp500))
+    for key, expected in GOLDEN_PIT.items():
+        assert result.metrics[key] == pytest.approx(expected, rel=1e-9), key
+    # Same benchmark, fewer candidates: a different, lower result than 'all'.
+    assert result.final_equity < GOLDEN["final_equity"]
 
 
 def test_run_backtest_price_return_benchmark_matches_spy(sp500: MarketData) -> None:

@@ -47,12 +47,17 @@ class Strategy(Protocol):
     @property
     def warmup_rows(self) -> int: ...
 
-    def target_weights(self, data: MarketData, rows: IntArray) -> FloatMatrix:
+    def target_weights(
+        self, data: MarketData, rows: IntArray, eligible: BoolMatrix | None = None
+    ) -> FloatMatrix:
         """Target weights decided at the close of each of ``rows``.
 
-        ``rows``: ascending int64 row indices. Returns ``(len(rows), n_symbols)``
-        float64, every entry ≥ 0, each row summing to ≤ 1 up to float rounding (the
-        rest is cash), no NaN, exactly 0 where the close is NaN. Uses
+        ``rows``: ascending int64 row indices. ``eligible``: optional
+        ``(len(rows), n_symbols)`` bool, False for symbols that may not be held at
+        that row (e.g. not an index member that day); they are treated exactly like
+        symbols without a close. Returns ``(len(rows), n_symbols)`` float64, every
+        entry ≥ 0, each row summing to ≤ 1 up to float rounding (the rest is cash), no
+        NaN, exactly 0 where the close is NaN or ``eligible`` is False. Uses
         ``data[: row + 1]`` only; never mutates ``data``.
         """
         ...
@@ -93,19 +98,39 @@ class Pipeline:
     warmup_rows: int = 0
     rebalances: bool = True
 
-    def target_weights(self, data: MarketData, rows: IntArray) -> FloatMatrix:
+    def target_weights(
+        self, data: MarketData, rows: IntArray, eligible: BoolMatrix | None = None
+    ) -> FloatMatrix:
         """See :meth:`Strategy.target_weights`."""
         rows = check_rows(rows, data.n_days)
         if rows.size == 0:
             return np.zeros((0, data.n_symbols))
-        # consecutive rows (daily decisions) as a view: same values, no 10 MB gather
-        span = slice(int(rows[0]), int(rows[-1]) + 1)
-        consecutive = span.stop - span.start == rows.size
-        selected = ~np.isnan(data.close[span] if consecutive else data.close[rows])
+        selected = tradable(data, rows, eligible)
         for step in self.select:
             selected &= step(data, rows, selected)
         weights = self.weigh(data, rows, selected)
         return np.where(selected & np.isfinite(weights), weights, 0.0)
+
+
+def tradable(
+    data: MarketData, rows: IntArray, eligible: BoolMatrix | None = None
+) -> BoolMatrix:
+    """The symbols a strategy may hold at each of ``rows``: a close on that row and,
+    when ``eligible`` (``(len(rows), n_symbols)`` bool) is given, eligible there.
+    Every pipeline starts from this mask, so a universe restriction (point-in-time
+    index membership) applies to every strategy and screen alike."""
+    # consecutive rows (daily decisions) as a view: same values, no 10 MB gather
+    span = slice(int(rows[0]), int(rows[-1]) + 1)
+    consecutive = span.stop - span.start == rows.size
+    mask = ~np.isnan(data.close[span] if consecutive else data.close[rows])
+    if eligible is not None:
+        if eligible.shape != mask.shape:
+            raise InvalidInputError(
+                f"eligible has shape {eligible.shape}, expected {mask.shape}",
+                field="eligible",
+            )
+        mask &= eligible
+    return mask
 
 
 # ------------------------------------------------------------------ select steps
@@ -202,6 +227,7 @@ __all__ = [
     "WeighInverseVolatility",
     "WeighStep",
     "check_rows",
+    "tradable",
     "weigh_equal",
     "weights_are_valid",
 ]

@@ -5,6 +5,7 @@ import { h } from "../dom.js";
 import { int } from "../format.js";
 import { radioGroup, selectedValue } from "./form-controls.js";
 import { createSymbolPicker } from "./symbol-picker.js";
+import { createUniverseChoice } from "./universe-choice.js";
 
 /**
  * @param {import("../views/new-backtest.js").Universe} universe
@@ -23,11 +24,13 @@ export function universeSection(universe, cfg, onChange) {
   const pickerField = h("div", { class: "field", dataset: { field: "symbols" } },
     h("label", { for: picker.input.id }, "Symbols"), picker.element, error);
   const isChosen = () => selectedValue(group) === "chosen";
+  const membership = createUniverseChoice({ initial: cfg.universe, listed: chosen.length > 0 });
   return {
-    element: h("section", { class: "card" }, h("h2", {}, "Universe"), group, pickerField),
+    element: h("section", { class: "card" }, h("h2", {}, "Universe"), group, pickerField, membership.element),
     sync() {
       pickerField.hidden = !isChosen();
+      membership.follow(isChosen());
     },
-    body: () => (isChosen() ? { symbols: picker.getSelected() } : {}),
+    body: () => ({ ...(isChosen() ? { symbols: picker.getSelected() } : {}), universe: membership.value() }),
   };
 }

@@ -3,6 +3,7 @@
 
 import { api, cached } from "../api.js";
 import { drawdownChart, equityChart } from "../charts.js";
+import { coverageNote } from "../components/coverage-note.js";
 import { deleteBacktestButton } from "../components/delete-button.js";
 import { metricGrid, metricRow } from "../components/metric-card.js";
 import { pageHead } from "../components/page-head.js";
@@ -40,7 +41,7 @@ export function configItems(c, strategies) {
   return [
     ["Strategy", strategy + params],
     ["Period", `${date(c.start_date)} → ${date(c.end_date)}`],
-    ["Universe", symbols],
+    ["Universe", c.universe === "sp500_pit" ? `${symbols}, S&P 500 members on each date` : symbols],
     ["Capital", money(c.initial_capital, 0)],
     ["Rebalancing", c.rebalancing || "—"],
     ["Costs", costs],
@@ -194,6 +195,7 @@ export function renderResults(/** @type {HTMLElement} */ container, /** @type {B
   const trades = createTradesTable(id, status.config || {});
   container.append(
     resultsHead(status, note),
+    coverageNote(m),
     h("section", { class: "card", "aria-label": "Settings" }, summarySlot),
     h("h2", { class: "visually-hidden" }, "Key metrics"),
     metricGrid(HEADLINE, m, { id: "metric-cards" }),
