@@ -45,6 +45,9 @@ COPY --chown=app:app scripts/prestart.sh ./scripts/prestart.sh
 COPY --chown=app:app app ./app
 RUN mkdir -p /app/var /tmp/prometheus && chown app:app /app/var /tmp/prometheus
 USER 10001:10001
+# Compile the engine's numba kernels into their on-disk cache now (it is keyed by CPU:
+# on another CPU model the first process recompiles, once, before forking workers).
+RUN python -c "from app.engine import jit; print(f'numba kernels ready in {jit.warm_up():.1f} s')"
 EXPOSE 8000 9808
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '8000')}/health\", timeout=2)"]

@@ -19,6 +19,7 @@ from app.backtests.schemas import BacktestRequest
 from app.core.config import Settings
 from app.data.membership import coverage_for, membership_mask_for
 from app.data.store import load_dataset
+from app.engine import jit
 from app.engine.backtest import BacktestResult, run_backtest
 from app.engine.errors import CancelledError, EngineError
 from app.jobs.registry import (
@@ -72,8 +73,10 @@ def last_date(result: BacktestResult) -> dt.date:
 
 
 def warm_up(settings: Settings) -> None:
-    """Load the bundled dataset (its derived arrays and membership mask) before a
-    worker forks."""
+    """Compile the engine's kernels (or load them from numba's on-disk cache) and load
+    the bundled dataset (its derived arrays and membership mask) before a worker
+    forks, so no job pays for either."""
+    jit.warm_up()
     data = load_dataset(datasets_dir=settings.resolved_datasets_dir)
     data.precompute()
     membership_mask_for(data)

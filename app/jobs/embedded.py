@@ -49,12 +49,20 @@ class EmbeddedWorker:
             without_gossip=True,
         )
         self._thread = threading.Thread(
-            target=self._worker.start, name="embedded-celery-worker", daemon=True
+            target=self._warm_up_then_work, name="embedded-celery-worker", daemon=True
         )
         self._thread.start()
         log.info(
             "embedded_worker.started", threads=self.settings.embedded_worker_concurrency
         )
+
+    def _warm_up_then_work(self) -> None:
+        """Each kind's warm-up (compiled kernels, the dataset) on this thread, off the
+        request path: jobs submitted meanwhile wait in the queue, never a request."""
+        for kind in registry.registered():
+            if kind.warm_up is not None:
+                kind.warm_up(self.settings)
+        self._worker.start()
 
     @property
     def alive(self) -> bool:
