@@ -20,7 +20,7 @@ import app.jobs.tasks  # noqa: F401 - registers the tasks on celery_app
 from app.core.config import Settings
 from app.core.outages import unavailable_dependency
 from app.core.queue import celery_app, enqueue_job
-from app.jobs import runner, sweeper
+from app.jobs import registry, runner, sweeper
 
 log = structlog.get_logger(__name__)
 
