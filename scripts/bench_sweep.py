@@ -40,8 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.engine.store import load_dataset
-
+from app.data.store import load_dataset
 from app.engine.backtest import run_backtest
 from app.engine.batch import apply_overrides, run_sweep
 from app.engine.config import BacktestConfig

@@ -195,7 +195,7 @@ export function renderResults(/** @type {HTMLElement} */ container, /** @type {B
   const trades = createTradesTable(id, status.config || {});
   container.append(
     resultsHead(status, note),
-    coverageNote(m),
+    coverageNote(m) || "",
     h("section", { class: "card", "aria-label": "Settings" }, summarySlot),
     h("h2", { class: "visually-hidden" }, "Key metrics"),
     metricGrid(HEADLINE, m, { id: "metric-cards" }),
