@@ -4,6 +4,7 @@ rates and costs; currency for money; ratios to two decimals; ISO dates)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 DASH = "—"
 # Metric → kind, in the web app's order (app/web/js/metrics.js).
@@ -88,8 +89,23 @@ def table(
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
 
 
-def metrics_table(metrics: Mapping[str, float | int | None]) -> str:
-    known = [k for k in METRIC_KINDS if k in metrics]
-    names = known + sorted(k for k in metrics if k not in METRIC_KINDS)
-    rows = [[name, metric(name, metrics[name])] for name in names]
+def metrics_table(metrics: Mapping[str, Any]) -> str:
+    """Numeric metrics, one row each; a nested block (``data_coverage``) is
+    summarised by its ``survivorship_bias`` grade and coverage share."""
+    numbers = {
+        k: v for k, v in metrics.items() if v is None or isinstance(v, int | float)
+    }
+    known = [k for k in METRIC_KINDS if k in numbers]
+    names = known + sorted(k for k in numbers if k not in METRIC_KINDS)
+    rows = [[name, metric(name, numbers[name])] for name in names]
+    coverage = metrics.get("data_coverage")
+    if isinstance(coverage, Mapping):
+        share = coverage.get("share")
+        grade = str(coverage.get("survivorship_bias", DASH))
+        shown = (
+            grade
+            if not isinstance(share, int | float)
+            else (f"{grade} ({percent(share)} of index member-days priced)")
+        )
+        rows.append(["survivorship_bias", shown])
     return table(["metric", "value"], rows, right={1})

@@ -15,6 +15,7 @@ from backtest_client.models import BacktestRequest, Strategy
 
 DateLike = str | dt.date
 Rebalancing = Literal["daily", "weekly", "monthly", "quarterly"]
+Universe = Literal["sp500_pit", "all"]
 Execution = Literal["next_open", "close"]
 # submit()'s keyword → the request field it fills; other keywords keep their names.
 SUBMIT_ALIASES: dict[str, str] = {

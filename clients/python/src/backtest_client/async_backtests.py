@@ -15,6 +15,7 @@ from backtest_client._requests import (
     DateLike,
     Execution,
     Rebalancing,
+    Universe,
     build_request,
     new_idempotency_key,
     next_page,
@@ -223,6 +224,7 @@ class AsyncBacktests:
         benchmark: str | None = None,
         dataset: str | None = None,
         risk_free_rate: float | None = None,
+        universe: Universe | None = None,
         idempotency_key: str | None = None,
     ) -> AsyncBacktest:
         """See :meth:`Backtests.submit`."""
@@ -237,7 +239,7 @@ class AsyncBacktests:
             symbols=symbols, name=name, initial_capital=initial_capital,
             rebalancing=rebalancing, commission=commission, slippage=slippage,
             execution=execution, dividends=dividends, benchmark=benchmark,
-            dataset=dataset, risk_free_rate=risk_free_rate,
+            dataset=dataset, risk_free_rate=risk_free_rate, universe=universe,
         )  # fmt: skip
         key = idempotency_key or new_idempotency_key()
         response = await self._client.transport.request(

@@ -21,6 +21,7 @@ from backtest_client._requests import (
     DateLike,
     Execution,
     Rebalancing,
+    Universe,
     build_request,
     new_idempotency_key,
     next_page,
@@ -305,6 +306,7 @@ class Backtests:
         benchmark: str | None = None,
         dataset: str | None = None,
         risk_free_rate: float | None = None,
+        universe: Universe | None = None,
         idempotency_key: str | None = None,
     ) -> Backtest:
         """Submit a backtest. ``strategy``: a name (``"momentum"``) or an id;
@@ -320,7 +322,7 @@ class Backtests:
             symbols=symbols, name=name, initial_capital=initial_capital,
             rebalancing=rebalancing, commission=commission, slippage=slippage,
             execution=execution, dividends=dividends, benchmark=benchmark,
-            dataset=dataset, risk_free_rate=risk_free_rate,
+            dataset=dataset, risk_free_rate=risk_free_rate, universe=universe,
         )  # fmt: skip
         key = idempotency_key or new_idempotency_key()
         response = self._client.transport.request(

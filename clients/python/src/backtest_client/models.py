@@ -144,6 +144,9 @@ class BacktestRequest(Model):
     benchmark: str | None = None
     dataset: str | None = None
     risk_free_rate: float | None = None
+    # "sp500_pit": point-in-time S&P 500 members; server default for whole-universe
+    # runs on the bundled data (README "Data and its limits").
+    universe: Literal["sp500_pit", "all"] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in super().to_json().items() if v is not None}
