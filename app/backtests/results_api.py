@@ -176,7 +176,10 @@ async def get_exposure(
     if fresh := conditional(request, response, version=version, variant=variant):
         return fresh
     loaded = await service.load(session, row=row)
-    body = await anyio.to_thread.run_sync(service.exposure_body, loaded, max_points)
+    capital = float(row.config.get("initial_capital", 100_000.0))
+    body = await anyio.to_thread.run_sync(
+        service.exposure_body, loaded, max_points, capital
+    )
     return _json(body, response)
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.backtests import repository, results_repository
 from app.backtests.charts import keep_indices
-from app.backtests.results import load_book
+from app.backtests.results import exposure_of, load_book
 from app.backtests.results_repository import PositionSort
 from app.core.errors import Conflict, ValidationFailed
 from app.db.models import BacktestResult, Job, Position
@@ -141,19 +141,28 @@ def holdings_body(loaded: Loaded, day: dt.date | None) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------- exposure
-def exposure_body(loaded: Loaded, max_points: int) -> dict[str, Any]:
+def exposure_body(
+    loaded: Loaded, max_points: int, initial_capital: float
+) -> dict[str, Any]:
     """Exposure at the chart's down-sampled dates; turnover of every rebalance."""
     equity = np.asarray(loaded.series["equity"], dtype=np.float64)
     drawdown = np.asarray(loaded.series["drawdown"], dtype=np.float64)
     idx = keep_indices(equity, drawdown, max_points)
-    book, dates = loaded.book, loaded.dates
-    names = [str(n) for n in book["sector_names"]]
-    weights = book["sector_weights"]
+    exp = exposure_of(
+        loaded.book,
+        equity=equity,
+        sectors=loaded.stored.sectors,
+        initial_capital=initial_capital,
+    )
+    dates = loaded.dates
+    rebalances = exp["rebalances"]
     return {
         "dates": [dates[i] for i in idx],
-        "holdings": book["holdings"][idx].tolist(),
-        "invested": book["invested"][idx].tolist(),
-        "sector_weights": {n: weights[j][idx].tolist() for j, n in enumerate(names)},
+        "holdings": exp["holdings"][idx].tolist(),
+        "invested": exp["invested"][idx].tolist(),
+        "sector_weights": {
+            n: w[idx].tolist() for n, w in exp["sector_weights"].items()
+        },
         "rebalances": [
             {
                 "date": dates[int(r)],
@@ -163,11 +172,11 @@ def exposure_body(loaded: Loaded, max_points: int) -> dict[str, Any]:
                 "fills": int(f),
             }
             for r, t, b, s, f in zip(
-                book["rebalance_row"],
-                book["rebalance_turnover"],
-                book["rebalance_bought"],
-                book["rebalance_sold"],
-                book["rebalance_fills"],
+                rebalances["row"],
+                rebalances["turnover"],
+                rebalances["bought"],
+                rebalances["sold"],
+                rebalances["fills"],
                 strict=True,
             )
         ],

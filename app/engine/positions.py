@@ -246,39 +246,45 @@ def _finite(v: float | int | None) -> float | int | None:
 # ----------------------------------------------------------------------- exposure
 def exposure(
     *,
-    positions: FloatArray,
-    mark: FloatArray,
+    book: dict[str, Any],
     equity: FloatArray,
     sectors: Sequence[str],
     fills: Fills,
     initial_capital: float,
 ) -> dict[str, Any]:
-    """Daily exposure at each close, full resolution.
+    """Daily exposure at each close, full resolution, from :func:`holdings_book`.
 
-    ``positions`` and ``mark`` (n_days, n_symbols), ``equity`` (n_days,),
-    ``sectors`` (n_symbols,) ("" becomes "Unknown"). Returns ``holdings`` (count of
-    symbols held), ``invested`` (Σ shares·mark / E), ``sector_weights`` (sector ->
-    (n_days,) Σ over the sector / E) and ``rebalances``: per row with fills,
-    ``turnover = (bought + sold notional) / 2 / E_before`` (one-way, ``E_before`` the
-    previous close's equity, the initial capital on the first row), ``bought`` and
-    ``sold`` notional and the fill count.
+    ``equity`` (n_days,), ``sectors`` (n_symbols,) ("" becomes "Unknown"). Returns
+    ``holdings`` (count of symbols held), ``invested`` (Σ shares·mark / E),
+    ``sector_weights`` (sector -> (n_days,) Σ over the sector / E, sectors ever held)
+    and ``rebalances``: per row with fills, ``turnover = (bought + sold notional) / 2
+    / E_before`` (one-way, ``E_before`` the previous close's equity, the initial
+    capital on the first row), ``bought`` and ``sold`` notional and the fill count.
     """
-    value = positions * mark
-    held = positions > 0
-    names = sorted({s or "Unknown" for s in sectors})
-    index = np.array([names.index(s or "Unknown") for s in sectors], dtype=np.int64)
-    by_sector = np.zeros((equity.size, len(names)))
-    for j in range(len(names)):
-        by_sector[:, j] = value[:, index == j].sum(axis=1)
+    n_days = equity.size
+    ptr = book["ptr"]
+    count = np.diff(ptr)
+    day = np.repeat(np.arange(n_days), count)
+    value = book["shares"] * book["mark"]
+    labels = np.array([s or "Unknown" for s in sectors], dtype=np.str_)
+    all_names, of_symbol = np.unique(labels, return_inverse=True)
+    used = np.unique(of_symbol[book["col"]])  # sectors ever held
+    names = all_names[used]
+    index = np.searchsorted(used, of_symbol[book["col"]])
+    by_sector = np.bincount(
+        day * names.size + index, weights=value, minlength=n_days * names.size
+    ).reshape(n_days, names.size)
     rows, inverse = np.unique(fills.row, return_inverse=True)
     notional = np.abs(fills.quantity * fills.price)
     bought = _sum_by(inverse, np.where(fills.quantity > 0, notional, 0.0), rows.size)
     sold = _sum_by(inverse, np.where(fills.quantity < 0, notional, 0.0), rows.size)
     before = np.where(rows > 0, equity[np.maximum(rows - 1, 0)], initial_capital)
     return {
-        "holdings": held.sum(axis=1).astype(np.int64),
-        "invested": value.sum(axis=1) / equity,
-        "sector_weights": {n: by_sector[:, j] / equity for j, n in enumerate(names)},
+        "holdings": count.astype(np.int64),
+        "invested": _sum_by(day, value, n_days) / equity,
+        "sector_weights": {
+            str(n): by_sector[:, j] / equity for j, n in enumerate(names)
+        },
         "rebalances": {
             "row": rows.astype(np.int64),
             "turnover": (bought + sold) / 2.0 / before,
@@ -293,11 +299,11 @@ def exposure(
 def holdings_book(positions: FloatArray, mark: FloatArray) -> dict[str, Any]:
     """What was held at each close, stored sparsely: ``ptr`` (n_days + 1,) int64
     offsets into ``col`` (int32), ``shares`` and ``mark`` (float64) of every held
-    (day, symbol). Size: 20 bytes per held symbol-day (before compression)."""
-    held = positions > 0
-    day, col = np.nonzero(held)
+    (day, symbol), by day then column. Size: 20 bytes per held symbol-day (before
+    compression)."""
+    day, col = np.nonzero(positions > 0)
     ptr = np.zeros(positions.shape[0] + 1, dtype=np.int64)
-    np.cumsum(held.sum(axis=1), out=ptr[1:])
+    np.cumsum(np.bincount(day, minlength=positions.shape[0]), out=ptr[1:])
     return {
         "ptr": ptr,
         "col": col.astype(np.int32),
