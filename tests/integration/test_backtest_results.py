@@ -12,8 +12,10 @@ import csv
 import datetime as dt
 import functools
 import io
+import re
 import uuid
 from collections.abc import Callable
+from html.parser import HTMLParser
 from typing import Any
 
 import httpx
@@ -511,3 +513,78 @@ async def test_deleting_a_job_deletes_its_stored_results(
             select(func.count()).select_from(model).where(model.backtest_id == job.id)
         )
         assert count == 0
+
+
+# ------------------------------------------------------------------------ report
+class _Collector(HTMLParser):
+    """Tags, attribute values and text of a document, and whether it is balanced."""
+
+    VOID = frozenset({"meta", "input", "br", "img", "link", "hr"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.attrs: list[str] = []
+        self.text: list[str] = []
+        self.open: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attrs += [v or "" for _, v in attrs]
+        if tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attrs += [v or "" for _, v in attrs]
+
+    def handle_endtag(self, tag: str) -> None:
+        assert self.open and self.open[-1] == tag, (tag, self.open[-5:])
+        self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+@pytest.mark.parametrize("name", ["momentum", "nodiv"])
+async def test_report_is_one_self_contained_html_file(
+    name: str,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    user_factory: UserFactory,
+    auth_headers: Headers,
+) -> None:
+    user = await user_factory()
+    job = await _completed(session, user, name)
+    r = await client.get(
+        f"/v1/backtest/{job.id}/report",
+        params={"download": True},
+        headers=auth_headers(user),
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/html")
+    assert "attachment" in r.headers["content-disposition"]
+    assert len(r.content) <= 1_500_000
+    doc = _Collector()
+    doc.feed(r.text)
+    doc.close()
+    assert doc.open == []  # every element closed, in order
+    # nothing is fetched: no external reference anywhere, no src/href at all
+    assert not re.search(r"(?i)https?://", r.text)
+    assert not {"script", "link", "img", "iframe", "object"} & set(doc.tags)
+    assert not any(a.startswith(("//", "data:")) for a in doc.attrs)
+    assert "@media print" in r.text and "size:A4" in r.text
+    text = " ".join(doc.text)
+    for heading in (
+        "Configuration", "Headline metrics", "Equity", "Drawdown", "Monthly returns",
+        "Annual returns", "Deepest drawdowns", "Rolling 252-session statistics",
+        "Crisis windows", "Bootstrap", "Fills, lots and positions",
+    ):  # fmt: skip
+        assert heading in text, heading
+    assert doc.tags.count("svg") >= 5  # equity (lin + log), drawdown, annual, rolling
+    result = _engine(name)
+    # the numbers shown are the stored ones
+    assert f"{result.metrics['total_return'] * 100:.1f}%" in text
+    assert f"{len(result.fills):,}" in text
+    years = {str(d)[:4] for d in result.dates}
+    assert all(year in text for year in years)
