@@ -117,6 +117,11 @@ export const api = {
     request("GET", `/v1/backtest/${encodeURIComponent(id)}/chart`, {
       query: { max_points: maxPoints },
     }),
+  analysis: (id) => request("GET", `/v1/backtest/${encodeURIComponent(id)}/analysis`),
+  holdings: (id, day) =>
+    request("GET", `/v1/backtest/${encodeURIComponent(id)}/holdings`, { query: { date: day } }),
+  positions: (id, query) =>
+    request("GET", `/v1/backtest/${encodeURIComponent(id)}/positions`, { query }),
   history: (query) => request("GET", "/v1/backtest/history", { query }),
   remove: (id) => request("DELETE", `/v1/backtest/${encodeURIComponent(id)}`),
 };
@@ -147,4 +152,43 @@ export function cached(key, loader) {
     );
   }
   return memo.get(key);
+}
+
+/**
+ * Download an authenticated file (report, export) and save it under the server's
+ * file name (Content-Disposition) or `fallback`. Throws ApiError like request().
+ * @param {string} path
+ * @param {Record<string, string>} query
+ * @param {string} fallback
+ * @returns {Promise<{filename: string, size: number}>}
+ */
+export async function downloadFile(path, query, fallback) {
+  const headers = { Authorization: `Bearer ${getToken() ?? ""}` };
+  let response;
+  try {
+    response = await fetch(buildUrl(path, query), { headers });
+  } catch {
+    throw new ApiError({ status: 0, code: "NetworkError", message: "Cannot reach the server. Check your connection and try again." });
+  }
+  if (!response.ok) {
+    let envelope = {};
+    try {
+      envelope = await response.json();
+    } catch {
+      envelope = {};
+    }
+    throw new ApiError({ status: response.status, code: envelope.error, message: envelope.message || `HTTP ${response.status}` });
+  }
+  const blob = await response.blob();
+  const match = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+  const filename = match ? match[1] : fallback;
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+  return { filename, size: blob.size };
 }

@@ -58,7 +58,7 @@ export async function renderBacktest(container, route) {
   const [pctBox, pctValue] = stat("Progress", "percent");
   const [dateBox, dateValue] = stat("Simulated date", "current_date");
   const [etaBox, etaValue] = stat("Time left", "eta");
-  const [tradesBox, tradesValue] = stat("Trades so far", "trades");
+  const [tradesBox, tradesValue] = stat("Fills so far", "trades");
   const connState = h("span", { class: "conn-state", id: "conn-state", "aria-live": "polite" }, "Connecting…");
   const message = h("p", { class: "muted small", id: "progress-message" });
   const badgeSlot = h("span", {}, statusBadge(status.status));
@@ -85,7 +85,7 @@ export async function renderBacktest(container, route) {
     pctValue.textContent = pct(value / 100, { digits: 0 });
     dateValue.textContent = date(msg.current_date);
     etaValue.textContent = msg.status === "pending" ? "Queued" : duration(msg.eta_seconds);
-    tradesValue.textContent = int(msg.trades_executed ?? 0);
+    tradesValue.textContent = int(msg.fills_executed ?? msg.trades_executed ?? 0);
     if (msg.message) message.textContent = msg.message;
     if (msg.status) replace(badgeSlot, statusBadge(msg.status));
   }

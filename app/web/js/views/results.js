@@ -8,6 +8,8 @@ import { date, dateTime, money, pct } from "../format.js";
 import { BENCHMARK, BY_KEY, DETAIL, HEADLINE, formatMetric, metricTone } from "../metrics.js";
 import { navigate } from "../router.js";
 import { strategyLabel } from "./new-backtest.js";
+import { createAnalysisPanel } from "./analysis.js";
+import { createHoldingsPanel } from "./holdings.js";
 import { createTradesTable } from "./trades.js";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -132,6 +134,8 @@ export function renderResults(container, status) {
   }, "Download equity CSV");
 
   const trades = createTradesTable(id, status.config || {});
+  const analysis = createAnalysisPanel(id, status.config || {});
+  const holdings = createHoldingsPanel(id, status.config || {});
 
   const deleteBtn = h("button", {
     type: "button", class: "btn btn-danger", id: "delete-backtest",
@@ -179,6 +183,8 @@ export function renderResults(container, status) {
     h("section", { class: "card", "aria-labelledby": "heat-title" },
       h("h2", { id: "heat-title" }, "Monthly returns"),
       heatSlot),
+    analysis.element,
+    holdings.element,
     trades.element,
   );
 
@@ -202,5 +208,7 @@ export function renderResults(container, status) {
     disposed = true;
     charts.forEach((c) => c.destroy());
     trades.destroy();
+    analysis.destroy();
+    holdings.destroy();
   };
 }

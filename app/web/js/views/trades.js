@@ -1,4 +1,4 @@
-// The trade table of a completed backtest: server-side pagination and filters, CSV export.
+// The lot table (FIFO round trips) of a completed backtest: server-side pagination and filters, CSV export.
 
 import { api, totalCount } from "../api.js";
 import { toCsv } from "../csv.js";
@@ -21,7 +21,7 @@ export function createTradesTable(id, config) {
   const from = h("input", { type: "date", name: "trade-from", min: config.start_date, max: config.end_date });
   const to = h("input", { type: "date", name: "trade-to", min: config.start_date, max: config.end_date });
   const filterError = h("div", { class: "field-error", role: "alert" });
-  const filterForm = h("form", { class: "filters", id: "trade-filters", "aria-label": "Filter trades" },
+  const filterForm = h("form", { class: "filters", id: "trade-filters", "aria-label": "Filter lots" },
     field({ label: "Symbol", control: symbol, name: "symbol" }),
     field({ label: "From", control: from, name: "start_date" }),
     field({ label: "To", control: to, name: "end_date" }),
@@ -60,7 +60,7 @@ export function createTradesTable(id, config) {
     }
   }
   const table = h("table", { class: "data", id: "trades-table" },
-    h("caption", { class: "visually-hidden" }, "Round-trip trades; column buttons sort."),
+    h("caption", { class: "visually-hidden" }, "Lots: FIFO round trips (the shares of one buy until sold); column buttons sort."),
     h("thead", {}, h("tr", {},
       sortHeader("Symbol", "symbol"),
       sortHeader("Entry date", "entry_date"),
@@ -77,14 +77,14 @@ export function createTradesTable(id, config) {
   const prev = h("button", { type: "button", class: "btn btn-s", id: "trades-prev", onclick: () => { offset = Math.max(0, offset - limit); load(); } }, "← Previous");
   const next = h("button", { type: "button", class: "btn btn-s", id: "trades-next", onclick: () => { offset += limit; load(); } }, "Next →");
   const pageInfo = h("span", { id: "trades-page" });
-  const sizeSelect = h("select", { "aria-label": "Trades per page", id: "trades-page-size" },
+  const sizeSelect = h("select", { "aria-label": "Lots per page", id: "trades-page-size" },
     PAGE_SIZES.map((n) => h("option", { value: n, selected: n === limit }, `${n} per page`)));
   sizeSelect.addEventListener("change", () => {
     limit = Number(sizeSelect.value);
     offset = 0;
     load();
   });
-  const csvBtn = h("button", { type: "button", class: "btn btn-s", id: "download-trades" }, "Download trades CSV");
+  const csvBtn = h("button", { type: "button", class: "btn btn-s", id: "download-trades" }, "Download lots CSV");
   const csvNote = h("span", { class: "hint", "aria-live": "polite" });
 
   filterForm.addEventListener("submit", (event) => {
@@ -128,8 +128,8 @@ export function createTradesTable(id, config) {
         return;
       }
       replace(tbody, list.length ? list.map(row)
-        : h("tr", {}, h("td", { colspan: 9, class: "empty-state" }, filters.symbol || filters.start_date || filters.end_date ? "No trades match these filters." : "This backtest made no trades.")));
-      range.textContent = total ? `Showing ${int(offset + 1)}–${int(offset + list.length)} of ${int(total)} trades` : "No trades";
+        : h("tr", {}, h("td", { colspan: 9, class: "empty-state" }, filters.symbol || filters.start_date || filters.end_date ? "No lots match these filters." : "This backtest made no trades.")));
+      range.textContent = total ? `Showing ${int(offset + 1)}–${int(offset + list.length)} of ${int(total)} lots` : "No lots";
       pageInfo.textContent = total ? `Page ${int(Math.floor(offset / limit) + 1)} of ${int(Math.max(1, Math.ceil(total / limit)))}` : "";
       prev.disabled = offset === 0;
       next.disabled = offset + list.length >= total;
@@ -161,7 +161,7 @@ export function createTradesTable(id, config) {
       const filtered = filters.symbol || filters.start_date || filters.end_date;
       downloadText(`backtest-${id}-trades${filtered ? "-filtered" : ""}.csv`,
         toCsv(["symbol", "entry_date", "entry_price", "exit_date", "exit_price", "quantity", "pnl", "pnl_percent", "status"], rows));
-      csvNote.textContent = `${int(rows.length)} trades exported${filtered ? " (filtered)" : ""}.`;
+      csvNote.textContent = `${int(rows.length)} lots exported${filtered ? " (filtered)" : ""}.`;
     } catch (err) {
       if (err.status !== 401) csvNote.textContent = `Export failed: ${err.message}`;
     } finally {
@@ -170,7 +170,7 @@ export function createTradesTable(id, config) {
   });
 
   const element = h("section", { class: "card", "aria-labelledby": "trades-title", id: "trades" },
-    h("div", { class: "card-head" }, h("h2", { id: "trades-title" }, "Trades"), h("div", { class: "row", style: { alignItems: "center" } }, csvNote, csvBtn)),
+    h("div", { class: "card-head" }, h("h2", { id: "trades-title" }, "Lots (FIFO round trips)"), h("div", { class: "row", style: { alignItems: "center" } }, csvNote, csvBtn)),
     filterForm,
     h("div", { class: "table-wrap" }, table),
     h("div", { class: "pager" }, range, h("div", { class: "row" }, sizeSelect, prev, pageInfo, next)));
