@@ -83,7 +83,7 @@ def assert_metric_matches(key: str, card: Any, expected: float | None) -> None:
         assert value == pytest.approx(expected * 100, abs=0.0051), (key, shown)
     elif key in {"total_trades", "max_drawdown_duration_days"}:
         assert value == expected, (key, shown)
-    elif shown.startswith("$"):  # whole dollars
+    elif shown.startswith("$") or key == "avg_holding_days":  # whole dollars, days
         assert value == pytest.approx(expected, abs=0.51), (key, shown)
     else:
         assert value == pytest.approx(expected, abs=0.0051), (key, shown)
