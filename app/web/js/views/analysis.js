@@ -20,9 +20,9 @@ const signedPct = (v) => h("span", { class: tone(v) }, pct(v, { signed: true }))
  * @param {string} id
  */
 function table(header, rows, id) {
-  return h("table", { class: "data", id },
+  return h("div", { class: "table-wrap" }, h("table", { class: "data", id },
     h("thead", {}, h("tr", {}, header.map((x, i) => h("th", { scope: "col", class: i ? "r" : null }, x)))),
-    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c, i) => h("td", { class: i ? "r" : null }, c))))));
+    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c, i) => h("td", { class: i ? "r" : null }, c)))))));
 }
 
 /** @param {Analysis} a */

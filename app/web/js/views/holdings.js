@@ -34,7 +34,7 @@ export function createHoldingsPanel(id, config) {
       if (!day.value) day.value = data.date;
       const moved = data.requested_date && data.requested_date !== data.date ? ` (nearest session before ${data.requested_date})` : "";
       summary.textContent = `Close of ${data.date}${moved}: equity ${money(data.equity, 2)}, cash ${money(data.cash, 2)} (${pct(data.cash_weight)}), ${data.holdings.length} holdings.`;
-      replace(slot, h("table", { class: "data", id: "holdings-table" },
+      replace(slot, h("div", { class: "table-wrap" }, h("table", { class: "data", id: "holdings-table" },
         h("caption", { class: "visually-hidden" }, "Holdings at the close, largest first."),
         h("thead", {}, h("tr", {}, ["Symbol", "Sector", "Shares", "Price", "Value", "Weight"].map((x, i) => h("th", { scope: "col", class: i > 1 ? "r" : null }, x)))),
         h("tbody", {},
@@ -43,7 +43,7 @@ export function createHoldingsPanel(id, config) {
             h("td", { class: "r" }, money(r.price, 2)), h("td", { class: "r" }, money(r.value, 2)), h("td", { class: "r" }, pct(r.weight)))),
           h("tr", { class: "cash-row", dataset: { symbol: "", value: data.cash } },
             h("td", {}, "Cash"), h("td", {}, ""), h("td", {}, ""), h("td", {}, ""),
-            h("td", { class: "r" }, money(data.cash, 2)), h("td", { class: "r" }, pct(data.cash_weight))))));
+            h("td", { class: "r" }, money(data.cash, 2)), h("td", { class: "r" }, pct(data.cash_weight)))))));
     } catch (err) {
       if (disposed || mine !== seq || /** @type {any} */ (err).status === 401) return;
       replace(slot, h("div", { class: "alert alert-error", role: "alert" }, /** @type {Error} */ (err).message));
