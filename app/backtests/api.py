@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
-from urllib.parse import urlencode
+from typing import Annotated, Any, Literal
 
 from fastapi import (
     APIRouter,
@@ -22,8 +21,10 @@ from app.accounts.deps import CurrentUser, SubmittingUser
 from app.api.caching import conditional
 from app.api.deps import SessionDep, SettingsDep
 from app.api.schemas import error_responses
-from app.backtests import service
+from app.backtests import results_api, service
 from app.backtests.charts import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
+from app.backtests.exports import MEDIA_TYPES, csv_bytes, disposition
+from app.backtests.paging import MAX_OFFSET, set_page_headers
 from app.backtests.repository import TradeSort
 from app.backtests.schemas import (
     BacktestCreated,
@@ -48,7 +49,6 @@ ViewedBacktest = Annotated[JobView, Depends(viewed_job(KIND))]
 
 MAX_TRADE_PAGE = 500
 MAX_HISTORY_PAGE = 100
-MAX_OFFSET = 10_000_000
 
 _ID_DOC = "The backtest's `task_id` (UUID)."
 _CACHE_DOC = (
@@ -76,6 +76,7 @@ def _status_body(row: JobView) -> BacktestStatus:
         progress=row.progress,
         current_date=row.current_date,
         trades_executed=row.trades_executed,
+        fills_executed=row.trades_executed,
         config=row.config,
         created_at=row.created_at,
         started_at=row.started_at,
@@ -83,31 +84,6 @@ def _status_body(row: JobView) -> BacktestStatus:
         error=row.error,
         metrics=row.metrics,
     )
-
-
-def _set_page_headers(
-    request: Request, response: Response, *, total: int, limit: int, offset: int
-) -> None:
-    """``X-Total-Count`` and, when there are neighbouring pages, ``Link``."""
-    response.headers["X-Total-Count"] = str(total)
-    if link := _page_links(request, total=total, limit=limit, offset=offset):
-        response.headers["Link"] = link
-
-
-def _page_links(request: Request, *, total: int, limit: int, offset: int) -> str:
-    """RFC 8288 ``Link`` header with next/prev pages (same filters)."""
-    links = []
-    params = dict(request.query_params)
-    base = str(request.url.remove_query_params(list(params)))
-    if offset + limit < total:
-        links.append((offset + limit, "next"))
-    if offset > 0:
-        links.append((max(offset - limit, 0), "prev"))
-    parts = []
-    for new_offset, rel in links:
-        query = urlencode({**params, "limit": limit, "offset": new_offset})
-        parts.append(f'<{base}?{query}>; rel="{rel}"')
-    return ", ".join(parts)
 
 
 @router.post(
@@ -188,7 +164,7 @@ async def list_backtests(
         limit=limit,
         offset=offset,
     )
-    _set_page_headers(request, response, total=total, limit=limit, offset=offset)
+    set_page_headers(request, response, total=total, limit=limit, offset=offset)
     return [
         HistoryItem(
             task_id=r.id,
@@ -228,15 +204,19 @@ async def get_backtest(
 
 @router.get(
     "/{task_id}/trades",
-    summary="Round-trip trades of a completed backtest",
-    description="FIFO round trips (a partial exit splits a trade; positions open at "
-    "the end are marked to market with `is_open: true`). Filter by `symbol` and by "
+    summary="Lots (FIFO round trips) of a completed backtest",
+    description="One row per **lot**: the shares of one buy fill until the sell "
+    "fills that consume them, first in first out (a partial exit splits a lot; lots "
+    "still held at the end are marked to market with `is_open: true`). A position "
+    "(`/positions`) is made of one or more lots. Filter by `symbol` and by "
     "entry date (`start_date`, `end_date`); `sort` by entry_date (default), "
     "exit_date, symbol, pnl or pnl_percent (prefix `-` for descending). The total is "
-    "in `X-Total-Count`, neighbouring pages in `Link`. 409 until completed."
-    + _CACHE_DOC,
+    "in `X-Total-Count`, neighbouring pages in `Link`. `format=csv` returns every "
+    "matching lot (same filters and order, no paging) as a CSV attachment. "
+    "409 until completed." + _CACHE_DOC,
     response_model=list[TradeOut],
     responses={
+        200: {"content": {"text/csv": {}}, "description": "A page of lots."},
         304: {"description": "Not modified"},
         **error_responses(400, 401, 404, 409),
     },
@@ -253,12 +233,18 @@ async def get_trades(
     sort: TradeSort = "entry_date",
     limit: Annotated[int, Query(ge=1, le=MAX_TRADE_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    format: Literal["json", "csv"] = "json",
 ) -> list[TradeOut] | Response:
     row = await jobs.get_owned(session, user=user, task_id=task_id, kind=KIND)
     variant = f"trades?{sorted(request.query_params.multi_items())}"
     version = jobs.result_version(row)
     if fresh := conditional(request, response, version=version, variant=variant):
         return fresh
+    if format == "csv":
+        return await _trades_csv(
+            session, row, response, symbol=symbol, start_date=start_date,
+            end_date=end_date, sort=sort,
+        )  # fmt: skip
     rows, total = await service.trades(
         session,
         row=row,
@@ -269,8 +255,38 @@ async def get_trades(
         limit=limit,
         offset=offset,
     )
-    _set_page_headers(request, response, total=total, limit=limit, offset=offset)
+    set_page_headers(request, response, total=total, limit=limit, offset=offset)
     return [TradeOut.model_validate(r, from_attributes=True) for r in rows]
+
+
+async def _trades_csv(
+    session: SessionDep,
+    row: Any,
+    response: Response,
+    *,
+    symbol: str | None,
+    start_date: dt.date | None,
+    end_date: dt.date | None,
+    sort: TradeSort,
+) -> Response:
+    rows, total = await service.trades(
+        session,
+        row=row,
+        symbol=symbol,
+        start_date=start_date,
+        end_date=end_date,
+        sort=sort,
+        limit=None,
+        offset=0,
+    )
+    fields = list(TradeOut.model_fields)
+    body = csv_bytes(fields, ([getattr(r, f) for f in fields] for r in rows))
+    headers = {
+        **response.headers,
+        **disposition(f"lots-{row.id}.csv"),
+        "X-Total-Count": str(total),
+    }
+    return Response(body, media_type=MEDIA_TYPES["csv"], headers=headers)
 
 
 @router.get(
@@ -340,3 +356,6 @@ async def progress_socket(
 ) -> None:
     """Live progress; the protocol and close codes are :mod:`app.jobs.relay`'s."""
     await relay.serve_progress(websocket, task_id=task_id, token=token, kind=KIND)
+
+
+router.include_router(results_api.router)

@@ -85,7 +85,7 @@ async def page(
     entry_from: dt.date | None = None,
     entry_to: dt.date | None = None,
     sort: TradeSort = "entry_date",
-    limit: int = 100,
+    limit: int | None = 100,
     offset: int = 0,
 ) -> tuple[list[Trade], int]:
     """One page of trades and the filtered total; ties broken by (entry_date, symbol,

@@ -1,8 +1,10 @@
 """The backtest job kind: the engine adapter the job runner calls on a worker.
 
 Loads the dataset (process-cached), runs the engine with the runner's progress and
-cancel callbacks, and hands back the metrics plus a ``save`` that writes the trades
-and the chart series in the transaction that completes the job.
+cancel callbacks, derives positions, the analysis and the book
+(:mod:`app.backtests.results`), and hands back the metrics plus a ``save`` that
+writes the lots, the chart series, the positions and the stored results in the
+transaction that completes the job.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.backtests import repository
+from app.backtests import repository, results, results_repository
 from app.backtests.charts import series_payload
 from app.backtests.coverage import data_coverage
 from app.backtests.schemas import BacktestRequest
@@ -50,6 +52,7 @@ def run(context: RunContext) -> Completion:
             should_cancel=reporter.cancelled,
         )
         coverage = data_coverage(config, data)
+        stored = results.build(result, data, context.job_id)
     except CancelledError:
         raise JobCancelled from None
     except (EngineError, ValueError) as exc:
@@ -58,9 +61,10 @@ def run(context: RunContext) -> Completion:
     async def save(session: AsyncSession, job_id: uuid.UUID) -> None:
         await repository.bulk_insert(session, job_id, result.trade_records())
         await repository.save_series(session, job_id, series_payload(result))
+        await results_repository.save(session, job_id, stored)
 
     return Completion(
-        metrics={**result.metrics, "data_coverage": coverage},
+        metrics={**stored.metrics, "data_coverage": coverage},
         current_date=last_date(result),
         work_done=len(result.fills),
         save=save,

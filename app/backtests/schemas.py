@@ -270,7 +270,12 @@ class BacktestStatus(BaseModel):
     status: Status
     progress: float = Field(ge=0, le=100)
     current_date: dt.date | None = None
-    trades_executed: int = 0
+    trades_executed: int = Field(
+        default=0, description="Fills so far; older name of fills_executed."
+    )
+    fills_executed: int = Field(
+        default=0, description="Fills (executed buys and sells) so far."
+    )
     config: dict[str, Any]
     created_at: dt.datetime
     started_at: dt.datetime | None = None
@@ -280,8 +285,8 @@ class BacktestStatus(BaseModel):
 
 
 class TradeOut(BaseModel):
-    """A round-trip trade (FIFO lots); open trades have no exit and are marked to
-    market."""
+    """A lot: a FIFO round trip (the shares of one buy fill until sold); open lots
+    have no exit and are marked to market."""
 
     symbol: str
     entry_date: dt.date

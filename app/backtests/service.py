@@ -149,10 +149,11 @@ async def trades(
     start_date: dt.date | None,
     end_date: dt.date | None,
     sort: TradeSort,
-    limit: int,
+    limit: int | None,
     offset: int,
 ) -> tuple[list[Any], int]:
-    """A page of a completed backtest's trades (``row``: already read for its owner)."""
+    """A page of a completed backtest's lots (``row``: already read for its owner);
+    ``limit=None``: every matching lot."""
     jobs.require_completed(row)
     return await repository.page(
         session,

@@ -31,7 +31,7 @@ from typing import Any
 
 import redis
 import redis.asyncio as aredis
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from app.db.models import TERMINAL_STATUSES, JobStatus
 from app.jobs.repository import JobView
@@ -323,8 +323,10 @@ class ProgressMessage(BaseModel):
     relay sends (first the stored state, then live frames) and what pub/sub carries.
     Built only here; every sender uses these constructors.
 
-    ``current_date`` (the simulated date reached) and ``trades_executed`` (fills so
-    far) are the backtest's detail; a kind may add its own fields (``extra``).
+    ``current_date`` (the simulated date reached) and ``fills_executed`` (fills so
+    far: executed buys and sells) are the backtest's detail; ``trades_executed`` is
+    the same count under its older name, kept for compatibility. A kind may add its
+    own fields (``extra``).
     """
 
     model_config = ConfigDict(extra="allow")
@@ -335,6 +337,12 @@ class ProgressMessage(BaseModel):
     eta_seconds: float | None = None
     trades_executed: int = 0
     message: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def fills_executed(self) -> int:
+        """Fills so far (the clear name of ``trades_executed``)."""
+        return self.trades_executed
 
     def frame(self) -> Message:
         """The JSON object sent on the wire."""

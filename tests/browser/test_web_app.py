@@ -83,7 +83,7 @@ def assert_metric_matches(key: str, card: Any, expected: float | None) -> None:
         assert value == pytest.approx(expected * 100, abs=0.0051), (key, shown)
     elif key in {"total_trades", "max_drawdown_duration_days"}:
         assert value == expected, (key, shown)
-    elif shown.startswith("$"):  # whole dollars
+    elif shown.startswith("$") or key == "avg_holding_days":  # whole dollars, days
         assert value == pytest.approx(expected, abs=0.51), (key, shown)
     else:
         assert value == pytest.approx(expected, abs=0.0051), (key, shown)
@@ -218,7 +218,7 @@ def test_trades_paginate_filter_sort_and_export(
     wait_results(page)
     page.wait_for_selector("#trades-table tbody tr[data-symbol]")
     assert page.locator("#trades-table tbody tr").count() == 25
-    assert f"Showing 1–25 of {total:,} trades" in page.inner_text("#trades-range")
+    assert f"Showing 1–25 of {total:,} lots" in page.inner_text("#trades-range")
     first_page = table_symbols(page)
     expected_second = [
         t["symbol"] for t in api.get(account, trades_path, limit=25, offset=25).json()
@@ -238,7 +238,7 @@ def test_trades_paginate_filter_sort_and_export(
         api.get(account, trades_path, symbol=symbol, limit=1).headers["X-Total-Count"]
     )
     assert symbol_total > 0
-    page.wait_for_selector(f"#trades-range:has-text('of {symbol_total:,} trades')")
+    page.wait_for_selector(f"#trades-range:has-text('of {symbol_total:,} lots')")
     assert set(table_symbols(page)) == {symbol}
 
     page.click("#reset-trade-filters")
@@ -249,7 +249,7 @@ def test_trades_paginate_filter_sort_and_export(
         account, trades_path, start_date="2018-01-01", end_date="2018-06-30", limit=500
     )
     page.wait_for_selector(
-        f"#trades-range:has-text('of {int(dated.headers['X-Total-Count']):,} trades')"
+        f"#trades-range:has-text('of {int(dated.headers['X-Total-Count']):,} lots')"
     )
     assert table_symbols(page) == [t["symbol"] for t in dated.json()[:25]]
 

@@ -2,6 +2,7 @@
 registers every table on ``Base.metadata``."""
 
 from app.db.models.backtest import BacktestSeries
+from app.db.models.backtest_results import BacktestResult, Position
 from app.db.models.idempotency import IdempotencyKey, IdempotencyStatus
 from app.db.models.job import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus
 from app.db.models.trade import Trade
@@ -10,11 +11,13 @@ from app.db.models.user import User
 __all__ = [
     "ACTIVE_STATUSES",
     "TERMINAL_STATUSES",
+    "BacktestResult",
     "BacktestSeries",
     "IdempotencyKey",
     "IdempotencyStatus",
     "Job",
     "JobStatus",
+    "Position",
     "Trade",
     "User",
 ]

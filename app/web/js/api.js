@@ -100,6 +100,14 @@ export const api = {
     request("GET", `/v1/backtest/${encodeURIComponent(id)}/chart`, {
       query: { max_points: maxPoints },
     }),
+  /** @param {string} id */
+  analysis: (id) => request("GET", `/v1/backtest/${encodeURIComponent(id)}/analysis`),
+  /** @param {string} id @param {string} [day] */
+  holdings: (id, day) =>
+    request("GET", `/v1/backtest/${encodeURIComponent(id)}/holdings`, { query: { date: day } }),
+  /** @param {string} id @param {Query} query */
+  positions: (id, query) =>
+    request("GET", `/v1/backtest/${encodeURIComponent(id)}/positions`, { query }),
   /** @param {Query} query */
   history: (query) => request("GET", "/v1/backtest/history", { query }),
   /** @param {string} id */
@@ -127,4 +135,42 @@ export function cached(key, loader) {
     memo.set(key, promise);
   }
   return promise;
+}
+
+/**
+ * Download an authenticated file (report, export) and save it under the server's
+ * file name (Content-Disposition) or `fallback`. Throws ApiError like request().
+ * @param {string} path
+ * @param {Record<string, string>} query
+ * @param {string} fallback
+ * @returns {Promise<{filename: string, size: number}>}
+ */
+export async function downloadFile(path, query, fallback) {
+  const headers = { Authorization: `Bearer ${getToken() ?? ""}` };
+  let response;
+  try {
+    response = await fetch(buildUrl(path, query), { headers });
+  } catch {
+    throw networkError();
+  }
+  if (!response.ok) {
+    throw errorFromResponse({
+      status: response.status,
+      statusText: response.statusText,
+      body: parseBody(await response.text()),
+      retryAfter: response.headers.get("Retry-After"),
+    });
+  }
+  const blob = await response.blob();
+  const match = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+  const filename = match ? match[1] : fallback;
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+  return { filename, size: blob.size };
 }

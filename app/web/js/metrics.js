@@ -24,9 +24,19 @@ export const METRICS = /** @type {[string, string, Kind, "high" | "low" | null, 
   ["sharpe_ratio", "Sharpe ratio", "ratio", "high", "Annualised excess return per unit of volatility."],
   ["sortino_ratio", "Sortino ratio", "ratio", "high", "Like Sharpe, counting only downside volatility."],
   ["max_drawdown", "Max drawdown", "pct", "high", "Largest peak-to-trough fall in equity."],
-  ["win_rate", "Win rate", "pct", "high", "Share of closed trades with a profit."],
-  ["profit_factor", "Profit factor", "ratio", "high", "Gross profit divided by gross loss of closed trades."],
-  ["total_trades", "Trades", "int", null, "Round-trip trades (FIFO lots)."],
+  ["position_win_rate", "Win rate", "pct", "high", "Share of closed positions with a profit (a position: a symbol held from its first buy to the sell that empties it)."],
+  ["position_profit_factor", "Profit factor", "ratio", "high", "Gross profit divided by gross loss of closed positions."],
+  ["total_positions", "Positions", "int", null, "Symbols held continuously from a first buy to the sell that empties them (open ones included)."],
+  ["closed_positions", "Closed positions", "int", null, "Positions sold out before the end."],
+  ["avg_position_return", "Average position", "pctSigned", "high", "Mean return of closed positions (P&L over cost)."],
+  ["best_position_return", "Best position", "pctSigned", "high", "Best closed position."],
+  ["worst_position_return", "Worst position", "pctSigned", "high", "Worst closed position."],
+  ["avg_holding_days", "Average holding", "days", null, "Mean calendar days a closed position was held."],
+  ["total_fills", "Fills", "int", null, "Executed buys and sells."],
+  ["total_lots", "Lots", "int", null, "FIFO round trips: the shares of one buy until sold."],
+  ["win_rate", "Lot win rate", "pct", "high", "Share of closed lots (FIFO round trips) with a profit."],
+  ["profit_factor", "Lot profit factor", "ratio", "high", "Gross profit divided by gross loss of closed lots."],
+  ["total_trades", "Lots", "int", null, "FIFO round trips (older name of total_lots)."],
   ["benchmark_total_return", "Benchmark return", "pctSigned", "high", "Total return of the benchmark over the same days."],
   ["benchmark_cagr", "Benchmark CAGR", "pctSigned", "high", "Compound annual growth rate of the benchmark."],
   ["alpha", "Alpha", "pctSigned", "high", "Annualised Jensen's alpha against the benchmark."],
@@ -40,17 +50,17 @@ export const METRICS = /** @type {[string, string, Kind, "high" | "low" | null, 
   ["final_equity", "Final equity", "money", "high", "Portfolio value on the last day."],
   ["exposure", "Exposure", "pct", null, "Average share of equity invested."],
   ["turnover", "Turnover (annual)", "pct", null, "One-way traded value per year as a share of average equity."],
-  ["avg_trade_return", "Average trade", "pctSigned", "high", "Mean return of closed trades."],
-  ["best_trade_return", "Best trade", "pctSigned", "high", "Best closed trade."],
-  ["worst_trade_return", "Worst trade", "pctSigned", "high", "Worst closed trade."],
+  ["avg_trade_return", "Average lot", "pctSigned", "high", "Mean return of closed lots."],
+  ["best_trade_return", "Best lot", "pctSigned", "high", "Best closed lot."],
+  ["worst_trade_return", "Worst lot", "pctSigned", "high", "Worst closed lot."],
   ]).map(([key, label, kind, better, help]) => ({ key, label, kind, better, help }));
 
 /** @type {Record<string, MetricDef>} */
 export const BY_KEY = Object.fromEntries(METRICS.map((m) => [m.key, m]));
 
-export const HEADLINE = ["total_return", "cagr", "sharpe_ratio", "sortino_ratio", "max_drawdown", "win_rate", "profit_factor", "total_trades"];
+export const HEADLINE = ["total_return", "cagr", "sharpe_ratio", "sortino_ratio", "max_drawdown", "position_win_rate", "position_profit_factor", "total_positions"];
 export const BENCHMARK = ["benchmark_total_return", "benchmark_cagr", "alpha", "beta", "correlation", "tracking_error", "information_ratio"];
-export const DETAIL = ["volatility", "calmar_ratio", "max_drawdown_duration_days", "final_equity", "exposure", "turnover", "avg_trade_return", "best_trade_return", "worst_trade_return"];
+export const DETAIL = ["volatility", "calmar_ratio", "max_drawdown_duration_days", "final_equity", "exposure", "turnover", "avg_position_return", "best_position_return", "worst_position_return", "avg_holding_days", "closed_positions", "total_fills", "total_lots", "win_rate", "avg_trade_return"];
 
 /** @param {string} key @param {unknown} value */
 export function formatMetric(key, value) {

@@ -14,7 +14,7 @@ export { statusBadge };
 
 /**
  * @typedef {{status?: string, progress?: number, current_date?: string | null,
- *   eta_seconds?: number | null, trades_executed?: number, message?: string}} ProgressMessage
+ *   eta_seconds?: number | null, trades_executed?: number, fills_executed?: number, message?: string}} ProgressMessage
  * @typedef {ProgressMessage & {task_id: string, name?: string | null, created_at?: string,
  *   completed_at?: string | null, error?: string | null, config?: Record<string, any>,
  *   metrics?: Record<string, number | null>}} BacktestStatus
@@ -140,7 +140,7 @@ function progressBar(/** @type {string | undefined} */ initialStatus) {
   const bar = h("div", { class: "progress", role: "progressbar", "aria-label": "Backtest progress",
     "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0", id: "progress" }, fill);
   const stats = { percent: stat("Progress", "percent"), date: stat("Simulated date", "current_date"),
-    eta: stat("Time left", "eta"), trades: stat("Trades so far", "trades") };
+    eta: stat("Time left", "eta"), trades: stat("Fills so far", "trades") };
   const badge = h("span", {}, statusBadge(initialStatus));
   const message = h("p", { class: "muted small", id: "progress-message" });
   /** @param {ProgressMessage} msg */
@@ -152,7 +152,7 @@ function progressBar(/** @type {string | undefined} */ initialStatus) {
     stats.percent.value.textContent = pct(value / 100, { digits: 0 });
     stats.date.value.textContent = date(msg.current_date);
     stats.eta.value.textContent = msg.status === "pending" ? "Queued" : duration(msg.eta_seconds);
-    stats.trades.value.textContent = int(msg.trades_executed ?? 0);
+    stats.trades.value.textContent = int(msg.fills_executed ?? msg.trades_executed ?? 0);
     if (msg.message) message.textContent = msg.message;
     if (msg.status) replace(badge, statusBadge(msg.status));
   };

@@ -12,6 +12,8 @@ import { toCsv } from "../csv.js";
 import { downloadText, h, replace } from "../dom.js";
 import { date, dateTime, money, pct } from "../format.js";
 import { BENCHMARK, DETAIL, HEADLINE } from "../metrics.js";
+import { createAnalysisPanel } from "./analysis.js";
+import { createHoldingsPanel } from "./holdings.js";
 import { strategyLabel } from "./new-backtest.js";
 import { createTradesTable } from "./trades.js";
 
@@ -193,6 +195,8 @@ export function renderResults(/** @type {HTMLElement} */ container, /** @type {B
   const note = h("div", { class: "legend-note", id: "chart-note" }, "Drag across a chart to zoom; double-click to reset.");
   const charts = chartCards(id, note);
   const trades = createTradesTable(id, status.config || {});
+  const analysis = createAnalysisPanel(id, status.config || {});
+  const holdings = createHoldingsPanel(id, status.config || {});
   container.append(
     resultsHead(status, note),
     coverageNote(m) || "",
@@ -205,6 +209,8 @@ export function renderResults(/** @type {HTMLElement} */ container, /** @type {B
       h("h2", { id: "risk-title" }, "Risk and trading"),
       h("dl", { class: "kv-grid", id: "detail-metrics" }, DETAIL.map((k) => metricRow(k, m[k])))),
     h("section", { class: "card", "aria-labelledby": "heat-title" }, h("h2", { id: "heat-title" }, "Monthly returns"), heatSlot),
+    analysis.element,
+    holdings.element,
     trades.element,
   );
   cached("strategies", api.strategies)
@@ -222,5 +228,7 @@ export function renderResults(/** @type {HTMLElement} */ container, /** @type {B
     disposed = true;
     charts.destroy();
     trades.destroy();
+    analysis.destroy();
+    holdings.destroy();
   };
 }

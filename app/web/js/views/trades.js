@@ -110,12 +110,12 @@ function sortableHeaders(query, onSort) {
 }
 
 /**
- * "Download trades CSV": every page of the current filter and sort, 500 at a time.
+ * "Download lots CSV": every page of the current filter and sort, 500 at a time.
  * @param {string} id @param {TradeQuery} query @param {() => boolean} isDisposed
  */
 function tradesCsvButton(id, query, isDisposed) {
   const note = h("span", { class: "hint", "aria-live": "polite" });
-  const button = h("button", { type: "button", class: "btn btn-s", id: "download-trades" }, "Download trades CSV");
+  const button = h("button", { type: "button", class: "btn btn-s", id: "download-trades" }, "Download lots CSV");
   button.addEventListener("click", async () => {
     button.disabled = true;
     const rows = [];
@@ -132,7 +132,7 @@ function tradesCsvButton(id, query, isDisposed) {
       }
       const filtered = isFiltered(query.filters);
       downloadText(`backtest-${id}-trades${filtered ? "-filtered" : ""}.csv`, toCsv(CSV_HEADER, rows));
-      note.textContent = `${int(rows.length)} trades exported${filtered ? " (filtered)" : ""}.`;
+      note.textContent = `${int(rows.length)} lots exported${filtered ? " (filtered)" : ""}.`;
     } catch (err) {
       if (err.status !== 401) note.textContent = `Export failed: ${err.message}`;
     } finally {
@@ -153,10 +153,10 @@ export function createTradesTable(id, config) {
   });
   const paged = createPagedTable({
     id: "trades-table",
-    caption: "Round-trip trades; column buttons sort.",
+    caption: "Lots: FIFO round trips (the shares of one buy until sold); column buttons sort.",
     head: sortableHeaders(query, () => paged.restart()),
-    pager: { prefix: "trades", sizes: PAGE_SIZES, size: 25, sizeId: "trades-page-size", sizeLabel: "Trades per page",
-      pageId: "trades-page", live: true, noun: "trades", emptyText: "No trades", pageWhenEmpty: false },
+    pager: { prefix: "trades", sizes: PAGE_SIZES, size: 25, sizeId: "trades-page-size", sizeLabel: "Lots per page",
+      pageId: "trades-page", live: true, noun: "lots", emptyText: "No lots", pageWhenEmpty: false },
     lockWhileLoading: true,
     fetchPage: async (limit, offset) => {
       const result = await api.trades(id, { ...query.filters, sort: query.sort, limit, offset });
@@ -164,7 +164,7 @@ export function createTradesTable(id, config) {
     },
     row: tradeRow,
     empty: () => h("tr", {}, h("td", { colspan: 9, class: "empty-state" },
-      isFiltered(query.filters) ? "No trades match these filters." : "This backtest made no trades.")),
+      isFiltered(query.filters) ? "No lots match these filters." : "This backtest made no trades.")),
     onStart: () => { filterForm.error.textContent = ""; },
     onError: (err) => {
       const fieldErrors = err.fieldErrors;
@@ -172,7 +172,7 @@ export function createTradesTable(id, config) {
     },
   });
   const element = h("section", { class: "card", "aria-labelledby": "trades-title", id: "trades" },
-    h("div", { class: "card-head" }, h("h2", { id: "trades-title" }, "Trades"), tradesCsvButton(id, query, () => disposed)),
+    h("div", { class: "card-head" }, h("h2", { id: "trades-title" }, "Lots (FIFO round trips)"), tradesCsvButton(id, query, () => disposed)),
     filterForm.element,
     h("div", { class: "table-wrap" }, paged.table),
     paged.pager);

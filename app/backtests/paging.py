@@ -1,0 +1,35 @@
+"""Page headers of the backtest list endpoints: ``X-Total-Count`` and RFC 8288
+``Link`` (next/prev with the same filters)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import Request, Response
+
+MAX_OFFSET = 10_000_000
+
+
+def set_page_headers(
+    request: Request, response: Response, *, total: int, limit: int, offset: int
+) -> None:
+    """``X-Total-Count`` and, when there are neighbouring pages, ``Link``."""
+    response.headers["X-Total-Count"] = str(total)
+    if link := page_links(request, total=total, limit=limit, offset=offset):
+        response.headers["Link"] = link
+
+
+def page_links(request: Request, *, total: int, limit: int, offset: int) -> str:
+    """RFC 8288 ``Link`` header with next/prev pages (same filters)."""
+    links = []
+    params = dict(request.query_params)
+    base = str(request.url.remove_query_params(list(params)))
+    if offset + limit < total:
+        links.append((offset + limit, "next"))
+    if offset > 0:
+        links.append((max(offset - limit, 0), "prev"))
+    parts = []
+    for new_offset, rel in links:
+        query = urlencode({**params, "limit": limit, "offset": new_offset})
+        parts.append(f'<{base}?{query}>; rel="{rel}"')
+    return ", ".join(parts)

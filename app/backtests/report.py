@@ -1,0 +1,541 @@
+"""The HTML tearsheet of a completed backtest: one self-contained file.
+
+Everything is inline: CSS, SVG charts drawn here on the server, the data they show.
+No script, font, image or stylesheet is fetched (no ``http(s)://`` reference at all),
+so the file can be mailed, archived and opened offline; ``@media print`` lays it out
+on A4. The equity chart has a log-scale option (a CSS-only toggle: no JavaScript).
+Series are down-sampled with the chart's rule (MinMaxLTTB keeping the ends and the
+deepest drawdown) to at most ``REPORT_POINTS`` points.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from app.backtests.charts import keep_indices
+from app.backtests.results_service import Loaded
+from app.db.models import Job, Position
+
+REPORT_POINTS = 800
+WIDTH, HEIGHT = 720, 220
+PAD_L, PAD_R, PAD_T, PAD_B = 56, 12, 10, 22
+PORTFOLIO, BENCH, NEG, POS = "#1f5fbf", "#8a8f98", "#c0392b", "#1e8449"
+
+_CSS = """
+*{box-sizing:border-box}body{font:13px/1.45 system-ui,-apple-system,"Segoe UI",
+Roboto,sans-serif;color:#1c1e21;margin:0 auto;max-width:780px;padding:24px}
+h1{font-size:20px;margin:0 0 4px}h2{font-size:15px;margin:22px 0 8px;
+border-bottom:1px solid #dde;padding-bottom:3px}.muted{color:#667}
+table{border-collapse:collapse;width:100%;margin:4px 0}td,th{padding:3px 6px;
+text-align:right;border-bottom:1px solid #eef}th{font-weight:600;background:#f6f7f9}
+td:first-child,th:first-child{text-align:left}.kv td{text-align:left}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:0 18px}
+svg{width:100%;height:auto;display:block}svg text{font-size:10px;fill:#555}
+.heat td{text-align:center;font-size:11px;padding:2px}.neg{color:#c0392b}
+.pos{color:#1e8449}.legend span{display:inline-block;margin-right:12px}
+.sw{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:-1px}
+#log{margin-right:4px}.log-chart{display:none}#log:checked~.lin-chart{display:none}
+#log:checked~.log-chart{display:block}label{cursor:pointer}
+section{break-inside:avoid}
+@media print{@page{size:A4;margin:14mm}body{max-width:none;padding:0;font-size:10.5px}
+.noprint,label[for=log],#log{display:none}h2{break-after:avoid}}
+"""
+
+
+def render_report(
+    row: Job, loaded: Loaded, analysis: dict[str, Any], positions: list[Position]
+) -> str:
+    """The tearsheet of ``row`` (completed), from its stored results."""
+    series = loaded.series
+    dates = list(series["dates"])
+    equity = np.asarray(series["equity"], dtype=np.float64)
+    drawdown = np.asarray(series["drawdown"], dtype=np.float64)
+    bench_values = series.get("benchmark")
+    bench = None if bench_values is None else np.asarray(bench_values, np.float64)
+    bench_name = series.get("benchmark_symbol") or "benchmark"
+    idx = keep_indices(equity, drawdown, REPORT_POINTS)
+    days = np.array(dates, dtype="datetime64[D]").astype(np.int64)[idx]
+    metrics = row.metrics or {}
+    lines = [("Portfolio", equity[idx], PORTFOLIO)]
+    if bench is not None:
+        lines.append((bench_name, bench[idx], BENCH))
+    title = row.name or "Backtest"
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>",
+        f"<title>{_e(title)} — backtest report</title><style>{_CSS}</style>",
+        "</head><body>",
+        f"<h1>{_e(title)}</h1>",
+        f"<p class='muted'>{_e(dates[0])} to {_e(dates[-1])} · {len(dates)} sessions"
+        f" · task {_e(str(row.id))} · completed "
+        f"{_e(_when(row.completed_at))}</p>",
+        _section("Configuration", _config_table(row.config)),
+        _section("Headline metrics", _headline(metrics, bench is not None, bench_name)),
+        _section(
+            "Equity",
+            "<input type='checkbox' id='log'><label for='log'>log scale</label>"
+            + _legend(lines)
+            + f"<div class='lin-chart'>{_line_chart(days, lines, money=True)}</div>"
+            + "<div class='log-chart'>"
+            + _line_chart(days, lines, money=True, log=True)
+            + "</div>",
+        ),
+        _section(
+            "Drawdown",
+            _line_chart(days, [("Drawdown", drawdown[idx], NEG)], pct=True, fill=True),
+        ),
+        _section("Monthly returns", _heatmap(series.get("monthly_returns") or {})),
+        _section("Annual returns", _annual(analysis, bench_name)),
+        _section("Deepest drawdowns", _drawdowns(analysis)),
+        _section("Rolling 252-session statistics", _rolling(analysis)),
+        _section("Crisis windows", _crises(analysis, bench_name)),
+        _section("Return significance and tail risk", _risk(analysis)),
+        _section("Bootstrap (stationary blocks)", _bootstrap(analysis)),
+        _section("Fills, lots and positions", _trading(metrics, positions)),
+        "<p class='muted'>Generated by the backtest service. Conventions: README "
+        "“Reading a result” and “Engine conventions”.</p>",
+        "</body></html>",
+    ]
+    return "".join(parts)
+
+
+# ------------------------------------------------------------------ formatting
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _when(value: dt.datetime | None) -> str:
+    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _pct(v: Any, digits: int = 1) -> str:
+    if not isinstance(v, int | float) or not math.isfinite(v):
+        return "—"
+    return f"{v * 100:.{digits}f}%"
+
+
+def _num(v: Any, digits: int = 2) -> str:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        return "—"
+    return f"{v:,.{digits}f}" if isinstance(v, float) else f"{v:,}"
+
+
+def _signed(v: Any, text: str) -> str:
+    cls = "neg" if isinstance(v, int | float) and v < 0 else ""
+    return f"<td class='{cls}'>{text}</td>" if cls else f"<td>{text}</td>"
+
+
+def _section(title: str, body: str) -> str:
+    return f"<section><h2>{_e(title)}</h2>{body}</section>"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "") -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(r) + "</tr>" for r in rows)
+    return f"<table class='{cls}'><tr>{head}</tr>{body}</table>"
+
+
+def _td(text: str) -> str:
+    return f"<td>{text}</td>"
+
+
+# ----------------------------------------------------------------------- tables
+def _config_table(config: dict[str, Any]) -> str:
+    shown = {k: v for k, v in config.items() if v not in (None, [], {})}
+    rows = [
+        [_td(_e(k)), f"<td style='text-align:left'>{_e(_config_value(v))}</td>"]
+        for k, v in shown.items()
+    ]
+    return _table(["setting", "value"], rows, "kv")
+
+
+def _config_value(value: Any) -> str:
+    if isinstance(value, list) and len(value) > 30:
+        return ", ".join(map(str, value[:30])) + f" … ({len(value)} in all)"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+_HEADLINE = (
+    ("Total return", "total_return", "benchmark_total_return", "pct"),
+    ("CAGR", "cagr", "benchmark_cagr", "pct"),
+    ("Volatility", "volatility", None, "pct"),
+    ("Sharpe ratio", "sharpe_ratio", None, "num"),
+    ("Sortino ratio", "sortino_ratio", None, "num"),
+    ("Max drawdown", "max_drawdown", None, "pct"),
+    ("Max drawdown duration (days)", "max_drawdown_duration_days", None, "int"),
+    ("Calmar ratio", "calmar_ratio", None, "num"),
+    ("Exposure", "exposure", None, "pct"),
+    ("Turnover (annual, one-way)", "turnover", None, "num"),
+    ("Alpha (annual)", "alpha", None, "pct"),
+    ("Beta", "beta", None, "num"),
+    ("Correlation", "correlation", None, "num"),
+    ("Tracking error", "tracking_error", None, "pct"),
+    ("Information ratio", "information_ratio", None, "num"),
+    ("Final equity", "final_equity", None, "money"),
+)
+
+
+def _fmt(kind: str, v: Any) -> str:
+    if kind == "pct":
+        return _pct(v)
+    if kind == "int":
+        return _num(v, 0)
+    return _num(v, 0 if kind == "money" else 2)
+
+
+def _headline(metrics: dict[str, Any], has_bench: bool, bench_name: str) -> str:
+    rows = []
+    for label, key, bench_key, kind in _HEADLINE:
+        v = metrics.get(key)
+        b = metrics.get(bench_key) if bench_key else None
+        cells = [_td(_e(label)), _signed(v, _fmt(kind, v))]
+        if has_bench:
+            cells.append(_signed(b, _fmt(kind, b) if bench_key else ""))
+        rows.append(cells)
+    header = ["metric", "portfolio"] + ([bench_name] if has_bench else [])
+    return _table(header, rows)
+
+
+def _heatmap(monthly: dict[str, float]) -> str:
+    if not monthly:
+        return "<p class='muted'>No monthly returns.</p>"
+    years = sorted({k[:4] for k in monthly})
+    scale = max(abs(v) for v in monthly.values()) or 1.0
+    rows = []
+    for year in years:
+        cells = [_td(year)]
+        compounded = 1.0
+        for m in range(1, 13):
+            v = monthly.get(f"{year}-{m:02d}")
+            if v is None:
+                cells.append("<td></td>")
+                continue
+            compounded *= 1.0 + v
+            alpha = min(abs(v) / scale, 1.0) * 0.75 + 0.08
+            rgb = "192,57,43" if v < 0 else "30,132,73"
+            cells.append(
+                f"<td style='background:rgba({rgb},{alpha:.2f})'>{_pct(v)}</td>"
+            )
+        cells.append(_signed(compounded - 1.0, f"<b>{_pct(compounded - 1.0)}</b>"))
+        rows.append(cells)
+    months = [dt.date(2000, m, 1).strftime("%b") for m in range(1, 13)]
+    return _table(["year", *months, "year"], rows, "heat")
+
+
+def _annual(analysis: dict[str, Any], bench_name: str) -> str:
+    years = analysis.get("annual_returns") or []
+    if not years:
+        return "<p class='muted'>No annual returns.</p>"
+    has_bench = any(y.get("benchmarks") for y in years)
+    values = [y["portfolio"] for y in years]
+    bars = _bar_chart([str(y["year"]) for y in years], values)
+    rows = []
+    for y in years:
+        b = (y.get("benchmarks") or {}).get(bench_name)
+        cells = [_td(str(y["year"])), _signed(y["portfolio"], _pct(y["portfolio"]))]
+        if has_bench:
+            cells.append(_signed(b, _pct(b)))
+        rows.append(cells)
+    header = ["year", "portfolio"] + ([bench_name] if has_bench else [])
+    return bars + _table(header, rows)
+
+
+def _drawdowns(analysis: dict[str, Any]) -> str:
+    rows = [
+        [
+            _td(_e(d.get("peak"))),
+            _td(_e(d.get("trough"))),
+            _td(_e(d.get("recovery") or "not recovered")),
+            _signed(d.get("depth"), _pct(d.get("depth"))),
+            _td(_num(d.get("length_sessions"), 0)),
+            _td(_num(d.get("recovery_sessions"), 0)),
+        ]
+        for d in analysis.get("drawdowns") or []
+    ]
+    header = ["peak", "trough", "recovery", "depth", "sessions", "to recover"]
+    return _table(header, rows) if rows else "<p class='muted'>Never under water.</p>"
+
+
+def _rolling(analysis: dict[str, Any]) -> str:
+    rolling = analysis.get("rolling") or {}
+    dates = rolling.get("dates") or []
+    if not dates:
+        return "<p class='muted'>Fewer than 252 sessions: no rolling window.</p>"
+    days = np.array(dates, dtype="datetime64[D]").astype(np.int64)
+    out = []
+    for key, label, pct in (
+        ("sharpe", "Sharpe", False),
+        ("volatility", "Volatility", True),
+        ("beta", "Beta", False),
+    ):
+        values = rolling.get(key)
+        if not values:
+            continue
+        arr = np.array([np.nan if v is None else v for v in values], np.float64)
+        chart = _line_chart(days, [(label, arr, PORTFOLIO)], pct=pct, height=150)
+        out.append(f"<div><b>{label}</b>{chart}</div>")
+    return "<div class='grid'>" + "".join(out) + "</div>"
+
+
+def _crises(analysis: dict[str, Any], bench_name: str) -> str:
+    crises = analysis.get("crises") or []
+    if not crises:
+        return "<p class='muted'>The backtest overlaps none of the crisis windows.</p>"
+    rows = []
+    for c in crises:
+        b = (c.get("benchmarks") or {}).get(bench_name)
+        covered = "whole window" if c.get("complete") else "in part"
+        rows.append(
+            [
+                _td(_e(c["name"])),
+                _td(f"{_e(c['from'])} → {_e(c['to'])}"),
+                _td(covered),
+                _signed(c["portfolio"], _pct(c["portfolio"])),
+                _signed(b, _pct(b)),
+            ]
+        )
+    return _table(["window", "sessions", "covered", "portfolio", bench_name], rows)
+
+
+def _risk(analysis: dict[str, Any]) -> str:
+    rows = [
+        [_td("Probabilistic Sharpe ratio (vs 0)"), _td(_pct(analysis.get("psr")))],
+        [
+            _td("t-statistic of the mean daily return"),
+            _td(_num(analysis.get("t_stat"))),
+        ],
+        [_td("p-value (two-sided)"), _td(_num(analysis.get("p_value"), 4))],
+        [_td("1-day VaR 95 % / 99 %"), _td(_var(analysis, "var"))],
+        [_td("1-day CVaR 95 % / 99 %"), _td(_var(analysis, "cvar"))],
+    ]
+    for name, capture in (analysis.get("capture") or {}).items():
+        up, down = capture.get("up"), capture.get("down")
+        label = f"Up / down capture vs {_e(name)}"
+        rows.append([_td(label), _td(f"{_num(up)} / {_num(down)}")])
+    return _table(["statistic", "value"], rows)
+
+
+def _var(analysis: dict[str, Any], key: str) -> str:
+    return (
+        f"{_pct(analysis.get(f'{key}_95'), 2)} / {_pct(analysis.get(f'{key}_99'), 2)}"
+    )
+
+
+def _bootstrap(analysis: dict[str, Any]) -> str:
+    boot = analysis.get("bootstrap")
+    if not boot:
+        return "<p class='muted'>Too short for a bootstrap.</p>"
+    rows = []
+    for key, label, pct in (
+        ("cagr", "CAGR", True),
+        ("sharpe", "Sharpe ratio", False),
+        ("max_drawdown", "Max drawdown", True),
+    ):
+        q = boot.get(key) or {}
+        fmt = _pct if pct else _num
+        rows.append(
+            [
+                _td(label),
+                _td(fmt(q.get("p5"))),
+                _td(fmt(q.get("p50"))),
+                _td(fmt(q.get("p95"))),
+                f"<td style='width:45%'>{_range_bar(q)}</td>",
+            ]
+        )
+    table = _table(["statistic", "5th", "median", "95th", "5th–95th"], rows)
+    note = (
+        f"<p class='muted'>{boot.get('resamples')} resampled paths, mean block "
+        f"{boot.get('mean_block_sessions')} sessions, seed {boot.get('seed')}. "
+        f"Probability of a loss: {_pct(boot.get('probability_of_loss'))}. Sharpe "
+        f"against zero-mean paths: p = {_num(boot.get('p_value_sharpe'), 3)}.</p>"
+    )
+    return table + note
+
+
+def _range_bar(q: dict[str, Any]) -> str:
+    values = [q.get(k) for k in ("p5", "p50", "p95")]
+    if not all(isinstance(v, int | float) for v in values):
+        return ""
+    p5, p50, p95 = (float(v) for v in values)  # type: ignore[arg-type]
+    lo, hi = min(p5, 0.0), max(p95, 0.0)
+    span = (hi - lo) or 1.0
+
+    def x(v: float) -> float:
+        return 4 + (v - lo) / span * 192
+
+    return (
+        "<svg viewBox='0 0 200 14' role='img'>"
+        f"<line x1='{x(0):.1f}' x2='{x(0):.1f}' y1='0' y2='14' stroke='#bbb'/>"
+        f"<rect x='{x(p5):.1f}' y='3' width='{max(x(p95) - x(p5), 1):.1f}' "
+        f"height='8' fill='{PORTFOLIO}' opacity='.35'/>"
+        f"<rect x='{x(p50) - 1:.1f}' y='1' width='2' height='12' fill='{PORTFOLIO}'/>"
+        "</svg>"
+    )
+
+
+def _trading(metrics: dict[str, Any], positions: list[Position]) -> str:
+    counts = [
+        ("Fills (buys and sells)", _num(metrics.get("total_fills"), 0)),
+        ("Lots (FIFO round trips)", _num(metrics.get("total_lots"), 0)),
+        ("Positions", _num(metrics.get("total_positions"), 0)),
+        ("… closed / still open", f"{_num(metrics.get('closed_positions'), 0)} / "
+         f"{_num(metrics.get('open_positions'), 0)}"),
+        ("Position win rate", _pct(metrics.get("position_win_rate"))),
+        ("Position profit factor", _num(metrics.get("position_profit_factor"))),
+        ("Average / best / worst position return",
+         f"{_pct(metrics.get('avg_position_return'))} / "
+         f"{_pct(metrics.get('best_position_return'))} / "
+         f"{_pct(metrics.get('worst_position_return'))}"),
+        ("Average / median holding (calendar days)",
+         f"{_num(metrics.get('avg_holding_days'), 0)} / "
+         f"{_num(metrics.get('median_holding_days'), 0)}"),
+        ("Lot win rate", _pct(metrics.get("lot_win_rate"))),
+    ]  # fmt: skip
+    summary = _table(["", ""], [[_td(_e(k)), _td(v)] for k, v in counts], "kv")
+    ranked = sorted(positions, key=lambda p: p.pnl)
+    best, worst = ranked[::-1][:5], ranked[:5]
+
+    def rows(items: list[Position]) -> list[list[str]]:
+        return [
+            [
+                _td(_e(p.symbol)),
+                _td(_e(p.opened)),
+                _td(_e(p.closed or "open")),
+                _signed(p.pnl, _num(p.pnl, 0)),
+                _signed(p.return_pct, _pct(p.return_pct)),
+            ]
+            for p in items
+        ]
+
+    header = ["symbol", "opened", "closed", "P&L", "return"]
+    return (
+        summary
+        + "<div class='grid'><div><b>Best positions</b>"
+        + _table(header, rows(best))
+        + "</div><div><b>Worst positions</b>"
+        + _table(header, rows(worst))
+        + "</div></div>"
+    )
+
+
+# ----------------------------------------------------------------------- charts
+def _legend(lines: Sequence[tuple[str, Any, str]]) -> str:
+    items = "".join(
+        f"<span><i class='sw' style='background:{c}'></i>{_e(n)}</span>"
+        for n, _, c in lines
+    )
+    return f"<div class='legend'>{items}</div>"
+
+
+def _line_chart(
+    days: np.ndarray,
+    lines: Sequence[tuple[str, np.ndarray, str]],
+    *,
+    money: bool = False,
+    pct: bool = False,
+    log: bool = False,
+    fill: bool = False,
+    height: int = HEIGHT,
+) -> str:
+    """An SVG line chart of ``lines`` over ``days`` (days since 1970-01-01)."""
+    values = [np.log(v) if log else v for _, v, _ in lines]
+    finite = np.concatenate([v[np.isfinite(v)] for v in values])
+    if finite.size == 0 or days.size < 2:
+        return "<p class='muted'>Not enough data.</p>"
+    lo, hi = float(finite.min()), float(finite.max())
+    if fill:
+        hi = max(hi, 0.0)
+    if hi == lo:
+        lo, hi = lo - 1.0, hi + 1.0
+    x0, x1 = float(days[0]), float(days[-1])
+    w, h = WIDTH - PAD_L - PAD_R, height - PAD_T - PAD_B
+
+    def sx(d: np.ndarray) -> np.ndarray:
+        return PAD_L + (d - x0) / (x1 - x0) * w
+
+    def sy(v: np.ndarray) -> np.ndarray:
+        return PAD_T + (hi - v) / (hi - lo) * h
+
+    out = [f"<svg viewBox='0 0 {WIDTH} {height}' role='img'>"]
+    for tick in np.linspace(lo, hi, 5):
+        y = float(sy(np.array(tick)))
+        shown = math.exp(tick) if log else tick
+        label = _pct(shown, 0) if pct else (_num(shown, 0) if money else _num(shown))
+        out.append(
+            f"<line x1='{PAD_L}' x2='{WIDTH - PAD_R}' y1='{y:.1f}' y2='{y:.1f}' "
+            f"stroke='#eee'/><text x='{PAD_L - 4}' y='{y + 3:.1f}' "
+            f"text-anchor='end'>{_e(label)}</text>"
+        )
+    for year, x in _year_ticks(days, sx):
+        out.append(
+            f"<text x='{x:.1f}' y='{height - 6}' text-anchor='middle'>{year}</text>"
+        )
+    for (_, _, color), v in zip(lines, values, strict=True):
+        ok = np.isfinite(v)
+        xs, ys = sx(days[ok].astype(np.float64)), sy(v[ok])
+        pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(xs, ys, strict=True))
+        if fill and xs.size:
+            base = float(sy(np.array(0.0)))
+            area = f"{xs[0]:.1f},{base:.1f} {pts} {xs[-1]:.1f},{base:.1f}"
+            out.append(f"<polygon points='{area}' fill='{color}' opacity='.25'/>")
+        out.append(
+            f"<polyline points='{pts}' fill='none' stroke='{color}' "
+            "stroke-width='1.3'/>"
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _year_ticks(days: np.ndarray, sx: Any) -> list[tuple[int, float]]:
+    first = np.datetime64(int(days[0]), "D").astype("datetime64[Y]").astype(int) + 1971
+    last = np.datetime64(int(days[-1]), "D").astype("datetime64[Y]").astype(int) + 1970
+    years = list(range(int(first), int(last) + 1))
+    step = max(1, math.ceil(len(years) / 10))
+    out = []
+    for year in years[::step]:
+        day = np.datetime64(f"{year}-01-01", "D").astype(np.int64)
+        out.append((year, float(sx(np.array(float(day))))))
+    return out
+
+
+def _bar_chart(labels: Sequence[str], values: Sequence[float]) -> str:
+    n = len(values)
+    height, h = 160, 160 - PAD_T - PAD_B
+    lo, hi = min(0.0, *values), max(0.0, *values)
+    if hi == lo:
+        hi = lo + 1.0
+    w = (WIDTH - PAD_L - PAD_R) / n
+
+    def sy(v: float) -> float:
+        return PAD_T + (hi - v) / (hi - lo) * h
+
+    out = [f"<svg viewBox='0 0 {WIDTH} {height}' role='img'>"]
+    zero = sy(0.0)
+    out.append(
+        f"<line x1='{PAD_L}' x2='{WIDTH - PAD_R}' y1='{zero:.1f}' y2='{zero:.1f}' "
+        "stroke='#999'/>"
+    )
+    for i, (label, v) in enumerate(zip(labels, values, strict=True)):
+        x = PAD_L + i * w + w * 0.15
+        top, bottom = sorted((sy(v), zero))
+        color = NEG if v < 0 else POS
+        out.append(
+            f"<rect x='{x:.1f}' y='{top:.1f}' width='{w * 0.7:.1f}' "
+            f"height='{max(bottom - top, 0.5):.1f}' fill='{color}'/>"
+            f"<text x='{x + w * 0.35:.1f}' y='{height - 6}' "
+            f"text-anchor='middle'>{_e(label)}</text>"
+        )
+    out.append(
+        f"<text x='{PAD_L - 4}' y='{sy(hi) + 8:.1f}' text-anchor='end'>{_pct(hi, 0)}"
+        f"</text><text x='{PAD_L - 4}' y='{sy(lo):.1f}' text-anchor='end'>"
+        f"{_pct(lo, 0)}</text></svg>"
+    )
+    return "".join(out)
