@@ -127,9 +127,21 @@ def unpack(packed: str, n: int) -> np.ndarray[Any, np.dtype[np.bool_]]:
     return np.unpackbits(bits, count=n).astype(bool)
 
 
+def stored(grid: Mapping[str, list[Any]]) -> list[list[Any]]:
+    """The grid as the job stores it: ``[[key, values], ...]``. A list, because
+    PostgreSQL's JSONB does not keep an object's key order, and the order of the
+    keys is the order of the combinations."""
+    return [[key, values] for key, values in grid.items()]
+
+
+def of_config(config: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """The expanded grid of a stored sweep config, in grid order."""
+    return {key: values for key, values in config["grid"]}
+
+
 def valid_combinations(config: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The valid combinations of a stored sweep config, in index order."""
-    grid = config["grid"]
+    grid = of_config(config)
     mask = unpack(config["valid"], size(grid))
     return [p for p, ok in zip(product(grid), mask, strict=True) if ok]
 

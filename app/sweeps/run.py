@@ -161,7 +161,8 @@ def _run_rows(
     try:
         results = evaluate(configs, data, should_cancel=cancel)
         for index, evaluated in zip(todo, results, strict=False):
-            pending.append(row_values(index, combos[index], evaluated, objective))
+            row = row_values(index, combos[index], evaluated, objective)
+            pending.append({"sweep_id": context.job_id, **row})
             finished += 1
             if time.monotonic() - last_flush >= FLUSH_SECONDS:
                 flush()

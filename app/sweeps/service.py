@@ -191,7 +191,7 @@ async def prepare(
     return {
         "request": request.model_dump(mode="json"),
         "base": base,
-        "grid": expanded,
+        "grid": grid.stored(expanded),
         "valid": grid.pack(mask),
         "combinations": valid,
         "skipped_combinations": total - valid,
@@ -291,7 +291,7 @@ async def heatmap(
 ) -> dict[str, Any]:
     """The metric over two grid keys; with other keys in the grid, each cell holds
     the best value over them (by the metric's own direction) and its row index."""
-    expanded = job.config["grid"]
+    expanded = grid.of_config(job.config)
     for name, key in (("x", x), ("y", y)):
         if key not in expanded:
             raise ValidationFailed(
