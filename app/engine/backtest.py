@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from app.engine import jit
 from app.engine import metrics as metrics_mod
 from app.engine.config import (
     EXECUTION_CHOICES,
@@ -35,7 +36,7 @@ from app.engine.config import (
     BacktestConfig,
 )
 from app.engine.data import MarketData
-from app.engine.errors import InvalidInputError
+from app.engine.errors import InvalidInputError, NumericLimitError
 from app.engine.schedule import decision_rows
 from app.engine.simulator import Costs, Fills, Simulation, simulate
 from app.engine.strategies import Strategy, parse_filter_criteria, resolve_strategy
@@ -229,22 +230,32 @@ def _simulate(
 
     # Only next_open fills read the open; a lazy column subset then never gathers it.
     open_ = window.open if config.execution == "next_open" else window.close
-    return simulate(
-        open_=open_,
-        close=window.close,
-        dividends=window.dividends_per_share if config.dividends else None,
-        decisions=decisions,
-        weights=weights,
-        start_row=s0,
-        end_row=s1,
-        execution=config.execution,
-        initial_capital=config.initial_capital,
-        costs=Costs(config.commission_rate, config.slippage_rate),
-        delist_rows=delist,
-        valuation_close=window.valuation_close,
-        on_progress=progress,
-        should_cancel=should_cancel,
-    )
+    try:
+        return simulate(
+            open_=open_,
+            close=window.close,
+            dividends=window.dividends_per_share if config.dividends else None,
+            decisions=decisions,
+            weights=weights,
+            start_row=s0,
+            end_row=s1,
+            execution=config.execution,
+            initial_capital=config.initial_capital,
+            costs=Costs(config.commission_rate, config.slippage_rate),
+            delist_rows=delist,
+            valuation_close=window.valuation_close,
+            on_progress=progress,
+            should_cancel=should_cancel,
+        )
+    except NumericLimitError as exc:
+        if exc.row is None or exc.col is None:
+            raise
+        day = window.dates[exc.row].astype("datetime64[D]")
+        raise NumericLimitError(
+            f"{window.symbols[exc.col]} on {day}: {exc.message}",
+            row=exc.row,
+            col=exc.col,
+        ) from exc
 
 
 def _benchmark(
@@ -282,7 +293,7 @@ def _assemble(
     s0 = window.n_days - len(dates)
     cum_div = None
     if config.dividends:  # universe columns only: (n_days, n_symbols) of the run
-        cum_div = np.cumsum(window.dividends_per_share[s0:], axis=0)
+        cum_div = jit.cumsum_rows(window.dividends_per_share[s0:])
     trades = match_fifo(
         sim.fills,
         n_symbols=window.n_symbols,

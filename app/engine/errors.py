@@ -31,3 +31,17 @@ class DataError(InvalidInputError):
 
 class CancelledError(EngineError):
     """The caller's ``should_cancel`` returned True; the run stopped between chunks."""
+
+
+class NumericLimitError(EngineError):
+    """A run left the range where float64 arithmetic is exact (e.g. share counts of
+    2**53 or more, reached only with implausible prices). ``row``/``col`` locate it
+    in the simulated arrays when known."""
+
+    def __init__(
+        self, message: str, *, row: int | None = None, col: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.row = row
+        self.col = col

@@ -1,7 +1,9 @@
 """The portfolio simulator: target weights in, whole-share fills and daily equity out.
 
-Vectorised over symbols; the only Python loop is over *events* (rebalance fills and
-forced delisting sales), never over symbols or orders. Conventions:
+The only Python loop is over *events* (rebalance fills and forced delisting sales);
+the per-symbol work of an event runs in compiled kernels (:mod:`app.engine.jit`, whose
+docstring says why numba and how results stay bit-identical to the former numpy
+code). Conventions:
 
 Fill timing (``execution``)
     ``next_open`` (default): the decision taken at the close of day ``t`` fills at the
@@ -42,12 +44,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from app.engine import jit
+from app.engine.config import Execution
 from app.engine.data import forward_fill
-from app.engine.errors import CancelledError, InvalidInputError
+from app.engine.errors import CancelledError, InvalidInputError, NumericLimitError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -57,6 +62,11 @@ CancelFn = Callable[[], bool]
 # Phases order several events on the same row: an open fill happens before anything
 # at that day's close, and a delisting cash-out before a close rebalance.
 _PHASE_OPEN, _PHASE_DELIST, _PHASE_CLOSE = 0, 1, 2
+Side = Literal[1, -1]
+BUY: Side = 1
+SELL: Side = -1
+#: Whole-share counts are exact in float64 only below 2**53.
+MAX_EXACT_SHARES = float(2**53)
 
 
 @dataclass(frozen=True)
@@ -112,94 +122,115 @@ class Costs:
 
 
 class _Book:
-    """Mutable portfolio state during one simulation (cash, shares, fill log)."""
+    """Mutable portfolio state during one simulation: cash, shares, the fill log.
+
+    The state lives in packed arrays the compiled kernels share (see
+    :mod:`app.engine.jit`): ``work[Q]`` is the shares held, ``state[CASH]`` the running
+    cash the sizing rule spends. The daily cash series of :class:`Simulation` is
+    rebuilt afterwards from the fill log (:func:`_daily`); the two agree up to float
+    rounding, and each is pinned bit for bit by the golden tests, so both stay.
+    """
 
     def __init__(self, n_symbols: int, capital: float, costs: Costs) -> None:
-        self.cash = float(capital)
-        self.q = np.zeros(n_symbols)
         self.costs = costs
-        self._fills: list[tuple[int, IntArray, FloatArray, FloatArray, FloatArray]] = []
-        self.n_fills = 0
+        self.work = np.zeros((jit.N_WORK, n_symbols))
+        self.q = self.work[jit.Q]  # a view: the kernels update it in place
+        self.log = np.zeros((5, max(4 * n_symbols, 64)))
+        self.state = np.array([float(capital), 0.0])
+        # views and scalars the per-event code reads (no lookups in the hot loop)
+        self._px = self.work[jit.PX]
+        self._value_px = self.work[jit.VALUE_PX]
+        self._buy_qty = self.work[jit.BUY_QTY]
+        self._buy_factor = costs.buy_factor
+        self.params = np.array(
+            [
+                costs.slippage_rate,
+                costs.commission_rate,
+                costs.sell_factor,
+                costs.buy_factor,
+            ]
+        )
 
-    def sell(self, row: int, qty: FloatArray, price: FloatArray) -> None:
-        cols = np.flatnonzero(qty > 0)
-        if cols.size == 0:
-            return
-        q, px = qty[cols], price[cols] * (1.0 - self.costs.slippage_rate)
-        notional = q * px
-        commission = notional * self.costs.commission_rate
-        self.cash += float(notional.sum() - commission.sum())
-        self.q[cols] -= q
-        self._log(row, cols, -q, px, commission)
+    @property
+    def cash(self) -> float:
+        return float(self.state[jit.CASH])
 
-    def buy(self, row: int, qty: FloatArray, price: FloatArray) -> None:
-        cols = np.flatnonzero(qty > 0)
-        if cols.size == 0:
-            return
-        q, px = qty[cols], price[cols] * (1.0 + self.costs.slippage_rate)
-        notional = q * px
-        commission = notional * self.costs.commission_rate
-        self.cash -= float(notional.sum() + commission.sum())
-        self.q[cols] += q
-        self._log(row, cols, q, px, commission)
+    @property
+    def n_fills(self) -> int:
+        return int(self.state[jit.N_FILLS])
 
-    def _log(
-        self, row: int, cols: IntArray, q: FloatArray, px: FloatArray, fee: FloatArray
+    def credit(self, amount: float) -> None:
+        self.state[jit.CASH] += amount
+
+    def reserve(self) -> None:
+        """Make room for one event's fills (at most one per symbol)."""
+        n, cap = self.n_fills, self.log.shape[1]
+        if n + len(self.q) > cap:
+            grown = np.zeros((5, max(n + len(self.q), 2 * cap)))
+            grown[:, :n] = self.log[:, :n]
+            self.log = grown
+
+    def trade(self, row: int, qty: FloatArray, price: FloatArray, side: Side) -> None:
+        """Buy (``side`` +1) or sell (-1) ``qty`` shares where ``qty > 0``, at
+        ``price`` moved against the trader by slippage."""
+        self.reserve()
+        self.work[jit.QTY] = qty
+        jit.trade(
+            self.work, self.log, self.state, self.params, jit.QTY, price,
+            float(side), row,
+        )  # fmt: skip
+
+    def rebalance(  # noqa: PLR0917 - positional: called once per event
+        self,
+        row: int,
+        weights: FloatArray,
+        price: FloatArray,
+        mark: FloatArray,
+        gone_after: IntArray,
+        fill_row: int,
     ) -> None:
-        self._fills.append((row, cols, q, px, fee))
-        self.n_fills += len(cols)
+        """Trade towards ``weights`` at ``price`` (NaN = untradeable) by bt's rule.
+
+        ``mark`` values positions that cannot trade; columns with ``gone_after <=
+        fill_row`` (cashed out already) are untradeable too. ``row`` is the local
+        row the fills are logged at. See the module docstring.
+        """
+        state = self.state
+        if state[jit.N_FILLS] + len(self.q) > self.log.shape[1]:
+            self.reserve()
+        work, log, params = self.work, self.log, self.params
+        jit.close_out(
+            work, log, state, params, price, weights, mark, gone_after, fill_row, row
+        )
+        value = state[jit.CASH] + float(np.dot(self.q, self._value_px))
+        jit.resize(work, log, state, params, value, row)
+        px = self._px
+        if float(np.dot(self._buy_qty, px)) * self._buy_factor > state[jit.CASH]:
+            # Only reachable when untradeable holdings are over weight: shrink every
+            # buy amount by the same factor so that sum(floor(a*k / (p*bf)) * p*bf)
+            # <= cash.
+            amount = work[jit.AMOUNT]
+            wanted = float(amount[amount > 0.0].sum())
+            k = max(self.cash, 0.0) / wanted
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scaled = np.floor(amount * k / (px * self._buy_factor))
+            self._buy_qty[:] = np.where(amount > 0.0, scaled, 0.0)
+        jit.trade(work, log, state, params, jit.BUY_QTY, px, 1.0, row)
 
     def fills(self) -> Fills:
-        if not self._fills:
-            empty_f, empty_i = np.zeros(0), np.zeros(0, dtype=np.int64)
-            return Fills(empty_i, empty_i, empty_f, empty_f, empty_f)
+        n = self.n_fills
+        log = self.log[:, :n]
         return Fills(
-            row=np.concatenate(
-                [np.full(len(c), r, dtype=np.int64) for r, c, *_ in self._fills]
-            ),
-            col=np.concatenate([c for _, c, *_ in self._fills]).astype(np.int64),
-            quantity=np.concatenate([f[2] for f in self._fills]),
-            price=np.concatenate([f[3] for f in self._fills]),
-            commission=np.concatenate([f[4] for f in self._fills]),
+            row=log[jit.F_ROW].astype(np.int64),
+            col=log[jit.F_COL].astype(np.int64),
+            quantity=log[jit.F_QTY].copy(),
+            price=log[jit.F_PX].copy(),
+            commission=log[jit.F_FEE].copy(),
         )
 
 
-def rebalance(
-    book: _Book, row: int, weights: FloatArray, price: FloatArray, mark: FloatArray
-) -> None:
-    """Trade ``book`` towards ``weights`` at ``price`` (NaN = untradeable) by bt's rule.
-
-    ``mark`` values positions that cannot trade. See the module docstring.
-    """
-    costs = book.costs
-    tradeable = np.isfinite(price)
-    px = np.where(tradeable, price, 0.0)
-    target = np.where(tradeable, weights, 0.0)
-    closeout = np.where(tradeable & (target <= 0.0), book.q, 0.0)
-    book.sell(row, closeout, px)
-
-    value = book.cash + float(np.dot(book.q, np.where(tradeable, px, mark)))
-    amount = np.where(tradeable & (target > 0.0), target * value - book.q * px, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sell_qty = np.minimum(book.q, np.ceil(-amount / (px * costs.sell_factor)))
-        buy_qty = np.floor(amount / (px * costs.buy_factor))
-    book.sell(row, np.where(amount < 0.0, sell_qty, 0.0), px)
-
-    buy_qty = np.where(amount > 0.0, buy_qty, 0.0)
-    cost = float(np.dot(buy_qty, px)) * costs.buy_factor
-    if cost > book.cash:
-        # Only reachable when untradeable holdings are over weight: shrink every buy
-        # amount by the same factor so that sum(floor(a*k / (p*bf)) * p*bf) <= cash.
-        wanted = float(amount[amount > 0.0].sum())
-        k = max(book.cash, 0.0) / wanted
-        with np.errstate(divide="ignore", invalid="ignore"):
-            buy_qty = np.floor(amount * k / (px * costs.buy_factor))
-        buy_qty = np.where(amount > 0.0, buy_qty, 0.0)
-    book.buy(row, buy_qty, px)
-
-
 def _events(
-    decisions: IntArray, delist_rows: IntArray, *, execution: str, end_row: int
+    decisions: IntArray, delist_rows: IntArray, *, execution: Execution, end_row: int
 ) -> list[tuple[int, int, int]]:
     """(fill row, phase, index) sorted; index is a decision index or a column."""
     if execution == "next_open":
@@ -229,7 +260,7 @@ def simulate(
     weights: FloatArray,
     start_row: int,
     end_row: int,
-    execution: str,
+    execution: Execution,
     initial_capital: float,
     costs: Costs,
     delist_rows: IntArray | None = None,
@@ -275,11 +306,10 @@ def simulate(
     book = _Book(n_symbols, initial_capital, costs)
     n_days = end_row - start_row + 1
     income = np.zeros(n_days)
-    divs = (
-        None if dividends is None else np.nan_to_num(dividends[start_row : end_row + 1])
-    )
-    q_after: list[FloatArray] = []
-    fill_rows: list[int] = []
+    divs = _run_rows(dividends, start_row, end_row)
+    q_after = np.zeros((len(events) + 1, n_symbols))  # row 0: before any event
+    fill_rows = np.zeros(len(events), dtype=np.int64)
+    only = np.zeros(n_symbols)
     last = 0  # local row up to which dividends have been credited
     chunk = max(1, len(events) // 50)
     for i, (row, phase, idx) in enumerate(events):
@@ -287,21 +317,21 @@ def simulate(
         if divs is not None and local > last:
             seg = divs[last + 1 : local + 1] @ book.q
             income[last + 1 : local + 1] = seg
-            book.cash += float(seg.sum())
+            # one day: seg.sum() is 0.0 + seg[0], the same cash either way
+            book.credit(float(seg[0]) if len(seg) == 1 else float(seg.sum()))
         last = max(last, local)
         if phase == _PHASE_DELIST:
-            book.sell(
-                local, np.where(np.arange(n_symbols) == idx, book.q, 0.0), close[row]
-            )
+            only[idx] = book.q[idx]
+            book.trade(local, only, close[row], SELL)
+            only[idx] = 0.0
         else:
-            price = (open_ if phase == _PHASE_OPEN else close)[row].copy()
-            price[gone_after <= row] = np.nan
+            price = (open_ if phase == _PHASE_OPEN else close)[row]
             mark_row = marks[
                 row - first - (1 if phase == _PHASE_OPEN and row > 0 else 0)
             ]
-            rebalance(book, local, weights[idx], price, mark_row)
-        q_after.append(book.q.copy())
-        fill_rows.append(local)
+            book.rebalance(local, weights[idx], price, mark_row, gone_after, row)
+        q_after[i + 1] = book.q
+        fill_rows[i] = local
         if (i + 1) % chunk == 0:
             if should_cancel is not None and should_cancel():
                 raise CancelledError("backtest cancelled")
@@ -309,35 +339,63 @@ def simulate(
                 on_progress((i + 1) / len(events), local, book.n_fills)
     if divs is not None and last < n_days - 1:
         income[last + 1 :] = divs[last + 1 :] @ book.q
+    _check_exact(q_after, fill_rows, start_row)
     return _daily(
         initial_capital=initial_capital,
         fills=book.fills(),
-        q_after=q_after,
+        states=q_after,
         fill_rows=fill_rows,
         income=income,
         mark=mark,
     )
 
 
+def _run_rows(
+    dividends: FloatArray | None, start_row: int, end_row: int
+) -> FloatArray | None:
+    """The run's rows of ``dividends`` with NaN/inf as 0 (no copy when clean)."""
+    if dividends is None:
+        return None
+    divs = dividends[start_row : end_row + 1]
+    # A finite sum proves every entry finite (NaN and inf propagate), at a third of
+    # the cost of isfinite().all(); an overflowing sum just takes the slow path.
+    return divs if np.isfinite(divs.sum()) else np.nan_to_num(divs)
+
+
+def _check_exact(states: FloatArray, fill_rows: IntArray, start_row: int) -> None:
+    """Refuse positions of 2**53 shares or more: beyond that float64 no longer
+    holds every whole number, so share counts, cash and the trade ledger would be
+    silently wrong. Only implausible prices get there (a symbol that falls to a
+    millionth of a cent, or data errors that compound)."""
+    if states.size == 0:
+        return
+    over = np.flatnonzero(states.max(axis=1) >= MAX_EXACT_SHARES)
+    if over.size:
+        i = int(over[0])
+        col = int(np.argmax(states[i] >= MAX_EXACT_SHARES))
+        raise NumericLimitError(
+            f"the portfolio would hold {states[i, col]:.3g} shares of column {col} "
+            f"on row {start_row + int(fill_rows[i - 1])}: share counts must stay below "
+            "2**53 (about 9e15) to be exact. Prices this small or this volatile are "
+            "implausible; check the data.",
+            row=start_row + int(fill_rows[i - 1]),
+            col=col,
+        )
+
+
 def _daily(
     *,
     initial_capital: float,
     fills: Fills,
-    q_after: list[FloatArray],
-    fill_rows: list[int],
+    states: FloatArray,
+    fill_rows: IntArray,
     income: FloatArray,
     mark: FloatArray,
 ) -> Simulation:
     """Expand event states into daily positions, cash and equity."""
-    n_days, n_symbols = mark.shape
-    states = (
-        np.vstack([np.zeros((1, n_symbols)), *q_after])
-        if q_after
-        else np.zeros((1, n_symbols))
-    )
-    which = np.searchsorted(
-        np.asarray(fill_rows, dtype=np.int64), np.arange(n_days), side="right"
-    )
+    n_days = mark.shape[0]
+    # states[0] holds before the first event, states[i + 1] after event i
+    which = np.searchsorted(fill_rows, np.arange(n_days), side="right")
     positions = states[which]
     flow = np.zeros(n_days)
     np.add.at(flow, fills.row, -fills.quantity * fills.price - fills.commission)

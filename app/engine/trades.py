@@ -19,20 +19,22 @@ Per trade, with ``n`` shares matched between buy fill ``b`` and sell fill ``s``:
 So the P&L of all trades (closed and open) adds up to final equity minus initial
 capital.
 
-How the matching is vectorised: per symbol, buys and sells are laid on one axis of
-cumulative shares (offset per symbol so symbols never overlap; a long-only book never
-sells more than it bought). Every lot and every sell is an interval on that axis, and
-each piece between consecutive interval ends belongs to exactly one lot and at most one
-sell: that piece is a trade.
+How the matching runs: one pass over the fills in execution order
+(:func:`app.engine.jit.fifo_pieces`), a queue of open lots per symbol; each sell
+consumes lots from the head of its symbol's queue. Whole-share quantities are exact
+integers in float64, so the pieces are exact; the P&L arithmetic is then vectorised.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from app.engine import jit
+from app.engine.errors import NumericLimitError
 from app.engine.simulator import Fills
 
 FloatArray = npt.NDArray[np.float64]
@@ -62,23 +64,6 @@ class Trades:
         return len(self.col)
 
 
-def _intervals(col: IntArray, qty: FloatArray, offset: FloatArray) -> FloatArray:
-    """Ends of consecutive intervals of ``qty`` per column on the shared share axis.
-
-    Inputs are sorted by column (stable in time). ``offset[c]`` is where column c
-    starts.
-    """
-    ends = np.cumsum(qty)
-    first = np.r_[True, col[1:] != col[:-1]] if len(col) else np.zeros(0, dtype=bool)
-    start_in_cum = np.where(first, ends - qty, 0.0)
-    base = (
-        np.maximum.accumulate(np.where(first, np.arange(len(col)), 0))
-        if len(col)
-        else col
-    )
-    return ends - start_in_cum[base] + offset[col]
-
-
 def match_fifo(
     fills: Fills,
     *,
@@ -92,36 +77,61 @@ def match_fifo(
     (n_days, n_symbols), if given, is the cumulative cash dividend per share by local
     row (dividends of ex-dates ``<= row``).
     """
-    is_buy = fills.quantity > 0
-    b = np.flatnonzero(is_buy)
-    s = np.flatnonzero(~is_buy)
-    b = b[np.argsort(fills.col[b], kind="stable")]
-    s = s[np.argsort(fills.col[s], kind="stable")]
-    bq, sq = fills.quantity[b], -fills.quantity[s]
-    per_col = np.bincount(fills.col[b], weights=bq, minlength=n_symbols)
-    offset = np.r_[0.0, np.cumsum(per_col)[:-1]]
-    b_end = _intervals(fills.col[b], bq, offset)
-    s_end = _intervals(fills.col[s], sq, offset)
-    s_start = s_end - sq
-
-    cuts = np.unique(np.concatenate((b_end - bq, b_end, s_end)))
-    lo, hi = cuts[:-1], cuts[1:]
-    # Every piece lies inside exactly one lot: cuts include every lot's start and end,
-    # and the lots of all symbols tile [0, total bought) without gaps.
-    lot = np.searchsorted(b_end, lo, side="right")
-    sell_fill = np.full(len(lo), -1, dtype=np.int64)
-    if len(s_end):
-        sell = np.minimum(np.searchsorted(s_end, lo, side="right"), len(s_end) - 1)
-        closed = (s_start[sell] <= lo) & (lo < s_end[sell])
-        sell_fill = np.where(closed, s[sell], -1)
+    buy_fill, sell_fill, quantity = fifo_pieces(fills, n_symbols=n_symbols)
     return _assemble(
         fills,
-        b[lot],
+        buy_fill,
         sell_fill,
-        hi - lo,
+        quantity,
         last_mark=last_mark,
         cum_dividends=cum_dividends,
     )
+
+
+def fifo_pieces(
+    fills: Fills, *, n_symbols: int
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """``(buy_fill, sell_fill, quantity)`` of every (lot, sell) piece, unordered;
+    ``sell_fill`` is -1 for the unsold rest of a lot.
+
+    Raises :class:`NumericLimitError` if a sell finds no open lot, which whole-share
+    float arithmetic guarantees cannot happen below 2**53 shares.
+    """
+    col = np.ascontiguousarray(fills.col, dtype=np.int64)
+    qty = np.ascontiguousarray(fills.quantity, dtype=np.float64)
+    buy_fill, sell_fill, quantity, bad = jit.fifo_pieces(col, qty, n_symbols)
+    if bad >= 0:
+        raise NumericLimitError(
+            f"fill {bad} sells more shares of column {int(col[bad])} than are held: "
+            "share counts this large (2**53 or more) are not exact in float64. "
+            "Prices this small or this volatile are implausible; check the data.",
+            row=int(fills.row[bad]),
+            col=int(col[bad]),
+        )
+    return buy_fill, sell_fill, quantity
+
+
+def closed_trade_stats(
+    fills: Fills,
+    *,
+    n_symbols: int,
+    last_mark: FloatArray,
+    cum_dividends: FloatArray | None,
+) -> tuple[FloatArray, FloatArray, int]:
+    """``(pnl, pnl_percent, n_trades)``: the P&L and return of every *closed* trade
+    (in no particular order) and the count of all trades, open ones included — what
+    the metrics need, without building and sorting the full ledger."""
+    buy_fill, sell_fill, quantity = fifo_pieces(fills, n_symbols=n_symbols)
+    t = _pnl(
+        fills,
+        buy_fill,
+        sell_fill,
+        quantity,
+        last_mark=last_mark,
+        cum_dividends=cum_dividends,
+    )
+    closed = t["closed"]
+    return t["pnl"][closed], t["pnl_percent"][closed], len(quantity)
 
 
 def _assemble(
@@ -133,6 +143,39 @@ def _assemble(
     last_mark: FloatArray,
     cum_dividends: FloatArray | None,
 ) -> Trades:
+    t = _pnl(
+        fills,
+        buy_fill,
+        sell_fill,
+        quantity,
+        last_mark=last_mark,
+        cum_dividends=cum_dividends,
+    )
+    exit_key = np.where(t["closed"], t["exit_row"], np.iinfo(np.int64).max)
+    order = np.lexsort((exit_key, t["col"], t["entry_row"]))
+    return Trades(
+        col=t["col"][order],
+        entry_row=t["entry_row"][order],
+        entry_price=t["entry_price"][order],
+        exit_row=t["exit_row"][order],
+        exit_price=t["exit_price"][order],
+        quantity=quantity[order],
+        pnl=t["pnl"][order],
+        pnl_percent=t["pnl_percent"][order],
+        is_open=~t["closed"][order],
+    )
+
+
+def _pnl(
+    fills: Fills,
+    buy_fill: IntArray,
+    sell_fill: IntArray,
+    quantity: FloatArray,
+    *,
+    last_mark: FloatArray,
+    cum_dividends: FloatArray | None,
+) -> dict[str, Any]:
+    """Per piece (unordered): column, entry/exit row and price, P&L, return, closed."""
     closed = sell_fill >= 0
     sf = np.where(closed, sell_fill, 0)
     col = fills.col[buy_fill]
@@ -153,16 +196,13 @@ def _assemble(
         through = np.where(closed, exit_row, cum_dividends.shape[0] - 1)
         pnl += (cum_dividends[through, col] - cum_dividends[entry_row, col]) * quantity
     basis = entry_price * quantity + entry_fee
-    exit_key = np.where(closed, exit_row, np.iinfo(np.int64).max)
-    order = np.lexsort((exit_key, col, entry_row))
-    return Trades(
-        col=col[order],
-        entry_row=entry_row[order],
-        entry_price=entry_price[order],
-        exit_row=exit_row[order],
-        exit_price=exit_price[order],
-        quantity=quantity[order],
-        pnl=pnl[order],
-        pnl_percent=(pnl / basis)[order],
-        is_open=~closed[order],
-    )
+    return {
+        "closed": closed,
+        "col": col,
+        "entry_row": entry_row,
+        "entry_price": entry_price,
+        "exit_row": exit_row,
+        "exit_price": exit_price,
+        "pnl": pnl,
+        "pnl_percent": pnl / basis,
+    }

@@ -98,7 +98,10 @@ class Pipeline:
         rows = check_rows(rows, data.n_days)
         if rows.size == 0:
             return np.zeros((0, data.n_symbols))
-        selected = ~np.isnan(data.close[rows])
+        # consecutive rows (daily decisions) as a view: same values, no 10 MB gather
+        span = slice(int(rows[0]), int(rows[-1]) + 1)
+        consecutive = span.stop - span.start == rows.size
+        selected = ~np.isnan(data.close[span] if consecutive else data.close[rows])
         for step in self.select:
             selected &= step(data, rows, selected)
         weights = self.weigh(data, rows, selected)

@@ -1,0 +1,492 @@
+"""Parameter sweeps: many backtests of one base config on one dataset, sharing work.
+
+``run_sweep(base, combos, data)`` runs ``base`` with each combination of overrides
+and returns, per combination, what a sweep row needs: the metrics dict (the same keys
+and values as :func:`~app.engine.backtest.run_backtest` of that config) and the daily
+equity curve and returns. What is shared across combinations:
+
+* the data window and column subset (one per distinct warm-up/date range/universe),
+  its derived arrays (valuation closes, dividends and their cumulative sum) and the
+  benchmark curve;
+* every factor/score matrix, computed **once per distinct factor** (e.g.
+  ``MomentumScore(lookback=126, skip=21)``, ``Factor("sma", 200)``) on every row from
+  the first decision onwards, then indexed by each combination's decision rows. So
+  combinations that differ only in ``top_n``, weighting, costs, execution or
+  rebalancing frequency reuse it (:attr:`SweepResult.factor_hits` counts the reuses);
+* no trade ledger: only the closed trades' P&L and returns the metrics need.
+
+Agreement with :func:`run_backtest`: each combination's whole event loop runs in one
+compiled call (:func:`app.engine.jit.run_events`) with the simulator's rules and
+per-symbol arithmetic, but sequential dot products instead of BLAS and the running
+cash instead of a cumulative sum of fills, so equity agrees with ``run_backtest`` to
+float rounding (~1e-15 relative), not bit for bit; a whole-share count could differ
+only where a quantity falls within that rounding of an integer. Momentum and
+``close`` scores are element-wise and identical; the rolling factors (``sma``,
+``volatility``, ...) are prefix sums over the rows asked for, so evaluating them on
+all rows changes their last bits and a selection could differ only at an exact tie.
+The tests check every metric to 1e-9 relative against ``run_backtest``.
+
+Overrides (one mapping per combination) name :class:`BacktestConfig` fields
+(``rebalancing``, ``execution``, ``commission_rate``, ``slippage_rate``,
+``strategy_id``, ``strategy_params`` (merged over the base's), ...), or directly a
+parameter of the base's predefined strategy (``top_n``, ``lookback``, ...), or, for a
+screen, a ``filter_criteria`` key (``top_n``, ``weighting``, ``rank_by``, ...,
+replacing the base's value).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from app.engine import jit
+from app.engine import metrics as metrics_mod
+from app.engine.backtest import (
+    _benchmark,
+    _universe,
+    validate_config,
+)
+from app.engine.config import BacktestConfig
+from app.engine.data import FloatMatrix, IntArray, MarketData
+from app.engine.errors import CancelledError, InvalidInputError
+from app.engine.schedule import decision_rows
+from app.engine.simulator import Costs, Fills, _events
+from app.engine.strategies import (
+    Factor,
+    Pipeline,
+    SelectTopN,
+    SelectWhere,
+    Strategy,
+    WeighInverseVolatility,
+    get_strategy_def,
+    resolve_strategy,
+)
+from app.engine.strategies.base import COMPARISONS, BoolMatrix, Score
+from app.engine.strategies.screen import FilterCriteria
+from app.engine.trades import closed_trade_stats
+
+FloatArray = npt.NDArray[np.float64]
+SweepProgress = Callable[[float, int], None]  # (fraction done, combinations done)
+CancelCheck = Callable[[], bool]
+
+_FIXED_FIELDS = frozenset({"dataset"})
+_CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(BacktestConfig))
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One combination's outcome. ``equity`` has shape ``(n_days,)``, ``returns``
+    ``(n_days - 1,)`` (simple daily returns), over :attr:`dates`."""
+
+    overrides: Mapping[str, Any]
+    config: BacktestConfig
+    dates: npt.NDArray[np.datetime64]
+    metrics: dict[str, Any]
+    equity: FloatArray
+    returns: FloatArray
+
+
+@dataclass
+class SweepResult:
+    rows: list[SweepRow]
+    #: distinct factor matrices computed, and lookups served from them
+    factor_computations: int = 0
+    factor_hits: int = 0
+    #: top-n rankings (stable argsorts) computed, and reuses
+    ranking_computations: int = 0
+    ranking_hits: int = 0
+
+
+def apply_overrides(
+    base: BacktestConfig, overrides: Mapping[str, Any]
+) -> BacktestConfig:
+    """``base`` with ``overrides`` applied (see the module docstring)."""
+    changes: dict[str, Any] = {}
+    params = dict(base.strategy_params)
+    criteria = None if base.filter_criteria is None else dict(base.filter_criteria)
+    strategy_id = overrides.get("strategy_id", base.strategy_id)
+    param_names: set[str] = set()
+    if criteria is None and "filter_criteria" not in overrides:
+        param_names = {p.name for p in get_strategy_def(strategy_id or 1).params}
+    for key, value in overrides.items():
+        if key in _FIXED_FIELDS:
+            raise InvalidInputError(
+                f"{key} is fixed for a whole sweep", field=f"overrides.{key}"
+            )
+        if key == "strategy_params":
+            params.update(value)
+        elif key in _CONFIG_FIELDS:
+            changes[key] = value
+        elif key in param_names:
+            params[key] = value
+        elif criteria is not None and key in FilterCriteria.model_fields:
+            criteria[key] = value
+        else:
+            allowed = sorted((_CONFIG_FIELDS - _FIXED_FIELDS) | param_names)
+            if criteria is not None:
+                allowed += sorted(FilterCriteria.model_fields)
+            raise InvalidInputError(
+                f"unknown override {key!r}; allowed: {', '.join(allowed)}",
+                field=f"overrides.{key}",
+            )
+    if "filter_criteria" not in changes and criteria is not None:
+        changes["filter_criteria"] = criteria
+    if "strategy_params" not in changes and criteria is None:
+        changes["strategy_params"] = params
+    return dataclasses.replace(base, **changes)
+
+
+# ------------------------------------------------------------------ shared state
+@dataclass
+class _Window:
+    """A data window and what every run on it shares."""
+
+    data: MarketData
+    s0: int  # local row of the first simulated day (= the first decision row)
+    delist: IntArray
+    cum_dividends: FloatMatrix | None = None
+
+
+@dataclass
+class _FactorCache:
+    """Score matrices on rows ``s0..`` of a window, keyed by (window key, score)."""
+
+    matrices: dict[tuple[Any, ...], FloatMatrix] = field(default_factory=dict)
+    orders: dict[tuple[Any, ...], IntArray] = field(default_factory=dict)
+    computations: int = 0
+    hits: int = 0
+    ranking_computations: int = 0
+    ranking_hits: int = 0
+
+    def values(
+        self, key: tuple[Any, ...], score: Score, window: _Window, rows: IntArray
+    ) -> FloatMatrix:
+        if rows.size == 0 or int(rows[0]) < window.s0:
+            return score(window.data, rows)  # not coverable by the cache: direct
+        full_key = (*key, score)
+        matrix = self.matrices.get(full_key)
+        if matrix is None:
+            all_rows = np.arange(window.s0, window.data.n_days, dtype=np.int64)
+            matrix = score(window.data, all_rows)
+            self.matrices[full_key] = matrix
+            self.computations += 1
+        else:
+            self.hits += 1
+        return matrix[rows - window.s0]
+
+
+@dataclass(frozen=True)
+class _Cached:
+    """A score read from the sweep's factor cache."""
+
+    score: Score
+    cache: _FactorCache
+    key: tuple[Any, ...]
+    window: _Window
+
+    def __call__(self, data: MarketData, rows: IntArray) -> FloatMatrix:
+        return self.cache.values(self.key, self.score, self.window, rows)
+
+
+@dataclass(frozen=True)
+class _CachedTopN:
+    """:class:`SelectTopN` with the per-row ranking cached: a stable argsort of the
+    same key (ineligible = +inf) keeps exactly what the partition keeps (everything
+    better than the n-th key, then ties at it in column order), so combinations that
+    differ only in ``n`` sort once."""
+
+    score: _Cached
+    n: int
+    ascending: bool
+
+    def __call__(
+        self, data: MarketData, rows: IntArray, selected: BoolMatrix
+    ) -> BoolMatrix:
+        values = self.score(data, rows)
+        eligible = selected & ~np.isnan(values)
+        n = min(self.n, values.shape[1])
+        if n == 0 or rows.size == 0:
+            return np.zeros_like(eligible)
+        cache = self.score.cache
+        key = (*self.score.key, self.score.score, self.ascending)
+        key += (rows.tobytes(), eligible.tobytes())
+        order = cache.orders.get(key)
+        if order is None:
+            ranked = np.where(eligible, values if self.ascending else -values, np.inf)
+            order = np.argsort(ranked, axis=1, kind="stable")
+            cache.orders[key] = order
+            cache.ranking_computations += 1
+        else:
+            cache.ranking_hits += 1
+        keep = np.zeros_like(eligible)
+        np.put_along_axis(keep, order[:, :n], True, axis=1)
+        return keep & eligible
+
+
+@dataclass(frozen=True)
+class _CachedWhere:
+    """:class:`SelectWhere` with cached sides (same comparison, same NaN rule)."""
+
+    lhs: _Cached
+    op: str
+    rhs: _Cached | float
+
+    def __call__(
+        self, data: MarketData, rows: IntArray, selected: BoolMatrix
+    ) -> BoolMatrix:
+        left = self.lhs(data, rows)
+        right = self.rhs(data, rows) if isinstance(self.rhs, _Cached) else self.rhs
+        with np.errstate(invalid="ignore"):
+            return np.asarray(COMPARISONS[self.op](left, right), dtype=np.bool_)
+
+
+@dataclass(frozen=True)
+class _CachedInverseVolatility:
+    """:class:`WeighInverseVolatility` reading its volatility from the cache."""
+
+    volatility: _Cached
+
+    def __call__(
+        self, data: MarketData, rows: IntArray, selected: BoolMatrix
+    ) -> FloatMatrix:
+        vol = self.volatility(data, rows)
+        usable = selected & (vol > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            raw = np.where(usable, 1.0 / vol, 0.0)
+        total = raw.sum(axis=1, keepdims=True)
+        return np.where(total > 0, raw / np.where(total > 0, total, 1.0), 0.0)
+
+
+def _with_cache(
+    strategy: Strategy, cache: _FactorCache, key: tuple[Any, ...], window: _Window
+) -> Strategy:
+    """``strategy`` with every factor/score it evaluates read through ``cache``.
+    Strategies of unknown shape are returned unchanged (computed directly)."""
+    if not isinstance(strategy, Pipeline):
+        return strategy
+
+    def cached(score: Score) -> _Cached:
+        return _Cached(score, cache, key, window)
+
+    select: list[Any] = []
+    for step in strategy.select:
+        if isinstance(step, SelectTopN):
+            select.append(_CachedTopN(cached(step.score), step.n, step.ascending))
+        elif isinstance(step, SelectWhere):
+            rhs = cached(step.rhs) if isinstance(step.rhs, Factor) else step.rhs
+            select.append(_CachedWhere(cached(step.lhs), step.op, rhs))
+        else:
+            select.append(step)
+    weigh: Any = strategy.weigh
+    if isinstance(weigh, WeighInverseVolatility):
+        weigh = _CachedInverseVolatility(cached(Factor("volatility", weigh.window)))
+    return dataclasses.replace(strategy, select=tuple(select), weigh=weigh)
+
+
+class _Sweep:
+    """Caches shared by the combinations of one sweep."""
+
+    def __init__(self, data: MarketData) -> None:
+        self.data = data.precompute()
+        self.windows: dict[tuple[Any, ...], _Window] = {}
+        self.benchmarks: dict[tuple[Any, ...], FloatArray | None] = {}
+        self.universes: dict[tuple[Any, ...], tuple[str, ...]] = {}
+        self.factors = _FactorCache()
+
+    def window(
+        self, config: BacktestConfig, lo: int, end_row: int, universe: tuple[str, ...]
+    ) -> tuple[tuple[Any, ...], _Window]:
+        key = (lo, end_row, universe)
+        found = self.windows.get(key)
+        if found is None:
+            data = self.data
+            sub = data.window(lo, end_row + 1).subset(universe)
+            s0 = data.row_of(np.datetime64(config.start_date, "D")) - lo
+            last = data.last_row[data.columns(sub.symbols)]
+            delist = np.where(last < data.n_days - 1, last - lo, -1)
+            found = _Window(sub, s0, delist)
+            self.windows[key] = found
+        if config.dividends and found.cum_dividends is None:
+            found.cum_dividends = jit.cumsum_rows(
+                found.data.dividends_per_share[found.s0 :]
+            )
+        return key, found
+
+    def universe(self, config: BacktestConfig) -> tuple[str, ...]:
+        """:func:`_universe` of ``config``, checked once per distinct choice."""
+        screen = config.filter_criteria
+        key = (
+            config.symbols,
+            None if screen is None else tuple(screen.get("universe") or ()),
+        )
+        found = self.universes.get(key)
+        if found is None:
+            found = self.universes[key] = _universe(config, self.data)
+        return found
+
+    def benchmark(
+        self, config: BacktestConfig, start_row: int, end_row: int
+    ) -> FloatArray | None:
+        key = (config.benchmark, config.dividends, start_row, end_row)
+        if key not in self.benchmarks:
+            self.benchmarks[key] = _benchmark(config, self.data, start_row, end_row)
+        return self.benchmarks[key]
+
+    def run(
+        self, overrides: Mapping[str, Any], config: BacktestConfig, cancel: CancelCheck
+    ) -> SweepRow:
+        data = self.data
+        start_row, end_row = validate_config(config, data)
+        strategy = resolve_strategy(
+            config.strategy_id, config.strategy_params, config.filter_criteria
+        )
+        universe = self.universe(config)
+        lo = max(0, start_row - strategy.warmup_rows - 1)
+        key, win = self.window(config, lo, end_row, universe)
+        strategy = _with_cache(strategy, self.factors, key, win)
+        s1 = win.data.n_days - 1
+        decisions = decision_rows(
+            win.data.dates,
+            start_row=win.s0,
+            end_row=s1,
+            rebalancing=config.rebalancing,
+            rebalances=strategy.rebalances,
+        )
+        weights = strategy.target_weights(win.data, decisions)
+        equity, invested, fills = _simulate(config, win, decisions, weights)
+        dates = data.dates[start_row : end_row + 1]
+        pnl, returns, n_trades = closed_trade_stats(
+            fills,
+            n_symbols=win.data.n_symbols,
+            last_mark=win.data.valuation_close[-1],
+            cum_dividends=win.cum_dividends if config.dividends else None,
+        )
+        metrics = metrics_mod.compute_metrics(
+            dates=dates,
+            equity=equity,
+            invested_value=invested,
+            closed_trade_pnl=pnl,
+            closed_trade_returns=returns,
+            total_trades=n_trades,
+            traded_notional=float(np.abs(fills.quantity * fills.price).sum()),
+            benchmark_equity=self.benchmark(config, start_row, end_row),
+            risk_free_rate=config.risk_free_rate,
+        )
+        return SweepRow(
+            overrides=overrides,
+            config=config,
+            dates=dates,
+            metrics=metrics,
+            equity=equity,
+            returns=metrics_mod.daily_returns(equity),
+        )
+
+
+def _simulate(
+    config: BacktestConfig, win: _Window, decisions: IntArray, weights: FloatMatrix
+) -> tuple[FloatArray, FloatArray, Fills]:
+    """The simulator's rules in one compiled call (:func:`jit.run_events`):
+    ``(equity, invested, fills)``, daily arrays local to the run."""
+    data = win.data
+    start_row, end_row = win.s0, data.n_days - 1
+    delist = np.where(
+        (win.delist >= start_row) & (win.delist <= end_row), win.delist, -1
+    )
+    events = _events(decisions, delist, execution=config.execution, end_row=end_row)
+    ev = np.array(events, dtype=np.int64).reshape(-1, 3)
+    gone_after = np.where(delist >= 0, delist, np.iinfo(np.int64).max)
+    costs = Costs(config.commission_rate, config.slippage_rate)
+    n_sym = data.n_symbols
+    work = np.zeros((jit.N_WORK, n_sym))
+    log = np.empty((5, max(len(events), 1) * n_sym))
+    state = np.array([config.initial_capital, 0.0])
+    params = np.array(
+        [
+            costs.slippage_rate,
+            costs.commission_rate,
+            costs.sell_factor,
+            costs.buy_factor,
+        ]
+    )
+    n_days = end_row - start_row + 1
+    first = max(start_row - 1, 0)
+    divs = (
+        data.dividends_per_share[start_row:]
+        if config.dividends
+        else np.zeros((0, n_sym))
+    )
+    equity, invested = np.empty(n_days), np.empty(n_days)
+    jit.run_events(
+        work, log, state, params,
+        data.open if config.execution == "next_open" else data.close,
+        data.close, data.valuation_close[first:], divs, weights,
+        np.ascontiguousarray(ev[:, 0]), np.ascontiguousarray(ev[:, 1]),
+        np.ascontiguousarray(ev[:, 2]), gone_after, start_row, first, equity, invested,
+    )  # fmt: skip
+    n = int(state[jit.N_FILLS])
+    fills = Fills(
+        row=log[jit.F_ROW, :n].astype(np.int64),
+        col=log[jit.F_COL, :n].astype(np.int64),
+        quantity=log[jit.F_QTY, :n].copy(),
+        price=log[jit.F_PX, :n].copy(),
+        commission=log[jit.F_FEE, :n].copy(),
+    )
+    return equity, invested, fills
+
+
+def run_sweep(
+    base: BacktestConfig,
+    combos: Sequence[Mapping[str, Any]],
+    data: MarketData,
+    *,
+    on_progress: SweepProgress | None = None,
+    should_cancel: CancelCheck | None = None,
+) -> SweepResult:
+    """Run ``base`` with each of ``combos`` applied, on ``data``, in order.
+
+    Every combination is validated before any runs (an invalid one raises
+    :class:`InvalidInputError` with ``field`` ``combos[i].<field>``).
+    ``on_progress(fraction, combos_done)`` is called after each combination;
+    ``should_cancel()`` is checked before each combination and inside each
+    simulation, and a True answer raises :class:`CancelledError`.
+    """
+    sweep = _Sweep(data)
+    configs = []
+    for i, overrides in enumerate(combos):
+        try:
+            config = apply_overrides(base, overrides)
+            validate_config(config, sweep.data)
+            resolve_strategy(
+                config.strategy_id, config.strategy_params, config.filter_criteria
+            )
+            sweep.universe(config)
+            sweep.benchmark(config, *validate_config(config, sweep.data))
+        except InvalidInputError as exc:
+            raise InvalidInputError(
+                f"combination {i}: {exc.message}",
+                field=f"combos[{i}].{exc.field}" if exc.field else f"combos[{i}]",
+            ) from exc
+        configs.append(config)
+
+    def cancel() -> bool:
+        return should_cancel is not None and should_cancel()
+
+    rows: list[SweepRow] = []
+    for i, (overrides, config) in enumerate(zip(combos, configs, strict=True)):
+        if cancel():
+            raise CancelledError(f"sweep cancelled after {i} of {len(combos)}")
+        rows.append(sweep.run(overrides, config, cancel))
+        if on_progress is not None:
+            on_progress((i + 1) / len(combos), i + 1)
+    return SweepResult(
+        rows=rows,
+        factor_computations=sweep.factors.computations,
+        factor_hits=sweep.factors.hits,
+        ranking_computations=sweep.factors.ranking_computations,
+        ranking_hits=sweep.factors.ranking_hits,
+    )
