@@ -7,13 +7,14 @@ resumes where the rows stop. When every row is there it computes the overfitting
 diagnostics over the ``(T, N)`` returns and completes with the best row's metrics
 as the job's headline.
 
-:func:`evaluate` is the one place that runs backtests: a loop over
-:func:`~app.engine.backtest.run_backtest` today; the batch entry point that
-computes each factor matrix once per distinct parameter set slots in there.
+:func:`evaluate` is the one place that runs backtests: the engine's batch entry
+point (:func:`app.engine.batch.run_sweep`: each factor matrix once per distinct
+factor, no trade ledger), whose rows equal ``run_backtest``'s to 1e-9.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 import uuid
@@ -27,7 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.data.store import load_dataset
-from app.engine.backtest import run_backtest, validate_config
+from app.engine import jit
+from app.engine.backtest import validate_config
+from app.engine.batch import run_sweep
 from app.engine.config import BacktestConfig
 from app.engine.data import MarketData
 from app.engine.errors import CancelledError, EngineError, InvalidInputError
@@ -48,6 +51,8 @@ FloatArray = npt.NDArray[np.float64]
 KIND_NAME = "sweep"
 # Rows are written at least this often (and the cancel flag polled between rows).
 FLUSH_SECONDS = 0.5
+# Combinations per call of the engine's batch entry point.
+EVALUATE_BATCH = 64
 # The cancel flag is read from Redis at most this often inside one backtest.
 CANCEL_POLL_SECONDS = 0.1
 
@@ -67,10 +72,27 @@ def evaluate(
     *,
     should_cancel: Callable[[], bool],
 ) -> Iterator[Evaluated]:
-    """Metrics and equity of each config, in order (raises CancelledError)."""
-    for config in configs:
-        result = run_backtest(config, data, should_cancel=should_cancel)
-        yield Evaluated(metrics=result.metrics, equity=result.equity)
+    """Metrics and equity of each config, in order (raises CancelledError).
+
+    The engine's batch entry point runs ``EVALUATE_BATCH`` configs at a time (each
+    factor matrix computed once per distinct factor within a batch, no trade
+    ledger); batches keep memory bounded and let rows stream to the database."""
+    for lo in range(0, len(configs), EVALUATE_BATCH):
+        batch = configs[lo : lo + EVALUATE_BATCH]
+        overrides = [_as_overrides(config) for config in batch]
+        result = run_sweep(batch[0], overrides, data, should_cancel=should_cancel)
+        for row in result.rows:
+            yield Evaluated(metrics=row.metrics, equity=row.equity)
+
+
+def _as_overrides(config: BacktestConfig) -> dict[str, Any]:
+    """Every field of ``config`` as an override of the batch's first config (the
+    combinations of one sweep share their strategy parameter names)."""
+    return {
+        field.name: getattr(config, field.name)
+        for field in dataclasses.fields(config)
+        if field.name != "dataset"
+    }
 
 
 def score(value: Any, objective: str) -> float | None:
@@ -255,7 +277,10 @@ async def _commit(awaitable: Any, session: AsyncSession) -> Any:
 
 
 def warm_up(settings: Settings) -> None:
+    """Load the bundled dataset and compile the engine's kernels before a worker
+    forks (the children share both)."""
     load_dataset(datasets_dir=settings.resolved_datasets_dir).precompute()
+    jit.warm_up()
 
 
 SWEEP = register(JobKind(name=KIND_NAME, label="Sweep", run=run, warm_up=warm_up))
