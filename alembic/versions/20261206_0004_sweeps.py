@@ -2,7 +2,7 @@
 
 One row per combination of a sweep (params, metrics, PSR, daily returns as float64
 bytes) and one summary per sweep (dates; overfitting and walk-forward at
-completion), both keyed by ``jobs.id`` with ON DELETE CASCADE.
+completion, and the walk-forward's stitched curve), both keyed by ``jobs.id`` with ON DELETE CASCADE.
 
 Revision ID: 0004
 Revises: 0003
@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("dates", sa.LargeBinary(), nullable=False),
         sa.Column("overfitting", JSONDocument, nullable=True),
         sa.Column("walk_forward", JSONDocument, nullable=True),
+        sa.Column("chart", JSONDocument, nullable=True),
         sa.ForeignKeyConstraint(
             ["sweep_id"],
             ["jobs.id"],

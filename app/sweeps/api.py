@@ -30,6 +30,7 @@ from app.sweeps.schemas import (
     SweepRequest,
     SweepRowOut,
     SweepStatus,
+    WalkForwardChart,
 )
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
@@ -265,6 +266,22 @@ async def get_returns(
         media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+@router.get(
+    "/{sweep_id}/chart",
+    summary="The walk-forward's out-of-sample curve",
+    description="The test spans' daily returns chained from `initial_capital`, "
+    "with the benchmark chained the same way. 409 until completed, or when the "
+    "sweep has no `walk_forward`.",
+    response_model=WalkForwardChart,
+    responses=error_responses(401, 404, 409),
+)
+async def get_chart(
+    sweep_id: SweepId, session: SessionDep, user: CurrentUser
+) -> WalkForwardChart:
+    row = await _owned(session, user, sweep_id)
+    return WalkForwardChart.model_validate(await service.chart(session, job=row))
 
 
 @router.post(

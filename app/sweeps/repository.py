@@ -136,11 +136,12 @@ async def save_results(
     *,
     overfitting: dict[str, Any] | None,
     walk_forward: dict[str, Any] | None,
+    chart: dict[str, Any] | None,
 ) -> None:
     await session.execute(
         update(SweepSummary)
         .where(SweepSummary.sweep_id == sweep_id)
-        .values(overfitting=overfitting, walk_forward=walk_forward)
+        .values(overfitting=overfitting, walk_forward=walk_forward, chart=chart)
     )
 
 

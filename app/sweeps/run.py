@@ -44,7 +44,7 @@ from app.jobs.registry import (
     register,
 )
 from app.jobs.runner import run_in_worker_db
-from app.sweeps import grid, repository
+from app.sweeps import grid, repository, walk_forward
 from app.sweeps.schemas import LOWER_IS_BETTER
 
 FloatArray = npt.NDArray[np.float64]
@@ -157,7 +157,8 @@ def run(context: RunContext) -> Completion:
     run_in_worker_db(lambda s: _commit(repository.save_dates(s, job_id, day_bytes), s))
     done = run_in_worker_db(lambda s: repository.done_indexes(s, job_id))
     _run_rows(context, combos, data, done)
-    return _complete(context, last_day=dates[-1].item())
+    walk = _walk_forward(context, combos, data)
+    return _complete(context, last_day=dates[-1].item(), walk=walk)
 
 
 def _run_rows(
@@ -190,7 +191,7 @@ def _run_rows(
                 flush()
                 last_flush = time.monotonic()
             reporter.progress(
-                finished / max(len(combos), 1),
+                finished / _work_units(config, len(combos)),
                 None,
                 finished,
                 extra={"combinations_done": finished, "combinations": len(combos)},
@@ -205,7 +206,57 @@ def _run_rows(
     flush()
 
 
-def _complete(context: RunContext, *, last_day: dt.date) -> Completion:
+def _work_units(config: Mapping[str, Any], n: int) -> int:
+    """Combinations run in all: the full span, then per walk-forward window every
+    combination on the train span and the chosen one on the test span."""
+    spans = config.get("walk_forward_windows") or []
+    return max(n + len(spans) * (n + 1), 1)
+
+
+def _walk_forward(
+    context: RunContext, combos: Sequence[Mapping[str, Any]], data: MarketData
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    config, reporter = context.config, context.reporter
+    stored = config.get("walk_forward_windows")
+    if not stored:
+        return None
+    spans = [tuple(dt.date.fromisoformat(d) for d in w) for w in stored]
+    configs = [grid.engine_config(grid.apply(config["base"], c)) for c in combos]
+    cancel = _CancelCheck(reporter.cancelled)
+    units, n = _work_units(config, len(combos)), len(combos)
+
+    def on_window(k: int) -> None:
+        done = n + k * (n + 1)
+        reporter.progress(done / units, None, n, extra={"walk_forward_windows": k})
+        if cancel():
+            raise CancelledError("sweep cancelled")
+
+    try:
+        return walk_forward.run(
+            configs,
+            [dict(c) for c in combos],
+            data,
+            spans=spans,  # type: ignore[arg-type]
+            objective=config["objective"],
+            score=score,
+            evaluate=lambda cs: [
+                e.metrics for e in evaluate(cs, data, should_cancel=cancel)
+            ],
+            should_cancel=cancel,
+            on_window=on_window,
+        )
+    except CancelledError:
+        raise JobCancelled from None
+    except InvalidInputError as exc:
+        raise JobFailed(f"walk-forward: {exc.message}") from exc
+
+
+def _complete(
+    context: RunContext,
+    *,
+    last_day: dt.date,
+    walk: tuple[dict[str, Any], dict[str, Any]] | None,
+) -> Completion:
     config, job_id = context.config, context.job_id
     objective = config["objective"]
     indexed = run_in_worker_db(lambda s: repository.all_returns(s, job_id))
@@ -225,7 +276,11 @@ def _complete(context: RunContext, *, last_day: dt.date) -> Completion:
 
     async def save(session: AsyncSession, saved_id: uuid.UUID) -> None:
         await repository.save_results(
-            session, saved_id, overfitting=overfitting, walk_forward=None
+            session,
+            saved_id,
+            overfitting=overfitting,
+            walk_forward=None if walk is None else walk[0],
+            chart=None if walk is None else walk[1],
         )
 
     return Completion(

@@ -162,6 +162,20 @@ class RowBacktestCreated(BaseModel):
     created_at: dt.datetime
 
 
+class CurvePoint(BaseModel):
+    date: dt.date
+    equity: float
+    benchmark: float | None = None
+
+
+class WalkForwardChart(BaseModel):
+    """The walk-forward's stitched out-of-sample equity (test spans chained from
+    ``initial_capital``) and the benchmark chained over the same spans."""
+
+    equity_curve: list[CurvePoint]
+    benchmark_symbol: str | None = None
+
+
 class CancelResponse(BaseModel):
     sweep_id: uuid.UUID
     status: Status

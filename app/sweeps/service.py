@@ -10,6 +10,7 @@ kind's own validator, reached through ``app.jobs.registry.validator("backtest")`
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import io
 import itertools
 import time
@@ -31,7 +32,7 @@ from app.jobs import idempotency, registry
 from app.jobs import service as jobs
 from app.jobs.quotas import SubmissionQuota
 from app.jobs.repository import JobView
-from app.sweeps import grid, repository
+from app.sweeps import grid, repository, walk_forward
 from app.sweeps.run import KIND_NAME, score
 from app.sweeps.schemas import (
     HIGHER_IS_BETTER,
@@ -184,11 +185,9 @@ async def prepare(
         raise ValidationFailed(
             f"none of the {total:,} combinations is valid: {top}", field="body.grid"
         )
-    if request.walk_forward is not None:
-        raise ValidationFailed(
-            "walk_forward is not available yet", field="body.walk_forward"
-        )
+    spans = _walk_forward_windows(request, base)
     return {
+        "walk_forward_windows": spans,
         "request": request.model_dump(mode="json"),
         "base": base,
         "grid": grid.stored(expanded),
@@ -198,6 +197,28 @@ async def prepare(
         "objective": request.objective,
         "overfitting_blocks": request.overfitting_blocks,
     }
+
+
+def _walk_forward_windows(
+    request: SweepRequest, base: dict[str, Any]
+) -> list[list[str]] | None:
+    spec = request.walk_forward
+    if spec is None:
+        return None
+    spans = walk_forward.windows(
+        dt.date.fromisoformat(base["start_date"]),
+        dt.date.fromisoformat(base["end_date"]),
+        train_months=spec.train_months,
+        test_months=spec.test_months,
+        anchored=spec.anchored,
+    )
+    if not spans:
+        raise ValidationFailed(
+            f"the base date range {base['start_date']}..{base['end_date']} holds no "
+            f"window of {spec.train_months} train + {spec.test_months} test months",
+            field="body.walk_forward",
+        )
+    return [[d.isoformat() for d in span] for span in spans]
 
 
 async def submit_once(
@@ -381,3 +402,20 @@ async def submit_row_backtest(
     return RowBacktestCreated(
         task_id=created.id, status="pending", created_at=created.created_at
     ).model_dump(mode="json")
+
+
+async def chart(session: AsyncSession, *, job: Job) -> dict[str, Any]:
+    """The walk-forward's stitched out-of-sample curve and benchmark."""
+    jobs.require_completed(job)
+    summary = await repository.get_summary(session, job.id)
+    if summary is None or summary.chart is None:
+        raise Conflict("This sweep has no walk_forward, so no out-of-sample curve.")
+    curve = summary.chart
+    bench = curve["benchmark"] or [None] * len(curve["dates"])
+    return {
+        "equity_curve": [
+            {"date": d, "equity": e, "benchmark": b}
+            for d, e, b in zip(curve["dates"], curve["equity"], bench, strict=True)
+        ],
+        "benchmark_symbol": job.config["base"].get("benchmark"),
+    }

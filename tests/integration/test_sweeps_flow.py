@@ -22,6 +22,9 @@ import pytest
 from scipy.stats import norm
 from websockets.asyncio.client import connect
 
+from app.backtests.schemas import BacktestRequest
+from app.data.store import load_dataset
+from app.engine.backtest import run_backtest
 from tests.integration.stack import LiveApi, LiveUser
 
 pytestmark = pytest.mark.integration
@@ -278,3 +281,83 @@ async def test_cancel_mid_sweep_keeps_finished_rows(stack: LiveApi) -> None:
     ]
     assert running and running[-1]["combinations"] == total
     assert frames[-1]["status"] == "cancelled"
+
+
+WALK: dict[str, Any] = {
+    "name": "walk-forward",
+    "base": {
+        "strategy_id": 2,
+        "strategy_params": {"top_n": 2, "skip": 0},
+        "symbols": SYMBOLS,
+        "start_date": "2018-01-01",
+        "end_date": "2019-12-31",
+        "benchmark": "SPY",
+    },
+    "grid": {"strategy_params.lookback": [20, 60, 120]},
+    "walk_forward": {"train_months": 6, "test_months": 3, "anchored": False},
+    "overfitting_blocks": 4,
+}
+
+
+async def test_walk_forward_windows_equal_single_backtests(
+    live_stack: LiveApi,
+) -> None:
+    user = live_stack.make_user()
+    async with live_stack.client(user) as http:
+        done = await _run_sweep(http, WALK)
+        sid = done["sweep_id"]
+        walk = done["walk_forward"]
+        chart = (await http.get(f"/v1/sweeps/{sid}/chart")).json()
+        windows = walk["windows"]
+        singles = []
+        for window in (windows[0], windows[-1]):
+            body = {
+                **_apply(WALK["base"], window["chosen"]["params"]),
+                "start_date": window["test_start"],
+                "end_date": window["test_end"],
+            }
+            response = await http.post("/v1/backtest", json=body)
+            singles.append(await _backtest_metrics(live_stack, http, response))
+
+    # 6-month train, 3-month test, stepping 3 months over 2018-2019: 6 windows
+    assert [(w["train_start"], w["test_start"], w["test_end"]) for w in windows][
+        :2
+    ] == [
+        ("2018-01-01", "2018-07-01", "2018-09-30"),
+        ("2018-04-01", "2018-10-01", "2018-12-31"),
+    ]
+    assert len(windows) == 6 and windows[-1]["test_end"] == "2019-12-31"
+    for window, single in zip((windows[0], windows[-1]), singles, strict=True):
+        _assert_metrics_equal(window["test_metrics"], single)
+        assert window["test_metric"] == single["sharpe_ratio"]
+    # the chosen combination is the train-span best, checked with the plain engine
+    data = load_dataset(None)
+    for window in windows:
+        train = [
+            run_backtest(
+                BacktestRequest.model_validate(
+                    {
+                        **_apply(WALK["base"], {"strategy_params.lookback": lb}),
+                        "start_date": window["train_start"],
+                        "end_date": window["train_end"],
+                    }
+                ).to_config(),
+                data,
+            ).metrics["sharpe_ratio"]
+            for lb in WALK["grid"]["strategy_params.lookback"]
+        ]
+        best = max(range(3), key=lambda i: (train[i], -i))
+        assert window["chosen"]["index"] == best
+        assert window["train_metric"] == pytest.approx(train[best], rel=1e-9)
+    # the stitched curve chains the test spans from the initial capital
+    equity = [p["equity"] for p in chart["equity_curve"]]
+    assert equity[0] == 100_000
+    chained = math.prod(1 + w["test_metrics"]["total_return"] for w in windows)
+    assert equity[-1] / equity[0] == pytest.approx(chained, rel=1e-9)
+    assert walk["oos_metrics"]["total_return"] == pytest.approx(chained - 1, rel=1e-9)
+    trains = [w["train_metric"] for w in windows]
+    tests = [w["test_metric"] for w in windows]
+    assert walk["efficiency"] == pytest.approx(
+        (sum(tests) / len(tests)) / (sum(trains) / len(trains)), rel=1e-12
+    )
+    assert chart["equity_curve"][0]["benchmark"] == 100_000

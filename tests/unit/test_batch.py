@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from app.engine.store import load_dataset
 
 from app.engine import synthetic
 from app.engine.backtest import run_backtest
@@ -21,7 +22,6 @@ from app.engine.config import BacktestConfig
 from app.engine.data import MarketData
 from app.engine.errors import CancelledError, InvalidInputError
 from app.engine.metrics import daily_returns
-from app.engine.store import load_dataset
 
 REL = 1e-9
 

@@ -49,3 +49,5 @@ class SweepSummary(Base):
     dates: Mapped[bytes] = mapped_column(LargeBinary)
     overfitting: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     walk_forward: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    # The walk-forward's stitched out-of-sample curve: dates, equity, benchmark.
+    chart: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
