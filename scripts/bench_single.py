@@ -31,11 +31,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 T_IMPORT = time.perf_counter()
+from app.data.store import load_dataset  # noqa: E402
 from app.engine import jit, synthetic  # noqa: E402 - timed import
 from app.engine.backtest import run_backtest  # noqa: E402
 from app.engine.config import BacktestConfig  # noqa: E402
 from app.engine.data import MarketData  # noqa: E402
-from app.engine.store import load_dataset  # noqa: E402
 
 TARGET_MS = {"daily": 100.0, "monthly": 10.0}
 

@@ -39,12 +39,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.data.store import load_dataset
 from app.engine.backtest import run_backtest
 from app.engine.batch import apply_overrides, run_sweep
 from app.engine.config import BacktestConfig
 from app.engine.data import MarketData
 from app.engine.jit import warm_up
-from app.engine.store import load_dataset
 
 LOOKBACKS = range(42, 253, 21)
 TOP_NS = range(5, 101, 5)

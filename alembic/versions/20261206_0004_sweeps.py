@@ -1,8 +1,8 @@
-"""sweep result tables: sweep_rows, sweep_summaries
+"""sweep tables: sweep_rows, sweep_summaries, sweep_chunks
 
 One row per combination of a sweep (params, metrics, PSR, daily returns as float64
 bytes) and one summary per sweep (dates; overfitting and walk-forward at
-completion, and the walk-forward's stitched curve), both keyed by ``jobs.id`` with ON DELETE CASCADE.
+completion, and the walk-forward's stitched curve) and the chunks several workers claim, all keyed by ``jobs.id`` with ON DELETE CASCADE.
 
 Revision ID: 0004
 Revises: 0003
@@ -61,6 +61,26 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "sweep_chunks",
+        sa.Column("sweep_id", sa.Uuid(), nullable=False),
+        sa.Column("chunk", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("lo", sa.Integer(), nullable=False),
+        sa.Column("hi", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("claim_token", sa.String(length=128), nullable=True),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["sweep_id"],
+            ["jobs.id"],
+            name=op.f("fk_sweep_chunks_sweep_id_jobs"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("sweep_id", "chunk", name=op.f("pk_sweep_chunks")),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("sweep_chunks")
     op.drop_table("sweep_summaries")
     op.drop_table("sweep_rows")

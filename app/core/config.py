@@ -184,6 +184,10 @@ class Settings(BaseSettings):
     progress_interval_seconds: float = Field(default=0.2, ge=0, le=10)
     # Embedded mode: threads of the in-process Celery worker (0 = don't start one).
     embedded_worker_concurrency: int = Field(default=2, ge=0, le=32)
+    # A sweep's rows are cut into chunks of this many combinations that several
+    # workers share; the sweep's job asks for at most this many helper tasks.
+    sweep_chunk_size: int = Field(default=64, ge=1, le=10_000)
+    sweep_max_helpers: int = Field(default=8, ge=0, le=64)
 
     # --- rate limits and abuse limits ------------------------------------------
     # The rule table (JSON in RATE_LIMITS); see RateLimitRules for keys and defaults.

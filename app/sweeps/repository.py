@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from app.db.models import SweepRow, SweepSummary
+from app.db.base import utcnow
+from app.db.models import SweepChunk, SweepRow, SweepSummary
 
 
 def _metric(name: str) -> ColumnElement[Any]:
@@ -149,3 +152,82 @@ async def get_summary(
     session: AsyncSession, sweep_id: uuid.UUID
 ) -> SweepSummary | None:
     return await session.get(SweepSummary, sweep_id)
+
+
+async def create_chunks(
+    session: AsyncSession, sweep_id: uuid.UUID, *, n: int, size: int
+) -> int:
+    """Cut ``n`` rows into chunks of ``size`` (once per sweep); the chunk count."""
+    query = select(func.count()).where(SweepChunk.sweep_id == sweep_id)
+    existing = int(await session.scalar(query) or 0)
+    if existing:
+        return existing
+    values = [
+        {"sweep_id": sweep_id, "chunk": c, "lo": lo, "hi": min(lo + size, n),
+         "status": "pending"}
+        for c, lo in enumerate(range(0, n, size))
+    ]  # fmt: skip
+    if values:
+        await session.execute(insert(SweepChunk), values)
+    return len(values)
+
+
+async def claim_chunk(
+    session: AsyncSession,
+    sweep_id: uuid.UUID,
+    *,
+    token: str,
+    stale_before: dt.datetime | None,
+) -> SweepChunk | None:
+    """Claim the first pending chunk (or, with ``stale_before``, a running one whose
+    heartbeat is older) by a guarded update; None when there is none to take."""
+    claimable = SweepChunk.status == "pending"
+    if stale_before is not None:
+        stale = and_(
+            SweepChunk.status == "running", SweepChunk.heartbeat_at < stale_before
+        )
+        claimable = or_(claimable, stale)
+    candidates = await session.scalars(
+        select(SweepChunk.chunk)
+        .where(SweepChunk.sweep_id == sweep_id, claimable)
+        .order_by(SweepChunk.chunk)
+        .limit(8)
+    )
+    for chunk in list(candidates):
+        result = await session.execute(
+            update(SweepChunk)
+            .where(
+                SweepChunk.sweep_id == sweep_id, SweepChunk.chunk == chunk, claimable
+            )
+            .values(status="running", claim_token=token, heartbeat_at=utcnow())
+        )
+        if cast("CursorResult[Any]", result).rowcount == 1:
+            return await session.get(SweepChunk, (sweep_id, chunk))
+    return None
+
+
+async def touch_chunk(
+    session: AsyncSession, sweep_id: uuid.UUID, chunk: int, *, token: str, done: bool
+) -> bool:
+    """Heartbeat (or finish, ``done``) a chunk this claim holds; False once lost."""
+    values: dict[str, Any] = {"heartbeat_at": utcnow()}
+    if done:
+        values["status"] = "done"
+    result = await session.execute(
+        update(SweepChunk)
+        .where(
+            SweepChunk.sweep_id == sweep_id,
+            SweepChunk.chunk == chunk,
+            SweepChunk.status == "running",
+            SweepChunk.claim_token == token,
+        )
+        .values(**values)
+    )
+    return cast("CursorResult[Any]", result).rowcount == 1
+
+
+async def chunks_left(session: AsyncSession, sweep_id: uuid.UUID) -> int:
+    query = select(func.count()).where(
+        SweepChunk.sweep_id == sweep_id, SweepChunk.status != "done"
+    )
+    return int(await session.scalar(query) or 0)

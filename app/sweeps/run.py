@@ -1,25 +1,20 @@
-"""The sweep job kind: the worker side.
+"""The sweep job kind: the worker side (the sweep's *coordinator*).
 
-``run(context)`` evaluates the sweep's valid combinations in index order and writes
-each finished row (params, metrics, PSR, daily returns) in batches as it goes, so a
-cancelled sweep keeps what it finished and a re-claimed one (after a worker crash)
-resumes where the rows stop. When every row is there it computes the overfitting
-diagnostics over the ``(T, N)`` returns and completes with the best row's metrics
-as the job's headline.
-
-:func:`evaluate` is the one place that runs backtests: the engine's batch entry
-point (:func:`app.engine.batch.run_sweep`: each factor matrix once per distinct
-factor, no trade ledger), whose rows equal ``run_backtest``'s to 1e-9.
+``run(context)`` cuts the valid combinations into chunks that any worker may claim
+(:mod:`app.sweeps.chunks`), asks for helper tasks, works through chunks itself and
+waits for the rest; rows (params, metrics, PSR, daily returns) are written as they
+finish, so a cancelled sweep keeps what it finished and a re-claimed one (after a
+worker crash) resumes where the rows stop. When every row is there it runs the
+walk-forward (if asked), computes the overfitting diagnostics over the ``(T, N)``
+returns and completes with the best row's metrics as the job's headline.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,11 +25,9 @@ from app.core.config import Settings
 from app.data.store import load_dataset
 from app.engine import jit
 from app.engine.backtest import validate_config
-from app.engine.batch import run_sweep
-from app.engine.config import BacktestConfig
 from app.engine.data import MarketData
 from app.engine.errors import CancelledError, EngineError, InvalidInputError
-from app.engine.overfitting import overfitting_report, probabilistic_sharpe
+from app.engine.overfitting import overfitting_report
 from app.jobs.registry import (
     Completion,
     JobCancelled,
@@ -44,104 +37,21 @@ from app.jobs.registry import (
     register,
 )
 from app.jobs.runner import run_in_worker_db
-from app.sweeps import grid, repository, walk_forward
+from app.sweeps import chunks, grid, repository, rows, walk_forward
+from app.sweeps.rows import CancelCheck, score
 from app.sweeps.schemas import LOWER_IS_BETTER
+from app.sweeps.tasks import request_helpers
 
 FloatArray = npt.NDArray[np.float64]
 KIND_NAME = "sweep"
-# Rows are written at least this often (and the cancel flag polled between rows).
+# Progress is re-counted from the database at most this often.
 FLUSH_SECONDS = 0.5
-# Combinations per call of the engine's batch entry point.
-EVALUATE_BATCH = 64
-# The cancel flag is read from Redis at most this often inside one backtest.
-CANCEL_POLL_SECONDS = 0.1
-
-
-@dataclass(frozen=True)
-class Evaluated:
-    """One combination's outcome: the backtest metric set and the daily equity
-    ``(n_days,)`` over the sweep's dates."""
-
-    metrics: dict[str, Any]
-    equity: FloatArray
-
-
-def evaluate(
-    configs: Sequence[BacktestConfig],
-    data: MarketData,
-    *,
-    should_cancel: Callable[[], bool],
-) -> Iterator[Evaluated]:
-    """Metrics and equity of each config, in order (raises CancelledError).
-
-    The engine's batch entry point runs ``EVALUATE_BATCH`` configs at a time (each
-    factor matrix computed once per distinct factor within a batch, no trade
-    ledger); batches keep memory bounded and let rows stream to the database."""
-    for lo in range(0, len(configs), EVALUATE_BATCH):
-        batch = configs[lo : lo + EVALUATE_BATCH]
-        overrides = [_as_overrides(config) for config in batch]
-        result = run_sweep(batch[0], overrides, data, should_cancel=should_cancel)
-        for row in result.rows:
-            yield Evaluated(metrics=row.metrics, equity=row.equity)
-
-
-def _as_overrides(config: BacktestConfig) -> dict[str, Any]:
-    """Every field of ``config`` as an override of the batch's first config (the
-    combinations of one sweep share their strategy parameter names)."""
-    return {
-        field.name: getattr(config, field.name)
-        for field in dataclasses.fields(config)
-        if field.name != "dataset"
-    }
-
-
-def score(value: Any, objective: str) -> float | None:
-    """The objective as "higher is better" (None when the metric is undefined)."""
-    if not isinstance(value, int | float) or not np.isfinite(value):
-        return None
-    return -float(value) if objective in LOWER_IS_BETTER else float(value)
-
-
-def daily_returns(equity: FloatArray) -> FloatArray:
-    """``equity[t] / equity[t-1] - 1``: T = n_days - 1 simple returns."""
-    out: FloatArray = equity[1:] / equity[:-1] - 1.0
-    return out
-
-
-def row_values(
-    index: int,
-    params: Mapping[str, Any],
-    evaluated: Evaluated,
-    objective: str,
-) -> dict[str, Any]:
-    returns = daily_returns(evaluated.equity)
-    psr = probabilistic_sharpe(returns[:, None])[0] if returns.size else None
-    value = evaluated.metrics.get(objective)
-    return {
-        "index": index,
-        "params": dict(params),
-        "metrics": evaluated.metrics,
-        "objective": value if score(value, objective) is not None else None,
-        "psr": psr,
-        "returns": returns.astype("<f8").tobytes(),
-    }
-
-
-class _CancelCheck:
-    """The reporter's cancel check, at most every CANCEL_POLL_SECONDS."""
-
-    def __init__(self, check: Callable[[], bool]) -> None:
-        self.check, self.last, self.seen = check, -1e9, False
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if not self.seen and now - self.last >= CANCEL_POLL_SECONDS:
-            self.last, self.seen = now, self.check()
-        return self.seen
+# The coordinator polls for the helpers' chunks this often.
+WAIT_SECONDS = 0.2
 
 
 def run(context: RunContext) -> Completion:
-    config = context.config
+    config, job_id = context.config, context.job_id
     combos = grid.valid_combinations(config)
     base = grid.engine_config(config["base"])
     try:
@@ -153,57 +63,74 @@ def run(context: RunContext) -> Completion:
         raise JobFailed(str(exc)) from exc
     dates = data.dates[start_row : end_row + 1].astype("datetime64[D]")
     day_bytes = dates.astype(np.int64).astype("<i4").tobytes()
-    job_id = context.job_id
     run_in_worker_db(lambda s: _commit(repository.save_dates(s, job_id, day_bytes), s))
-    done = run_in_worker_db(lambda s: repository.done_indexes(s, job_id))
-    _run_rows(context, combos, data, done)
+    _run_rows(context, combos, data)
     walk = _walk_forward(context, combos, data)
     return _complete(context, last_day=dates[-1].item(), walk=walk)
 
 
+class _Progress:
+    """Progress of the rows phase, counted in the database (helpers' rows too)."""
+
+    def __init__(self, context: RunContext, n: int) -> None:
+        self.context, self.n = context, n
+        self.units = _work_units(context.config, n)
+        self.done, self.last = 0, -1e9
+
+    def report(self) -> None:
+        now = time.monotonic()
+        if now - self.last >= FLUSH_SECONDS:
+            self.last = now
+            job_id = self.context.job_id
+            self.done = run_in_worker_db(lambda s: repository.count(s, job_id))
+        self.context.reporter.progress(
+            self.done / self.units,
+            None,
+            self.done,
+            extra={"combinations_done": self.done, "combinations": self.n},
+        )
+
+
 def _run_rows(
-    context: RunContext,
-    combos: Sequence[Mapping[str, Any]],
-    data: MarketData,
-    done: set[int],
+    context: RunContext, combos: Sequence[Mapping[str, Any]], data: MarketData
 ) -> None:
-    """Evaluate the combinations not yet stored, writing rows every FLUSH_SECONDS."""
-    config, reporter = context.config, context.reporter
-    objective = config["objective"]
-    todo = [i for i in range(len(combos)) if i not in done]
-    configs = [grid.engine_config(grid.apply(config["base"], combos[i])) for i in todo]
-    cancel = _CancelCheck(reporter.cancelled)
-    pending: list[dict[str, Any]] = []
-    finished, last_flush = len(done), time.monotonic()
-
-    def flush() -> None:
-        rows = list(pending)
-        pending.clear()
-        run_in_worker_db(lambda s: _commit(repository.insert_rows(s, rows), s))
-
+    """Cut the rows into chunks, ask for helpers, work through chunks, then wait
+    for the helpers' chunks (taking over stale ones) until every chunk is done."""
+    config, job_id, settings = context.config, context.job_id, context.settings
+    n_chunks = run_in_worker_db(
+        lambda s: _commit(
+            repository.create_chunks(
+                s, job_id, n=len(combos), size=settings.sweep_chunk_size
+            ),
+            s,
+        )
+    )
+    request_helpers(job_id, min(n_chunks - 1, settings.sweep_max_helpers))
+    progress = _Progress(context, len(combos))
+    cancel = CancelCheck(context.reporter.cancelled)
+    token = f"coordinator:{uuid.uuid4().hex}"
     try:
-        results = evaluate(configs, data, should_cancel=cancel)
-        for index, evaluated in zip(todo, results, strict=False):
-            row = row_values(index, combos[index], evaluated, objective)
-            pending.append({"sweep_id": context.job_id, **row})
-            finished += 1
-            if time.monotonic() - last_flush >= FLUSH_SECONDS:
-                flush()
-                last_flush = time.monotonic()
-            reporter.progress(
-                finished / _work_units(config, len(combos)),
-                None,
-                finished,
-                extra={"combinations_done": finished, "combinations": len(combos)},
+        while True:
+            chunks.work(
+                job_id,
+                config=config,
+                combos=combos,
+                data=data,
+                token=token,
+                cancelled=cancel,
+                on_row=progress.report,
+                stale_seconds=settings.stale_heartbeat_seconds,
             )
+            if run_in_worker_db(lambda s: repository.chunks_left(s, job_id)) == 0:
+                return
+            progress.report()
             if cancel():
-                raise CancelledError("sweep cancelled")
-    except CancelledError:
-        flush()  # finished rows are kept
+                raise chunks.Stop
+            time.sleep(WAIT_SECONDS)
+    except chunks.Stop:
         raise JobCancelled from None
     except InvalidInputError as exc:
         raise JobFailed(str(exc)) from exc
-    flush()
 
 
 def _work_units(config: Mapping[str, Any], n: int) -> int:
@@ -222,7 +149,7 @@ def _walk_forward(
         return None
     spans = [tuple(dt.date.fromisoformat(d) for d in w) for w in stored]
     configs = [grid.engine_config(grid.apply(config["base"], c)) for c in combos]
-    cancel = _CancelCheck(reporter.cancelled)
+    cancel = CancelCheck(reporter.cancelled)
     units, n = _work_units(config, len(combos)), len(combos)
 
     def on_window(k: int) -> None:
@@ -240,7 +167,7 @@ def _walk_forward(
             objective=config["objective"],
             score=score,
             evaluate=lambda cs: [
-                e.metrics for e in evaluate(cs, data, should_cancel=cancel)
+                e.metrics for e in rows.evaluate(cs, data, should_cancel=cancel)
             ],
             should_cancel=cancel,
             on_window=on_window,

@@ -33,7 +33,8 @@ from app.jobs import service as jobs
 from app.jobs.quotas import SubmissionQuota
 from app.jobs.repository import JobView
 from app.sweeps import grid, repository, walk_forward
-from app.sweeps.run import KIND_NAME, score
+from app.sweeps.rows import score
+from app.sweeps.run import KIND_NAME
 from app.sweeps.schemas import (
     HIGHER_IS_BETTER,
     LOWER_IS_BETTER,

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from app.backtests import run
-from app.sweeps import run as sweeps_run
+from app.sweeps import rows as sweeps_rows
 
 ENV = "TEST_ENGINE_CHUNK_DELAY_SECONDS"
 _installed = False
@@ -43,11 +43,11 @@ def install() -> None:
 
     run.run_backtest = slow_run_backtest  # type: ignore[assignment]
 
-    real_evaluate = sweeps_run.evaluate
+    real_evaluate = sweeps_rows.evaluate
 
     def slow_evaluate(*args: Any, **kwargs: Any) -> Any:
         for evaluated in real_evaluate(*args, **kwargs):
             time.sleep(delay)
             yield evaluated
 
-    sweeps_run.evaluate = slow_evaluate  # type: ignore[assignment]
+    sweeps_rows.evaluate = slow_evaluate  # type: ignore[assignment]

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from app.engine.store import load_dataset
 
+from app.data.store import load_dataset
 from app.engine import synthetic
 from app.engine.backtest import run_backtest
 from app.engine.batch import apply_overrides, run_sweep

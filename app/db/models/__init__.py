@@ -4,7 +4,7 @@ registers every table on ``Base.metadata``."""
 from app.db.models.backtest import BacktestSeries
 from app.db.models.idempotency import IdempotencyKey, IdempotencyStatus
 from app.db.models.job import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus
-from app.db.models.sweep import SweepRow, SweepSummary
+from app.db.models.sweep import SweepChunk, SweepRow, SweepSummary
 from app.db.models.trade import Trade
 from app.db.models.user import User
 
@@ -16,6 +16,7 @@ __all__ = [
     "IdempotencyStatus",
     "Job",
     "JobStatus",
+    "SweepChunk",
     "SweepRow",
     "SweepSummary",
     "Trade",

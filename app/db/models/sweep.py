@@ -8,10 +8,11 @@ written while the sweep runs, so a cancelled sweep keeps the rows it finished.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Integer, LargeBinary, Uuid
+from sqlalchemy import Float, ForeignKey, Integer, LargeBinary, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, JSONDocument
@@ -51,3 +52,22 @@ class SweepSummary(Base):
     walk_forward: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     # The walk-forward's stitched out-of-sample curve: dates, equity, benchmark.
     chart: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+
+
+class SweepChunk(Base):
+    """A contiguous range of a sweep's rows (``lo`` <= index < ``hi``) that one
+    worker claims at a time, so several workers can share a sweep: ``pending`` ->
+    ``running`` (``claim_token``, ``heartbeat_at``) -> ``done``. A running chunk
+    whose heartbeat went stale is taken over by the sweep's coordinator."""
+
+    __tablename__ = "sweep_chunks"
+
+    sweep_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    chunk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    lo: Mapped[int] = mapped_column(Integer)
+    hi: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    claim_token: Mapped[str | None] = mapped_column(String(128))
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column()
