@@ -147,7 +147,7 @@ def _walk_forward(
     stored = config.get("walk_forward_windows")
     if not stored:
         return None
-    spans = [tuple(dt.date.fromisoformat(d) for d in w) for w in stored]
+    spans = walk_forward.parse(stored)
     configs = [grid.engine_config(grid.apply(config["base"], c)) for c in combos]
     cancel = CancelCheck(reporter.cancelled)
     units, n = _work_units(config, len(combos)), len(combos)
@@ -163,7 +163,7 @@ def _walk_forward(
             configs,
             [dict(c) for c in combos],
             data,
-            spans=spans,  # type: ignore[arg-type]
+            spans=spans,
             objective=config["objective"],
             score=score,
             evaluate=lambda cs: [

@@ -101,14 +101,12 @@ def _expand_grid(request: SweepRequest, base: dict[str, Any]) -> dict[str, list[
     return expanded
 
 
-def _check_cap(
-    expanded: Mapping[str, list[Any]], user: User, settings: Settings
-) -> int:
+def _check_cap(expanded: Mapping[str, list[Any]], tier: str, settings: Settings) -> int:
     total = grid.size(expanded)
-    cap = settings.rate_limits.sweep_combinations[user.tier]  # type: ignore[index]
+    cap = settings.rate_limits.sweep_combinations[tier]  # type: ignore[index]
     if total > cap:
         raise ValidationFailed(
-            f"the grid has {total:,} combinations; the {user.tier} tier allows at "
+            f"the grid has {total:,} combinations; the {tier} tier allows at "
             f"most {cap:,} per sweep",
             field="body.grid",
         )
@@ -173,12 +171,12 @@ def _strategy_validity(
 
 
 async def prepare(
-    request: SweepRequest, *, user: User, settings: Settings
+    request: SweepRequest, *, tier: str, settings: Settings
 ) -> dict[str, Any]:
     """Validate the whole sweep; the config its job stores (400s name the field)."""
     base = await validate_backtest(request.base, settings, at="body.base")
     expanded = _expand_grid(request, base)
-    total = _check_cap(expanded, user, settings)
+    total = _check_cap(expanded, tier, settings)
     mask, reasons = await _valid_mask(base, expanded, settings)
     valid = sum(mask)
     if valid == 0:
@@ -234,7 +232,7 @@ async def submit_once(
     """Validate, then admit, store and queue one sweep, at most once per key."""
 
     async def create() -> dict[str, Any]:
-        config = await prepare(request, user=user, settings=settings)
+        config = await prepare(request, tier=user.tier, settings=settings)
         row = await jobs.submit(
             session,
             user=user,

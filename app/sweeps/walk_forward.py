@@ -59,6 +59,15 @@ def windows(
         k += 1
 
 
+def parse(stored: Sequence[Sequence[str]]) -> list[Window]:
+    """Windows as a job stores them (ISO dates) back to dates."""
+    out: list[Window] = []
+    for w in stored:
+        a, b, c, d = (dt.date.fromisoformat(x) for x in w)
+        out.append((a, b, c, d))
+    return out
+
+
 def _span(config: BacktestConfig, first: dt.date, last: dt.date) -> BacktestConfig:
     return dataclasses.replace(config, start_date=first, end_date=last)
 
