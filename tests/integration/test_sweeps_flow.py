@@ -273,7 +273,8 @@ async def test_cancel_mid_sweep_keeps_finished_rows(stack: LiveApi) -> None:
     kept = int(first.headers["X-Total-Count"])
     assert 3 <= kept < total
     assert int(later.headers["X-Total-Count"]) == kept  # stopped within the bound
-    assert [r["index"] for r in later.json()] == list(range(kept))
+    indexes = [r["index"] for r in later.json()]  # chunks may run side by side
+    assert indexes == sorted(set(indexes)) and all(0 <= i < total for i in indexes)
     assert status["status"] == "cancelled"
     assert status["best"] is not None
     running = [
