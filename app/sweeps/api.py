@@ -22,9 +22,9 @@ from app.jobs.progress import get_bus
 from app.jobs.repository import JobSort
 from app.sweeps import repository, service
 from app.sweeps.schemas import (
-    CancelResponse,
     Heatmap,
     RowBacktestCreated,
+    SweepCancelled,
     SweepCreated,
     SweepListItem,
     SweepRequest,
@@ -171,12 +171,12 @@ async def get_sweep(
     summary="Cancel a running sweep, or delete a finished one",
     description="Pending or running: cancelled at once; the worker stops within "
     "2 s and the rows it finished stay readable. Finished: deleted with its rows.",
-    response_model=CancelResponse,
+    response_model=SweepCancelled,
     responses=error_responses(401, 404),
 )
 async def cancel_sweep(
     sweep_id: SweepId, session: SessionDep, user: CurrentUser, settings: SettingsDep
-) -> CancelResponse:
+) -> SweepCancelled:
     row, message = await jobs.cancel_or_delete(
         session,
         user=user,
@@ -184,7 +184,7 @@ async def cancel_sweep(
         kind=KIND,
         bus=get_bus(settings.redis_url),
     )
-    return CancelResponse(
+    return SweepCancelled(
         sweep_id=row.id,
         status=row.status,
         message=message,

@@ -176,7 +176,7 @@ class WalkForwardChart(BaseModel):
     benchmark_symbol: str | None = None
 
 
-class CancelResponse(BaseModel):
+class SweepCancelled(BaseModel):
     sweep_id: uuid.UUID
     status: Status
     message: str
