@@ -76,19 +76,35 @@ class _Progress:
         self.context, self.n = context, n
         self.units = _work_units(context.config, n)
         self.done, self.last = 0, -1e9
+        self.best: dict[str, Any] | None = None
+        self.higher = context.config["objective"] not in LOWER_IS_BETTER
 
     def report(self) -> None:
         now = time.monotonic()
         if now - self.last >= FLUSH_SECONDS:
             self.last = now
-            job_id = self.context.job_id
-            self.done = run_in_worker_db(lambda s: repository.count(s, job_id))
+            self.done, self.best = run_in_worker_db(self._read)
+        extra = {
+            "combinations_done": self.done,
+            "combinations": self.n,
+            "best": self.best,
+        }
         self.context.reporter.progress(
-            self.done / self.units,
-            None,
-            self.done,
-            extra={"combinations_done": self.done, "combinations": self.n},
+            self.done / self.units, None, self.done, extra=extra
         )
+
+    async def _read(self, s: AsyncSession) -> tuple[int, dict[str, Any] | None]:
+        """Rows stored so far and the best of them (index, params, objective)."""
+        job_id = self.context.job_id
+        found = await repository.best(s, job_id, higher_is_better=self.higher)
+        best = None
+        if found is not None:
+            best = {
+                "index": found.index,
+                "params": found.params,
+                "objective": found.objective,
+            }
+        return await repository.count(s, job_id), best
 
 
 def _run_rows(

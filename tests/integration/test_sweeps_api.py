@@ -20,6 +20,11 @@ from app.core.security import Tier
 from app.db.models import Job, User
 from app.main import create_app
 from tests.integration.conftest import UserFactory
+from tests.integration.limits_support import (
+    app_on_session,
+    client_for,
+    limit_settings,
+)
 from tests.integration.session_override import use_test_session
 
 pytestmark = pytest.mark.integration
@@ -293,3 +298,38 @@ async def test_results_sort_must_be_known(
     assert empty.status_code == 200
     assert empty.json() == []
     assert empty.headers["X-Total-Count"] == "0"
+
+
+async def test_a_sweep_is_one_submission_whatever_its_size(
+    test_settings: Settings, session: AsyncSession, user_factory: UserFactory,
+    auth_headers: Headers,
+) -> None:  # fmt: skip
+    settings = limit_settings(
+        test_settings,
+        rules={"submit": {"free": "2/hour"}, "active_jobs": {"free": 5}},
+    )
+    user = await user_factory()
+    async with client_for(app_on_session(settings, session)) as c:
+        answers = [
+            await c.post("/v1/sweeps", json=SWEEP, headers=auth_headers(user))
+            for _ in range(3)
+        ]
+
+    assert [a.status_code for a in answers] == [200, 200, 429]  # 5 rows each
+    assert answers[0].headers["X-RateLimit-Limit"] == "2"
+    assert await _count(session, user) == 2
+
+
+async def test_a_pending_sweep_is_one_active_job(
+    test_settings: Settings, session: AsyncSession, user_factory: UserFactory,
+    auth_headers: Headers,
+) -> None:  # fmt: skip
+    settings = limit_settings(test_settings, rules={"active_jobs": {"free": 1}})
+    user = await user_factory()
+    async with client_for(app_on_session(settings, session)) as c:
+        first = await c.post("/v1/sweeps", json=SWEEP, headers=auth_headers(user))
+        backtest = await c.post("/v1/backtest", json=BASE, headers=auth_headers(user))
+
+    assert first.status_code == 200
+    assert backtest.status_code == 429
+    assert "Retry-After" in backtest.headers

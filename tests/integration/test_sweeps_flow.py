@@ -281,6 +281,8 @@ async def test_cancel_mid_sweep_keeps_finished_rows(stack: LiveApi) -> None:
         f for f in frames if f["status"] == "running" and "combinations_done" in f
     ]
     assert running and running[-1]["combinations"] == total
+    best = running[-1]["best"]  # the best row so far rides on the frames
+    assert best is not None and 0 <= best["index"] < total
     assert frames[-1]["status"] == "cancelled"
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from app.backtests.schemas import BacktestRequest
 from app.sweeps import grid
+from app.sweeps.run import diagnostics
 
 
 def test_range_is_stop_inclusive_and_keeps_integers() -> None:
@@ -87,3 +89,27 @@ def test_key_errors_name_what_is_allowed() -> None:
     assert "filter_criteria" in grid.key_error("filter_criteria.top_n", momentum, [])
     assert "allowed paths" in grid.key_error("initial_capital", momentum, [])
     assert grid.key_error("commission", momentum, []) == ""
+
+
+def test_overfitting_block_is_null_with_a_reason_below_two_combinations() -> None:
+    rng = np.random.default_rng(7)
+    one = diagnostics(
+        rng.normal(0, 0.01, (64, 1)), objectives=[1.0], objective="sharpe_ratio",
+        blocks=4,
+    )  # fmt: skip
+    short = diagnostics(
+        rng.normal(0, 0.01, (3, 2)), objectives=[1.0, 2.0],
+        objective="sharpe_ratio", blocks=4,
+    )  # fmt: skip
+
+    assert one["pbo"] is None and one["dsr"] is None and one["n_trials"] == 1
+    assert "at least 2" in one["reason"]
+    assert short["pbo"] is None and "rows" in short["reason"]
+
+
+def test_best_of_a_lower_is_better_objective_is_the_smallest() -> None:
+    returns = np.random.default_rng(3).normal(0.001, 0.01, (64, 3))
+    block = diagnostics(
+        returns, objectives=[0.3, 0.1, 0.2], objective="volatility", blocks=4
+    )
+    assert block["best_index"] == 1
