@@ -111,10 +111,7 @@ def analyse_backtest(
         str(k): _series(v, f"benchmarks[{k}]", days.size)
         for k, v in (benchmarks or {}).items()
     }
-    ok = isinstance(max_points, int) and max_points >= 2
-    if not ok or not isinstance(seed, int | np.integer) or isinstance(seed, bool):
-        msg = "max_points must be an int >= 2 and seed an int"
-        raise InvalidInputError(msg, field="max_points" if not ok else "seed")
+    _check_scalars(seed, max_points, risk_free_rate, periods_per_year)
     rf_d = (1.0 + risk_free_rate) ** (1.0 / periods_per_year) - 1.0
     r = e[1:] / e[:-1] - 1.0
     rb = {k: b[1:] / b[:-1] - 1.0 for k, b in bench.items()}
@@ -376,6 +373,23 @@ def _percentiles(v: FloatArray) -> dict[str, float | None]:
 
 
 # ------------------------------------------------------------------------ helpers
+def _check_scalars(seed: int, max_points: int, rf: float, periods: int) -> None:
+    """Reject scalar arguments the analysis cannot use, naming the field."""
+    checks = (
+        ("seed", _is_int(seed) and seed >= 0, f"an int >= 0, got {seed!r}"),
+        ("max_points", _is_int(max_points) and max_points >= 2, "an int >= 2"),
+        ("risk_free_rate", math.isfinite(rf) and rf > -1.0, "annual and > -1"),
+        ("periods_per_year", _is_int(periods) and periods >= 1, "an int >= 1"),
+    )
+    for field, ok, must in checks:
+        if not ok:
+            raise InvalidInputError(f"{field} must be {must}", field=field)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
 def _flat(x: FloatArray) -> bool:
     return float(np.ptp(x)) <= ZERO_DISPERSION_RTOL * float(np.abs(x).max())
 

@@ -29,14 +29,22 @@ axis 0) of each of N combinations (columns) that were tried. Conventions:
 * **DSR** (deflated Sharpe ratio) of the best column by a caller's objective:
   ``SR0 = sd(SR_1..SR_N, ddof=1) * ((1 - g) Phi^-1(1 - 1/N) + g Phi^-1(1 - 1/(N e)))``
   with ``g`` the Euler–Mascheroni constant, and ``DSR = PSR(SR0)`` of that column.
+* **Verdict** (plain language): PBO > 0.5 "likely overfit" (the in-sample winner
+  lands in the bottom half out of sample more often than not: selection adds
+  nothing), 0.25 < PBO <= 0.5 "possibly overfit", else "no strong sign of
+  overfitting"; "; best Sharpe not significant after N trials (DSR d)" is appended
+  when DSR < 0.95. With N < 2 there is nothing to select among: all numbers are None
+  and ``reason`` says why.
 
 Cost: the CSCV runs over all ``C(S, S/2)`` splits (12,870 for S = 16; 601 million for
 S = 32, which is allowed but takes hours), vectorised over splits in chunks from
-block sums and sums of squares; identical columns are computed once.
+block sums and sums of squares; identical columns (same bytes) are computed once.
+Memory beyond the input is a few column chunks and split chunks (tens of MB).
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 from statistics import NormalDist
@@ -49,6 +57,7 @@ from app.engine.errors import InvalidInputError
 from app.engine.metrics import ZERO_DISPERSION_RTOL
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 #: Euler–Mascheroni constant (expected maximum of N Gaussians, DSR).
 EULER_GAMMA = 0.5772156649015329
@@ -71,7 +80,8 @@ def sharpe_per_column(returns: npt.ArrayLike) -> FloatArray:
     Not annualised; 0 for a column whose std is 0 (see module docstring).
     """
     r = _matrix(returns)
-    return _sharpe(r.sum(axis=0), np.square(r - r.mean(axis=0)).sum(axis=0), r)
+    mean, m2, _, _, absmax = _moments(r, 2)
+    return _sharpe(mean, m2, absmax, r.shape[0])
 
 
 def probabilistic_sharpe(
@@ -171,30 +181,31 @@ def _cscv(r: FloatArray, blocks: int) -> tuple[FloatArray, FloatArray]:
 
     Each split and its complement are handled together: enumerating only the IS sets
     that contain block 0 covers every split once as (A, not A) and once as (not A, A).
-    Identical columns are collapsed first (``counts`` keeps their multiplicity), which
+    Identical columns are collapsed first (their multiplicity weights the ranks), which
     also makes duplicates tie exactly.
     """
     t_used = r.shape[0] - r.shape[0] % blocks
     x = r[r.shape[0] - t_used :]
+    first, counts = _unique_columns(x)
+    weights = counts.astype(np.float64)
+    n_total = float(r.shape[1])
     # Centre each column: sums of squares then lose no digits to a large mean.
-    centre = x.mean(axis=0)
-    scale = np.abs(x).max(axis=0)
-    xc = (x - centre).reshape(blocks, t_used // blocks, -1)
-    agg = np.concatenate((xc.sum(axis=1), np.square(xc).sum(axis=1)))  # (2S, N)
-    agg = np.vstack((agg, centre, scale))
-    _, first, inverse, counts = np.unique(
-        agg.T, axis=0, return_index=True, return_inverse=True, return_counts=True
-    )
-    order = np.argsort(first)  # unique columns in order of first appearance
-    u = agg[:, first[order]]
-    weights = counts[order].astype(np.float64)
-    n_total = float(inverse.size)
+    # Column chunks keep the temporaries small next to an (T, 50,000) input.
+    u = np.empty((2 * blocks + 2, first.size))
+    for c in _column_chunks(first.size, t_used):
+        xs = x[:, first[c]]
+        centre = xs.mean(axis=0)
+        xc = (xs - centre).reshape(blocks, t_used // blocks, -1)
+        u[:blocks, c] = xc.sum(axis=1)
+        u[blocks:-2, c] = np.square(xc, out=xc).sum(axis=1)
+        u[-2, c] = centre
+        u[-1, c] = np.abs(xs).max(axis=0)
     sums, squares, centre_u, scale_u = u[:blocks], u[blocks:-2], u[-2], u[-1]
     half_rows = t_used // 2
     tot_s, tot_q = sums.sum(axis=0), squares.sum(axis=0)
     floor = np.square(ZERO_DISPERSION_RTOL * scale_u) * (half_rows - 1)
     # Without duplicates, counting beats a bool-to-float matrix product.
-    weights_or_none = None if inverse.size == first.size else weights
+    weights_or_none = None if first.size == r.shape[1] else weights
     combos = itertools.combinations(range(1, blocks), blocks // 2 - 1)
     chunk = max(1, _CHUNK_ELEMENTS // u.shape[1])
     lambdas: list[FloatArray] = []
@@ -214,6 +225,26 @@ def _cscv(r: FloatArray, blocks: int) -> tuple[FloatArray, FloatArray]:
             lambdas.append(lam)
             oos.append(best_oos)
     return np.concatenate(lambdas), np.concatenate(oos)
+
+
+def _unique_columns(x: FloatArray) -> tuple[npt.NDArray[np.intp], IntArray]:
+    """Index of the first of each group of identical columns (in order) and counts.
+
+    Columns are compared by a 128-bit BLAKE2 digest of their bytes.
+    """
+    seen: dict[bytes, int] = {}
+    first: list[int] = []
+    counts: list[int] = []
+    for c in _column_chunks(x.shape[1], x.shape[0]):
+        block = np.ascontiguousarray(x[:, c].T)
+        for j, column in enumerate(block, start=c.start):
+            key = hashlib.blake2b(column.tobytes(), digest_size=16).digest()
+            k = seen.setdefault(key, len(first))
+            if k == len(first):
+                first.append(j)
+                counts.append(0)
+            counts[k] += 1
+    return np.array(first, dtype=np.intp), np.array(counts, dtype=np.int64)
 
 
 def _segment_sharpe(
@@ -261,14 +292,39 @@ def _split_lambdas(
 
 
 # ------------------------------------------------------------------------- helpers
-def _sharpe(sums: FloatArray, ss_dev: FloatArray, r: FloatArray) -> FloatArray:
-    """Column Sharpe from sums and sums of squared deviations of (T, N) ``r``."""
-    t = r.shape[0]
+def _column_chunks(n: int, rows: int) -> list[slice]:
+    """Column slices of at most ``_CHUNK_ELEMENTS * 4`` elements of ``rows`` rows."""
+    width = max(1, 4 * _CHUNK_ELEMENTS // max(rows, 1))
+    return [slice(a, min(a + width, n)) for a in range(0, n, width)]
+
+
+def _moments(r: FloatArray, highest: int) -> tuple[FloatArray, ...]:
+    """``(mean, m2, m3, m4, max|r|)`` per column of ``r`` (T, N), in column chunks.
+
+    ``m_p`` = mean of ``(r - mean) ** p`` (population central moments); moments above
+    ``highest`` are left 0.
+    """
+    out = np.zeros((5, r.shape[1]))
+    for c in _column_chunks(r.shape[1], r.shape[0]):
+        xs = r[:, c]
+        out[0, c] = xs.mean(axis=0)
+        d = xs - out[0, c]
+        out[4, c] = np.abs(xs).max(axis=0)
+        power = np.square(d)
+        out[1, c] = power.mean(axis=0)
+        for p in range(3, highest + 1):
+            power *= d
+            out[p - 1, c] = power.mean(axis=0)
+    return tuple(out)
+
+
+def _sharpe(mean: FloatArray, m2: FloatArray, absmax: FloatArray, t: int) -> FloatArray:
+    """Column Sharpe from the mean and population variance ``m2`` of T rows."""
     if t < 2:
-        return np.zeros(r.shape[1])
-    var = ss_dev / (t - 1)
-    flat = var <= np.square(ZERO_DISPERSION_RTOL * np.abs(r).max(axis=0))
-    return np.where(flat, 0.0, sums / t / np.sqrt(np.where(flat, 1.0, var)))
+        return np.zeros(mean.shape)
+    var = m2 * (t / (t - 1))
+    flat = var <= np.square(ZERO_DISPERSION_RTOL * absmax)
+    return np.where(flat, 0.0, mean / np.sqrt(np.where(flat, 1.0, var)))
 
 
 def _psr(r: FloatArray, sr: FloatArray, threshold: float) -> list[float | None]:
@@ -276,9 +332,8 @@ def _psr(r: FloatArray, sr: FloatArray, threshold: float) -> list[float | None]:
     t = r.shape[0]
     if t < 4:
         return [None] * r.shape[1]
-    d = r - r.mean(axis=0)
-    m2, m3, m4 = (np.power(d, p).sum(axis=0) / t for p in (2, 3, 4))
-    flat = m2 <= np.square(ZERO_DISPERSION_RTOL * np.abs(r).max(axis=0))
+    _, m2, m3, m4, absmax = _moments(r, 4)
+    flat = m2 <= np.square(ZERO_DISPERSION_RTOL * absmax)
     m2 = np.where(flat, 1.0, m2)
     # Bias-corrected G1 and G2 (pandas skew / kurt), G2 + 3 = non-excess kurtosis.
     skew = math.sqrt(t * (t - 1)) / (t - 2) * m3 / m2**1.5

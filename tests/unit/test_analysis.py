@@ -176,6 +176,17 @@ def test_analysis_crises_use_sessions_inside_each_window(
         assert c["benchmarks"]["SPY"] == pytest.approx(b.asof(hi) / b.asof(lo) - 1)
 
 
+def test_analysis_crisis_partly_covered_starts_at_first_session() -> None:
+    dates = np.busday_offset("2020-03-02", np.arange(400), roll="forward")
+    equity = 100 * np.cumprod(np.full(400, 1.001))
+    crises = analyse_backtest(dates=dates, equity=equity, seed=0)["crises"]
+    covid = crises[0]
+    assert (covid["name"], covid["complete"]) == ("COVID crash", False)
+    assert (covid["from"], covid["to"]) == ("2020-03-02", "2020-03-23")
+    assert covid["portfolio"] == pytest.approx(1.001**15 - 1, rel=1e-12)
+    assert len(crises) == 1  # the 2022 window starts after the last session
+
+
 def test_analysis_capture_matches_empyrical(result: dict, series: tuple) -> None:
     dates, equity, bench, _ = series
     r, rb = _rets(dates, equity), _rets(dates, bench)
@@ -276,3 +287,7 @@ def test_analysis_rejects_bad_input(series: tuple) -> None:
         analyse_backtest(dates=dates, equity=equity, seed=0, max_points=1)
     with pytest.raises(InvalidInputError, match="seed"):
         analyse_backtest(dates=dates, equity=equity, seed=1.5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="seed"):
+        analyse_backtest(dates=dates, equity=equity, seed=-1)
+    with pytest.raises(InvalidInputError, match="risk_free_rate"):
+        analyse_backtest(dates=dates, equity=equity, seed=0, risk_free_rate=-1.0)
