@@ -10,15 +10,16 @@ S1: momentum (strategy 2) on the whole bundled stock universe, 2014-08-26 ..
 dividends on); grid lookback 42..252 step 21 (11) x top_n 5..100 step 5 (20) x skip
 {0, 21} x rebalancing {weekly, monthly} = 880 combinations.
 
-Printed: the median wall time of ``--repeat`` full sweeps (each builds its caches
-from scratch; the dataset is loaded and its derived arrays precomputed once before,
-as a worker does) and combinations/s; then a loop of ``run_backtest`` over a sample
-of ``--loop-sample`` combinations (evenly spread over the grid) as the baseline; with
-``--vectorbt`` (needs the ``bench`` extra), vectorbt's ``Portfolio.from_orders`` on
-the same target weights (computed beforehand, not timed) with whole shares and the
-same fees and slippage, plus its Sharpe ratio and max drawdown, as a skilled user
-would write the sweep: one call per (lookback, skip, rebalancing) with the 20 top_n
-variants as columns.
+Run it with ``OPENBLAS_NUM_THREADS=1`` to hold it to one core. Printed: the median wall
+time of ``--repeat`` full sweeps (each builds its caches from scratch; the dataset is
+loaded and its derived arrays precomputed once before, as a worker does) and
+combinations/s, plus the CPU time (``time.process_time``), which a busy machine inflates
+less than wall time; then a loop of ``run_backtest`` over a sample of ``--loop-sample``
+combinations (evenly spread over the grid) as the baseline; with ``--vectorbt`` (needs
+the ``bench`` extra), vectorbt's ``Portfolio.from_orders`` on the same target weights
+(computed beforehand, not timed) with whole shares and the same fees and slippage, plus
+its Sharpe ratio and max drawdown, as a skilled user would write the sweep: one call per
+(lookback, skip, rebalancing) with the 20 top_n variants as columns.
 """
 
 # ruff: noqa: PLC0415 - optional peers are imported lazily
@@ -67,16 +68,19 @@ def s1() -> tuple[BacktestConfig, list[dict[str, Any]]]:
 def bench_sweep(
     base: BacktestConfig, combos: list[dict[str, Any]], data: MarketData, repeat: int
 ) -> float:
-    times = []
+    times, cpu = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = run_sweep(base, combos, data)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     print(
         f"run_sweep: {len(combos)} combos, median {statistics.median(times):.2f} s "
-        f"(runs: {', '.join(f'{t:.2f}' for t in times)}), "
-        f"factor matrices computed {result.factor_computations}, "
-        f"reused {result.factor_hits}"
+        f"(runs: {', '.join(f'{t:.2f}' for t in times)}; CPU median "
+        f"{statistics.median(cpu):.2f} s = {len(combos) / statistics.median(cpu):.1f} "
+        f"combos per CPU-second), factor matrices computed "
+        f"{result.factor_computations}, reused {result.factor_hits}; rankings "
+        f"computed {result.ranking_computations}, reused {result.ranking_hits}"
     )
     return len(combos) / statistics.median(times)
 
@@ -85,11 +89,15 @@ def bench_loop(
     base: BacktestConfig, combos: list[dict[str, Any]], data: MarketData, n: int
 ) -> float:
     sample = combos[:: max(1, len(combos) // n)][:n]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for overrides in sample:
         run_backtest(apply_overrides(base, overrides), data)
     seconds = time.perf_counter() - t0
-    print(f"run_backtest loop: {len(sample)} combos in {seconds:.2f} s")
+    cpu = time.process_time() - c0
+    print(
+        f"run_backtest loop: {len(sample)} combos in {seconds:.2f} s "
+        f"(CPU {cpu:.2f} s = {len(sample) / cpu:.1f} combos per CPU-second)"
+    )
     return len(sample) / seconds
 
 

@@ -146,18 +146,22 @@ def _trade(  # pragma: no cover - jitted
     px: FloatArray,
     sign: float,
     row: int,
+    cols: IntArray,
+    n_cols: int,
 ) -> None:
     """Buy (``sign`` +1) or sell (-1) ``work[qty_row, c]`` shares of every column
-    where that is > 0, at ``px[c]`` moved against the trader by slippage; log the
-    fills. A sell adds ``sum(notional) - sum(commission)`` to cash, a buy subtracts
-    ``sum(notional) + sum(commission)`` (numpy pairwise sums in column order)."""
+    ``c`` of ``cols[:n_cols]`` (ascending) where that is > 0, at ``px[c]`` moved
+    against the trader by slippage; log the fills. A sell adds ``sum(notional) -
+    sum(commission)`` to cash, a buy subtracts ``sum(notional) + sum(commission)``
+    (numpy pairwise sums in column order)."""
     q, qty = work[Q], work[qty_row]
     notional_of, fee_of = work[SCRATCH_A], work[SCRATCH_B]
     slip, comm = params[SLIP], params[COMM]
     factor = 1.0 + slip if sign > 0 else 1.0 - slip
     n = int(state[N_FILLS])
     k = 0
-    for c in range(q.shape[0]):
+    for j in range(n_cols):
+        c = cols[j]
         amount = qty[c]
         if amount > 0:
             price = px[c] * factor
@@ -216,7 +220,8 @@ def close_out(  # pragma: no cover - jitted
         work[TARGET, c] = weights[c] if ok else 0.0
         work[VALUE_PX, c] = p if ok else mark[c]
         work[QTY, c] = q[c] if ok and work[TARGET, c] <= 0.0 else 0.0
-    _trade(work, log, state, params, QTY, work[PX], -1.0, row)
+    cols = np.arange(q.shape[0])
+    _trade(work, log, state, params, QTY, work[PX], -1.0, row, cols, len(cols))
 
 
 @numba.njit(cache=True)
@@ -241,7 +246,8 @@ def resize(  # pragma: no cover - jitted
         else:
             work[QTY, c] = 0.0
         work[BUY_QTY, c] = np.floor(a / (px[c] * buy_factor)) if a > 0.0 else 0.0
-    _trade(work, log, state, params, QTY, px, -1.0, row)
+    cols = np.arange(q.shape[0])
+    _trade(work, log, state, params, QTY, px, -1.0, row, cols, len(cols))
 
 
 @numba.njit(cache=True)
@@ -255,8 +261,10 @@ def trade(  # pragma: no cover - jitted
     sign: float,
     row: int,
 ) -> None:
-    """:func:`_trade` callable from Python (the buy step and delisting sales)."""
-    _trade(work, log, state, params, qty_row, px, sign, row)
+    """:func:`_trade` over every column, callable from Python (the buy step and
+    delisting sales)."""
+    cols = np.arange(px.shape[0])
+    _trade(work, log, state, params, qty_row, px, sign, row, cols, len(cols))
 
 
 @numba.njit(cache=True)
@@ -273,12 +281,78 @@ def cumsum_rows(x: FloatArray) -> FloatArray:  # pragma: no cover - jitted
     return out
 
 
+@numba.njit(cache=True)
+def _lean_rebalance(  # pragma: no cover - jitted
+    work: FloatArray,
+    log: FloatArray,
+    state: FloatArray,
+    params: FloatArray,
+    price: FloatArray,
+    weights: FloatArray,
+    mark: FloatArray,
+    gone_after: IntArray,
+    fill_row: int,
+    row: int,
+    active: IntArray,
+) -> None:
+    """:func:`close_out` + :func:`resize` + the buy, over the *active* columns only
+    (held, or with a positive weight): the others neither trade nor add to a sum,
+    so skipping them changes nothing but the time."""
+    q = work[Q]
+    m = 0
+    for c in range(q.shape[0]):
+        if weights[c] > 0.0 or q[c] != 0.0:
+            active[m] = c
+            m += 1
+    for j in range(m):
+        c = active[j]
+        p = price[c]
+        ok = np.isfinite(p) and gone_after[c] > fill_row
+        work[PX, c] = p if ok else 0.0
+        work[TARGET, c] = weights[c] if ok else 0.0
+        work[VALUE_PX, c] = p if ok else mark[c]
+        work[QTY, c] = q[c] if ok and work[TARGET, c] <= 0.0 else 0.0
+    px = work[PX]
+    _trade(work, log, state, params, QTY, px, -1.0, row, active, m)
+    value = 0.0
+    for j in range(m):
+        value += q[active[j]] * work[VALUE_PX, active[j]]
+    value += state[CASH]
+    sell_factor, buy_factor = params[SELL_FACTOR], params[BUY_FACTOR]
+    cost = 0.0
+    for j in range(m):
+        c = active[j]
+        t = work[TARGET, c]
+        a = t * value - q[c] * px[c] if t > 0.0 else 0.0
+        work[AMOUNT, c] = a
+        if a < 0.0:
+            work[QTY, c] = min(q[c], np.ceil(-a / (px[c] * sell_factor)))
+        else:
+            work[QTY, c] = 0.0
+        work[BUY_QTY, c] = np.floor(a / (px[c] * buy_factor)) if a > 0.0 else 0.0
+        cost += work[BUY_QTY, c] * px[c]
+    _trade(work, log, state, params, QTY, px, -1.0, row, active, m)
+    if cost * buy_factor > state[CASH]:
+        wanted = 0.0
+        for j in range(m):
+            if work[AMOUNT, active[j]] > 0.0:
+                wanted += work[AMOUNT, active[j]]
+        k = max(state[CASH], 0.0) / wanted
+        for j in range(m):
+            c = active[j]
+            a = work[AMOUNT, c]
+            work[BUY_QTY, c] = (
+                np.floor(a * k / (px[c] * buy_factor)) if a > 0.0 else 0.0
+            )
+    _trade(work, log, state, params, BUY_QTY, px, 1.0, row, active, m)
+
+
 #: event phases (as in :mod:`app.engine.simulator`)
 PHASE_OPEN, PHASE_DELIST, PHASE_CLOSE = 0, 1, 2
 
 
 @numba.njit(cache=True)
-def run_events(  # noqa: PLR0912 - the whole loop, one kernel
+def run_events(
     work: FloatArray,
     log: FloatArray,
     state: FloatArray,
@@ -311,6 +385,8 @@ def run_events(  # noqa: PLR0912 - the whole loop, one kernel
     """
     q = work[Q]
     n_sym = q.shape[0]
+    active = np.empty(n_sym, dtype=np.int64)
+    one = np.empty(1, dtype=np.int64)
     held = np.empty(n_sym, dtype=np.int64)
     n_held = 0
     n_ev = ev_row.shape[0]
@@ -325,37 +401,17 @@ def run_events(  # noqa: PLR0912 - the whole loop, one kernel
             row, phase, idx = ev_row[e], ev_phase[e], ev_idx[e]
             e += 1
             if phase == PHASE_DELIST:
-                work[QTY, :] = 0.0
                 work[QTY, idx] = q[idx]
-                _trade(work, log, state, params, QTY, close[row], -1.0, t)
+                one[0] = idx
+                _trade(work, log, state, params, QTY, close[row], -1.0, t, one, 1)
             else:
-                price = open_[row] if phase == PHASE_OPEN else close[row]
-                m_row = row - first - (1 if phase == PHASE_OPEN and row > 0 else 0)
-                close_out(
-                    work, log, state, params, price, weights[idx], marks[m_row],
-                    gone_after, row, t,
+                _lean_rebalance(
+                    work, log, state, params,
+                    open_[row] if phase == PHASE_OPEN else close[row],
+                    weights[idx],
+                    marks[row - first - (1 if phase == PHASE_OPEN and row > 0 else 0)],
+                    gone_after, row, t, active,
                 )  # fmt: skip
-                value = 0.0
-                for c in range(n_sym):
-                    value += q[c] * work[VALUE_PX, c]
-                resize(work, log, state, params, state[CASH] + value, t)
-                cost = 0.0
-                for c in range(n_sym):
-                    cost += work[BUY_QTY, c] * work[PX, c]
-                if cost * params[BUY_FACTOR] > state[CASH]:
-                    wanted = 0.0
-                    for c in range(n_sym):
-                        if work[AMOUNT, c] > 0.0:
-                            wanted += work[AMOUNT, c]
-                    k = max(state[CASH], 0.0) / wanted
-                    for c in range(n_sym):
-                        a = work[AMOUNT, c]
-                        work[BUY_QTY, c] = (
-                            np.floor(a * k / (work[PX, c] * params[BUY_FACTOR]))
-                            if a > 0.0
-                            else 0.0
-                        )
-                _trade(work, log, state, params, BUY_QTY, work[PX], 1.0, t)
             n_held = 0
             for c in range(n_sym):
                 if q[c] != 0.0:
