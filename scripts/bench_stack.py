@@ -62,7 +62,7 @@ from tests.integration.stack import (  # noqa: E402 - needs the repo root on sys
 
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_HOST = "postgres@127.0.0.1:5432"
-STARTUP_TIMEOUT = 90.0  # cold imports of numpy/pandas/celery on 2 busy cores
+STARTUP_TIMEOUT = 180.0  # cold imports of numpy/pandas/celery on 2 busy cores
 STOP_TIMEOUT = 45.0  # run-distributed.sh drains the API (30 s) and warm-stops Celery
 RUN_DISTRIBUTED = REPO_ROOT / "scripts/run-distributed.sh"
 TERMINAL = frozenset({"completed", "failed", "cancelled"})

@@ -84,7 +84,7 @@ start api "$RUN_DIR/metrics-api" "$PYTHON" -m uvicorn "$API_APP" --factory \
   --host "$HOST" --port "$API_PORT" --workers "$API_WORKERS" \
   --timeout-graceful-shutdown 30
 start worker "$RUN_DIR/metrics-worker" celery -A "$CELERY_APP" worker \
-  --queues backtests --concurrency "$WORKER_CONCURRENCY" --loglevel "$LOG_LEVEL" \
+  --queues jobs --concurrency "$WORKER_CONCURRENCY" --loglevel "$LOG_LEVEL" \
   --hostname "worker-$$@%h"
 start beat "$RUN_DIR/metrics-worker" celery -A "$CELERY_APP" beat \
   --loglevel "$LOG_LEVEL" --schedule "$RUN_DIR/celerybeat-schedule"

@@ -210,7 +210,7 @@ async def test_submit_active_jobs_cap_is_429_saying_so(
     assert [r.status_code for r in responses] == [200, 200, 429]
     body = responses[2].json()
     assert body["error"] == "RateLimited"
-    assert "active backtests" in body["message"]
+    assert "active jobs" in body["message"]
     assert "allows 2" in body["message"]
     assert int(responses[2].headers["Retry-After"]) >= 1
 
