@@ -10,5 +10,6 @@ from __future__ import annotations
 
 from app.backtests.run import BACKTEST
 from app.jobs.registry import JobKind
+from app.sweeps.run import SWEEP
 
-KINDS: tuple[JobKind, ...] = (BACKTEST,)
+KINDS: tuple[JobKind, ...] = (BACKTEST, SWEEP)

@@ -44,6 +44,7 @@ from app.db.session import create_engine, create_sessionmaker
 from app.jobs.embedded import EmbeddedWorker, sweep_forever
 from app.jobs.progress import get_bus
 from app.ops import health
+from app.sweeps import api as sweeps_api
 
 API_DESCRIPTION = """\
 Portfolio backtesting on real daily prices.
@@ -192,6 +193,7 @@ def _v1_router() -> APIRouter:
         accounts_api.router,
         accounts_admin.router,
         backtests_api.router,
+        sweeps_api.router,
         catalog_api.router,
     ):
         router.include_router(domain_router)

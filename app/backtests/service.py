@@ -26,7 +26,7 @@ from app.data.membership import has_membership, membership_mask_for
 from app.db.models import Job, User
 from app.engine.backtest import check_config
 from app.engine.errors import InvalidInputError
-from app.jobs import idempotency
+from app.jobs import idempotency, registry
 from app.jobs import service as jobs
 from app.jobs.quotas import SubmissionQuota
 
@@ -187,3 +187,14 @@ async def chart(
     if cache is not None:
         await cache.set(f"chart:{row.id}", variant, body)
     return body
+
+
+async def validate_body(body: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """POST /v1/backtest's validation of a body built elsewhere (a sweep's row, via
+    ``app.jobs.registry.validator``); returns the config a backtest job stores."""
+    request = BacktestRequest.model_validate(body)
+    await validate(request, settings)
+    return request.model_dump(mode="json")
+
+
+registry.register_validator(KIND, validate_body)

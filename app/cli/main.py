@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import backtest, data, users
+from app.cli import backtest, data, sweep, users
 
 app = typer.Typer(
     help="Backtesting service command line.",
@@ -15,3 +15,6 @@ app = typer.Typer(
 app.add_typer(data.app, name="data", help="List, inspect and import price datasets.")
 app.add_typer(users.app, name="users", help="Manage user accounts.")
 app.command(name="backtest", help="Run a backtest from the command line.")(backtest.run)
+app.command(name="sweep", help="Run a parameter sweep from the command line.")(
+    sweep.run
+)

@@ -40,6 +40,11 @@ _DEFAULT_SUBMIT: dict[TierName, str] = {
     "enterprise": "1000/hour",
 }
 _DEFAULT_ACTIVE_JOBS: dict[TierName, int] = {"free": 2, "pro": 10, "enterprise": 50}
+_DEFAULT_SWEEP_COMBINATIONS: dict[TierName, int] = {
+    "free": 100,
+    "pro": 5_000,
+    "enterprise": 50_000,
+}
 
 
 def _check_rule(rule: str) -> str:
@@ -61,6 +66,8 @@ class RateLimitRules(BaseModel):
 
     * ``submit``: accepted ``POST /v1/backtest`` per user and rolling window, by tier.
     * ``active_jobs``: pending + running jobs a user may have at once, by tier.
+    * ``sweep_combinations``: combinations one parameter sweep may have (its grid's
+      full product, before invalid ones are dropped), by tier.
     * ``api``: every other authenticated request, per user.
     * ``auth_ip``: register/login/token requests per client IP.
     * ``login_failures``: failed logins per username before further tries get 429.
@@ -73,6 +80,9 @@ class RateLimitRules(BaseModel):
     submit: dict[TierName, str] = Field(default_factory=lambda: dict(_DEFAULT_SUBMIT))
     active_jobs: dict[TierName, int] = Field(
         default_factory=lambda: dict(_DEFAULT_ACTIVE_JOBS)
+    )
+    sweep_combinations: dict[TierName, int] = Field(
+        default_factory=lambda: dict(_DEFAULT_SWEEP_COMBINATIONS)
     )
     api: str = "600/minute"
     auth_ip: str = "10/minute"
@@ -88,16 +98,23 @@ class RateLimitRules(BaseModel):
     def _active_defaults(cls, value: Any) -> Any:
         return {**_DEFAULT_ACTIVE_JOBS, **value} if isinstance(value, dict) else value
 
+    @field_validator("sweep_combinations", mode="before")
+    @classmethod
+    def _sweep_defaults(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {**_DEFAULT_SWEEP_COMBINATIONS, **value}
+        return value
+
     @field_validator("submit")
     @classmethod
     def _check_submit(cls, value: dict[TierName, str]) -> dict[TierName, str]:
         return {tier: _check_rule(rule) for tier, rule in value.items()}
 
-    @field_validator("active_jobs")
+    @field_validator("active_jobs", "sweep_combinations")
     @classmethod
     def _check_active(cls, value: dict[TierName, int]) -> dict[TierName, int]:
         if any(cap < 1 for cap in value.values()):
-            raise ValueError("active_jobs caps must be at least 1")
+            raise ValueError("active_jobs and sweep_combinations caps must be >= 1")
         return value
 
     @field_validator("api", "auth_ip", "login_failures")
@@ -167,6 +184,10 @@ class Settings(BaseSettings):
     progress_interval_seconds: float = Field(default=0.2, ge=0, le=10)
     # Embedded mode: threads of the in-process Celery worker (0 = don't start one).
     embedded_worker_concurrency: int = Field(default=2, ge=0, le=32)
+    # A sweep's rows are cut into chunks of this many combinations that several
+    # workers share; the sweep's job asks for at most this many helper tasks.
+    sweep_chunk_size: int = Field(default=64, ge=1, le=10_000)
+    sweep_max_helpers: int = Field(default=8, ge=0, le=64)
 
     # --- rate limits and abuse limits ------------------------------------------
     # The rule table (JSON in RATE_LIMITS); see RateLimitRules for keys and defaults.

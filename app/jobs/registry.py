@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -40,10 +40,18 @@ class JobFailed(Exception):  # noqa: N818 - reads as what happened to the job
 
 
 class Reporter(Protocol):
-    """Progress, heartbeat and the cancel check of one run (``app.jobs.runner``)."""
+    """Progress, heartbeat and the cancel check of one run (``app.jobs.runner``).
+
+    ``extra``: a kind's own fields for the live progress frame (``ProgressMessage``
+    allows extra fields), e.g. a sweep's ``combinations_done`` and ``best``."""
 
     def progress(
-        self, fraction: float, current_date: dt.date | None, work_done: int
+        self,
+        fraction: float,
+        current_date: dt.date | None,
+        work_done: int,
+        *,
+        extra: Mapping[str, Any] | None = None,
     ) -> None: ...
 
     def cancelled(self) -> bool: ...
@@ -92,6 +100,27 @@ class JobKind:
 
 
 _KINDS: dict[str, JobKind] = {}
+
+RequestValidator = Callable[[dict[str, Any], Settings], Awaitable[dict[str, Any]]]
+"""``validate(body, settings) -> config``: check a submission body of one kind as its
+own API route does and return the configuration to store. Raises
+``pydantic.ValidationError`` for a malformed body and ``ValidationFailed`` (field
+``body.<path>``) for a semantically invalid one."""
+_VALIDATORS: dict[str, RequestValidator] = {}
+
+
+def register_validator(kind: str, validate: RequestValidator) -> None:
+    """Publish ``kind``'s request validation, so another kind can build and submit a
+    job of this kind (a sweep submits a backtest of one of its rows) without
+    importing its domain. Registered by the kind's API-side service module."""
+    _VALIDATORS[kind] = validate
+
+
+def validator(kind: str) -> RequestValidator:
+    try:
+        return _VALIDATORS[kind]
+    except KeyError:
+        raise LookupError(f"no request validator for job kind {kind!r}") from None
 
 
 def register(kind: JobKind) -> JobKind:

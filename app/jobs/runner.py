@@ -32,7 +32,7 @@ import datetime as dt
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import structlog
@@ -331,9 +331,14 @@ class _Reporter:
         self.lost = False  # the row stopped being ours (cancelled, swept, taken over)
 
     def progress(
-        self, fraction: float, current_date: dt.date | None, work_done: int
+        self,
+        fraction: float,
+        current_date: dt.date | None,
+        work_done: int,
+        *,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
-        self.publish(fraction, current_date, work_done)
+        self.publish(fraction, current_date, work_done, extra=extra)
         now = time.monotonic()
         if now - self.last_beat >= min(self.settings.heartbeat_interval_seconds, 0.5):
             self.last_beat = now
@@ -371,7 +376,13 @@ class _Reporter:
         return ok
 
     def publish(
-        self, fraction: float, day: dt.date | None, fills: int, *, force: bool = False
+        self,
+        fraction: float,
+        day: dt.date | None,
+        fills: int,
+        *,
+        force: bool = False,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         now = time.monotonic()
         if (
@@ -384,8 +395,8 @@ class _Reporter:
         eta = elapsed * (1 - fraction) / fraction if fraction > 0 else None
         frame = ProgressMessage.running(
             fraction=fraction, current_date=day, eta_seconds=eta, work_done=fills
-        )
-        self.bus.publish(str(self.job_id), frame.frame())
+        ).frame()
+        self.bus.publish(str(self.job_id), {**frame, **(extra or {})})
 
     def cancelled(self) -> bool:
         return self.lost or self.bus.cancel_requested(str(self.job_id))

@@ -6,7 +6,7 @@ entry points of this folder that install this wrapper first:
 ``tests.integration.slow_app:create_app`` (uvicorn, embedded or API) and
 ``tests.integration.slow_worker`` (``celery -A``). ``TEST_ENGINE_CHUNK_DELAY_SECONDS``
 (env) is the sleep after each of the engine's ~50 progress chunks; 0 or unset
-installs nothing.
+installs nothing. Sweeps sleep the same delay after each combination.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from app.backtests import run
+from app.sweeps import rows as sweeps_rows
 
 ENV = "TEST_ENGINE_CHUNK_DELAY_SECONDS"
 _installed = False
@@ -41,3 +42,12 @@ def install() -> None:
         return real(config, data, **{**kwargs, "on_progress": progress})
 
     run.run_backtest = slow_run_backtest  # type: ignore[assignment]
+
+    real_evaluate = sweeps_rows.evaluate
+
+    def slow_evaluate(*args: Any, **kwargs: Any) -> Any:
+        for evaluated in real_evaluate(*args, **kwargs):
+            time.sleep(delay)
+            yield evaluated
+
+    sweeps_rows.evaluate = slow_evaluate  # type: ignore[assignment]

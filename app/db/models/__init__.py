@@ -5,6 +5,7 @@ from app.db.models.backtest import BacktestSeries
 from app.db.models.backtest_results import BacktestResult, Position
 from app.db.models.idempotency import IdempotencyKey, IdempotencyStatus
 from app.db.models.job import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus
+from app.db.models.sweep import SweepChunk, SweepRow, SweepSummary
 from app.db.models.trade import Trade
 from app.db.models.user import User
 
@@ -18,6 +19,9 @@ __all__ = [
     "Job",
     "JobStatus",
     "Position",
+    "SweepChunk",
+    "SweepRow",
+    "SweepSummary",
     "Trade",
     "User",
 ]
