@@ -90,22 +90,22 @@ def percent(value: object, *, digits: int = 2, signed: bool = False) -> str:
     if v is None:
         return DASH
     text = _fixed(abs(v) * 100, digits) + "%"
-    if v < 0 and text.strip("0.,%"):
-        return f"-{text}"
-    return f"+{text}" if signed and text.strip("0.,%") else text
+    rounds_to_zero = not text.strip("0.,%")
+    if signed:  # Intl's signDisplay "exceptZero": no sign on what rounds to zero
+        return text if rounds_to_zero else ("-" if v < 0 else "+") + text
+    return f"-{text}" if v < 0 else text  # "auto": -0.00% for a tiny loss
 
 
 def ratio(value: object, digits: int = 2) -> str:
     v = _finite(value)
     if v is None:
         return DASH
-    text = _fixed(abs(v), digits)
-    return f"-{text}" if v < 0 and text.strip("0.,") else text
+    return ("-" if v < 0 else "") + _fixed(abs(v), digits)
 
 
 def integer(value: object) -> str:
     v = _finite(value)
-    return DASH if v is None else f"{round(v):,}"
+    return DASH if v is None else ("-" if v < 0 else "") + _fixed(abs(v), 0)
 
 
 def money(value: object, digits: int | None = None) -> str:
@@ -114,8 +114,7 @@ def money(value: object, digits: int | None = None) -> str:
     if v is None:
         return DASH
     d = digits if digits is not None else (0 if abs(v) >= 1000 else 2)
-    text = _fixed(abs(v), d)
-    return f"-${text}" if v < 0 and text.strip("0.,") else f"${text}"
+    return ("-$" if v < 0 else "$") + _fixed(abs(v), d)
 
 
 def iso_date(value: dt.date | dt.datetime | str | None) -> str:

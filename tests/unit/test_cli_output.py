@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -161,3 +162,27 @@ def test_cli_help_imports_no_heavy_framework(args: list[str]) -> None:
     assert "Usage" in proc.stdout
     loaded = sorted(m for m in modules if m.split(".")[0] in HEAVY)
     assert loaded == []
+
+
+_JS_FORMAT = """
+import { formatMetric, METRICS } from "./app/web/js/metrics.js";
+const values = JSON.parse(process.argv[1]);
+const out = {};
+for (const { key } of METRICS) out[key] = values.map((v) => formatMetric(key, v));
+console.log(JSON.stringify(out));
+"""
+_SAMPLES = [0.0, 2.193, -0.0968, 0.61234, 1234.5, -1234.5, 161627.4, 999.5, 216, None]
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_cli_and_web_app_format_every_metric_identically() -> None:
+    proc = subprocess.run(
+        ["node", "--input-type=module", "-e", _JS_FORMAT, json.dumps(_SAMPLES)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    web = json.loads(proc.stdout)
+    cli = {k: [output.format_metric(k, v) for v in _SAMPLES] for k in output.METRICS}
+    assert cli == web
