@@ -50,8 +50,10 @@ METRICS: dict[str, tuple[str, Kind]] = {
     "worst_trade_return": ("Worst trade", "pct_signed"),
 }
 
-# The API's request field -> the option of `python -m app.cli backtest` that sets it.
+# The API's request field -> the option of `python -m app.cli` that sets it.
 OPTION_OF_FIELD = {
+    "username": "--username",
+    "password": "--password",
     "strategy_id": "--strategy-id",
     "strategy_params": "--param",
     "filter_criteria": "--filter",

@@ -76,11 +76,11 @@ def create(
 
     try:
         RegisterRequest(username=username, password=password)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-        )
-        raise _fail(problems) from None
+    except ValidationError as exc:  # the API's messages for POST /v1/auth/register
+        for error in exc.errors():
+            field = ".".join(map(str, error["loc"]))
+            typer.echo(error_line(error["msg"], field=field), err=True)
+        raise typer.Exit(code=1) from None
     settings = get_settings()
     configure_logging(settings)
     try:

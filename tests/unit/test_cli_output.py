@@ -186,3 +186,14 @@ def test_cli_and_web_app_format_every_metric_identically() -> None:
     web = json.loads(proc.stdout)
     cli = {k: [output.format_metric(k, v) for v in _SAMPLES] for k in output.METRICS}
     assert cli == web
+
+
+def test_cli_users_create_errors_are_the_api_messages_one_per_line() -> None:
+    result = runner.invoke(
+        app, ["users", "create", "--username", "x", "--password", "short"]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "error: String should have at least 3 characters (--username)",
+        "error: String should have at least 8 characters (--password)",
+    ]
