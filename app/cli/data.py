@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from app.core.config import get_settings
-from app.data.importer import import_dataset
-from app.data.store import list_datasets, load_dataset, symbol_coverage
-from app.engine.errors import EngineError
+from app.cli.output import error_line, iso_date, money
+
+if TYPE_CHECKING:  # the heavy imports happen inside the commands (`--help` is fast)
+    from app.engine.errors import EngineError
 
 app = typer.Typer(no_args_is_help=True)
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(error_line(message), err=True)
     return typer.Exit(code=1)
 
 
@@ -30,6 +28,13 @@ def _one_line(exc: EngineError) -> str:
 @app.command("list")
 def list_command() -> None:
     """Show the bundled and imported datasets."""
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    from app.core.config import get_settings  # noqa: PLC0415
+    from app.data.store import list_datasets  # noqa: PLC0415
+    from app.engine.errors import EngineError  # noqa: PLC0415
+
     settings = get_settings()
     try:
         infos = list_datasets(
@@ -40,8 +45,8 @@ def list_command() -> None:
     table = Table("name", "source", "symbols", "first date", "last date", "rows")
     for i in infos:
         table.add_row(
-            i.name, i.source, f"{i.n_symbols:,}", str(i.first_date or "-"),
-            str(i.last_date or "-"), f"{i.n_rows:,}",
+            i.name, i.source, f"{i.n_symbols:,}", iso_date(i.first_date),
+            iso_date(i.last_date), f"{i.n_rows:,}",
         )  # fmt: skip
     Console().print(table)
 
@@ -54,6 +59,13 @@ def show(
     ] = None,
 ) -> None:
     """Show the coverage of one symbol: name, sector, dates, sessions, last close."""
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    from app.core.config import get_settings  # noqa: PLC0415
+    from app.data.store import load_dataset, symbol_coverage  # noqa: PLC0415
+    from app.engine.errors import EngineError  # noqa: PLC0415
+
     settings = get_settings()
     try:
         data = load_dataset(
@@ -72,10 +84,10 @@ def show(
         ("name", cov.name or "-"),
         ("sector", cov.sector or "-"),
         ("type", cov.type),
-        ("first date", str(cov.first_date or "-")),
-        ("last date", str(cov.last_date or "-")),
+        ("first date", iso_date(cov.first_date)),
+        ("last date", iso_date(cov.last_date)),
         ("days", f"{cov.n_days:,}"),
-        ("last close", "-" if cov.last_close is None else f"{cov.last_close:,.2f}"),
+        ("last close", money(cov.last_close, 2)),
     ]
     for name, value in rows:
         table.add_row(name, value)
@@ -93,6 +105,10 @@ def import_command(
     ] = False,
 ) -> None:
     """Validate FILE and store it as a named dataset."""
+    from app.core.config import get_settings  # noqa: PLC0415
+    from app.data.importer import import_dataset  # noqa: PLC0415
+    from app.engine.errors import EngineError  # noqa: PLC0415
+
     settings = get_settings()
     try:
         info = import_dataset(
@@ -105,5 +121,5 @@ def import_command(
         raise _fail(_one_line(exc)) from None
     typer.echo(
         f"imported {info.name!r}: {info.n_rows:,} rows, {info.n_symbols} symbols, "
-        f"{info.first_date} to {info.last_date}"
+        f"{iso_date(info.first_date)} to {iso_date(info.last_date)}"
     )

@@ -21,7 +21,8 @@ const ROUTES = {
   login: { view: (el, r) => renderAuth(el, r, "login"), title: "Log in", public: true },
   register: { view: (el, r) => renderAuth(el, r, "register"), title: "Create account", public: true },
   new: { view: renderNewBacktest, title: "New backtest", nav: "new" },
-  backtest: { view: renderBacktest, title: "Backtest", nav: "history" },
+  // A result page is none of the nav's pages (it is reached from several of them).
+  backtest: { view: renderBacktest, title: "Backtest" },
   history: { view: renderHistory, title: "History", nav: "history" },
   compare: { view: renderCompare, title: "Compare", nav: "compare" },
 };

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -34,7 +35,8 @@ def test_cli_backtest_table_lists_metrics() -> None:
          "2018-12-31", "--execution", "close", "--no-dividends"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "sharpe_ratio" in result.stdout
+    assert "Sharpe ratio" in result.stdout
+    assert re.search(r"Total return\s*│\s*[+-]?[\d.,]+%", result.stdout)
     assert "trades" in result.stdout
 
 
@@ -44,7 +46,7 @@ def test_cli_backtest_bad_arguments_exit_nonzero_with_one_line() -> None:
     )
     assert result.exit_code == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines == ["error: unknown symbol(s) in dataset 'sp500': NOPE"]
+    assert lines == ["error: unknown symbol(s) in dataset 'sp500': NOPE (--symbols)"]
 
 
 def test_cli_backtest_bad_param_syntax() -> None:

@@ -53,6 +53,30 @@ function dateLabel(ts) {
  * @typedef {{syncKey?: string, onZoom?: (min: number, max: number) => void, log?: boolean}} ChartOptions
  */
 
+/** The last non-null value of a column (null when there is none). @param {ArrayLike<number | null | undefined>} column */
+export function lastValue(column) {
+  for (let i = column.length - 1; i >= 0; i--) {
+    const v = column[i];
+    if (v !== null && v !== undefined) return v;
+  }
+  return null;
+}
+
+/**
+ * A series whose legend shows the last value while the cursor is off the chart (uPlot
+ * asks with no index then), instead of "—".
+ * @param {uPlot.Series} series @returns {uPlot.Series}
+ */
+function lastWhenIdle(series) {
+  const format = series.value;
+  if (typeof format !== "function") return series;
+  return {
+    ...series,
+    value: (u, v, sidx, idx) =>
+      format(u, idx === null || idx === undefined ? /** @type {number} */ (lastValue(u.data[sidx])) : v, sidx, idx),
+  };
+}
+
 const AXIS = { stroke: "#4f5d6e", grid: { stroke: "#eef1f5" }, ticks: { stroke: "#dfe4ea" } };
 
 /**
@@ -75,7 +99,7 @@ export function chartOptions(spec, log, width) {
       AXIS,
       { ...AXIS, size: spec.yAxisSize ?? 70, values: (u, vals) => vals.map((v) => spec.yTick(v)) },
     ],
-    series: [{ label: "Date", value: (u, ts) => dateLabel(ts) }, ...spec.series],
+    series: [/** @type {uPlot.Series} */ ({ label: "Date", value: (u, ts) => dateLabel(ts) }), ...spec.series].map(lastWhenIdle),
     hooks: {
       setScale: [
         (u, key) => {

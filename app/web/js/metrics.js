@@ -1,5 +1,7 @@
 // @ts-check
 // How each metric is named, formatted and coloured (results and compare share this).
+// The command line prints them alike (app/cli/output.py; tests/unit/test_cli_output.py
+// formats every metric through both and compares).
 
 import { int, money, num, pct, tone } from "./format.js";
 

@@ -36,3 +36,14 @@ export function readNumber(input) {
 export function selectOf(attrs, options, selected) {
   return h("select", attrs, options.map(([value, label]) => h("option", { value, selected: value === selected }, label)));
 }
+
+/**
+ * A date box that reads and shows ISO dates (YYYY-MM-DD) whatever the browser's locale
+ * (a native date input shows mm/dd/yyyy in en-US). `min`/`max` bound the data.
+ * @param {{name: string, value?: string, min?: string, max?: string, label?: string}} attrs
+ */
+export function dateInput({ name, value = "", min, max, label }) {
+  return h("input", { type: "text", name, value, autocomplete: "off", spellcheck: "false",
+    placeholder: "YYYY-MM-DD", pattern: "\\d{4}-\\d{2}-\\d{2}", maxlength: 10, size: 10,
+    "aria-label": label, dataset: { min: min ?? "", max: max ?? "", kind: "date" } });
+}

@@ -4,9 +4,10 @@
 // typed, before the API sees fractions.
 
 import { field, h } from "../dom.js";
-import { int } from "../format.js";
+import { money } from "../format.js";
 import { fromPercent, shiftYears, toPercent } from "../labels.js";
-import { numberInput, readNumber, selectOf } from "./form-controls.js";
+import { periodErrors } from "../form-checks.js";
+import { dateInput, numberInput, readNumber, selectOf } from "./form-controls.js";
 
 /** @typedef {import("../views/new-backtest.js").RequestLimits} RequestLimits */
 
@@ -45,8 +46,8 @@ function controls(/** @type {import("../views/new-backtest.js").Universe} */ uni
   const defaultBench = universe.benchmarks.includes("SPY") ? "SPY" : "";
   const nameOf = (/** @type {string} */ symbol) => universe.symbols.find((s) => s.symbol === symbol)?.name;
   return {
-    start: h("input", { type: "date", name: "start_date", min: first, max: last, value: cfg.start_date || fiveYearsBack }),
-    end: h("input", { type: "date", name: "end_date", min: first, max: last, value: cfg.end_date || last }),
+    start: dateInput({ name: "start_date", min: first, max: last, value: cfg.start_date || fiveYearsBack }),
+    end: dateInput({ name: "end_date", min: first, max: last, value: cfg.end_date || last }),
     capital: numberInput({ name: "initial_capital", min: limits.min_capital, max: limits.max_capital, step: 1000, value: cfg.initial_capital ?? 100000 }),
     rebalancing: selectOf({ name: "rebalancing" }, REBALANCING, cfg.rebalancing ?? "monthly"),
     commission: pctInput("commission", limits.max_commission, 0.01, cfg.commission ?? cfg.commission_rate ?? 0.001),
@@ -66,9 +67,9 @@ function layout(c, universe) {
   return h("section", { class: "card" },
     h("h2", {}, "Period, capital and costs"),
     h("div", { class: "grid-4" },
-      field({ label: "Start date", control: c.start, name: "start_date", hint: `Data from ${first}` }),
-      field({ label: "End date", control: c.end, name: "end_date", hint: `Data until ${last} · span ≤ ${limits.max_span_years} years` }),
-      field({ label: "Initial capital ($)", control: c.capital, name: "initial_capital", hint: `${int(limits.min_capital)} – ${int(limits.max_capital)}` }),
+      field({ label: "Start date", control: c.start, name: "start_date", hint: `YYYY-MM-DD · data from ${first}` }),
+      field({ label: "End date", control: c.end, name: "end_date", hint: `YYYY-MM-DD · data until ${last} · span ≤ ${limits.max_span_years} years` }),
+      field({ label: "Initial capital ($)", control: c.capital, name: "initial_capital", hint: `${money(limits.min_capital, 0)} – ${money(limits.max_capital, 0)}` }),
       field({ label: "Rebalancing", control: c.rebalancing, name: "rebalancing" })),
     row(field({ label: "Commission (%)", control: c.commission, name: "commission", hint: "Of traded notional; 0.10% = 10 bp" }),
       field({ label: "Slippage (%)", control: c.slippage, name: "slippage", hint: "Added to buys, taken off sells" }),
@@ -100,6 +101,9 @@ export function periodSection(universe, cfg, name) {
       if (rf !== null && rf !== 0) out.risk_free_rate = rf;
       return out;
     },
-    localErrors: () => percentErrors({ commission: readNumber(c.commission), slippage: readNumber(c.slippage), risk_free_rate: readNumber(c.riskFree) }, universe.limits),
+    localErrors: () => [
+      ...periodErrors({ start: c.start.value, end: c.end.value, capital: readNumber(c.capital) }, universe),
+      ...percentErrors({ commission: readNumber(c.commission), slippage: readNumber(c.slippage), risk_free_rate: readNumber(c.riskFree) }, universe.limits),
+    ],
   };
 }

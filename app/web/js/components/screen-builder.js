@@ -5,6 +5,7 @@
 
 import { h, replace, uid } from "../dom.js";
 import { parseNumber } from "../labels.js";
+import { FACTOR_TEXT, valueForApi, valueForForm, WEIGHTING_TEXT } from "../screen-text.js";
 
 /**
  * @typedef {{factor: string, window?: number | string | null}} FactorRef
@@ -14,19 +15,6 @@ import { parseNumber } from "../labels.js";
  * @typedef {{maxWindow: number, operators: string[], factors: FactorView[], weightings: string[], onChange: () => void}} BuilderContext
  */
 
-/** How the app words each factor the API names: label, default window, value unit. */
-const FACTOR_TEXT = {
-  close: { label: "Close price", window: null, unit: "price in $" },
-  return: { label: "Return", window: 126, unit: "fraction: 0.10 = 10%" },
-  sma: { label: "Simple moving average", window: 200, unit: "price in $" },
-  ema: { label: "Exponential moving average", window: 50, unit: "price in $" },
-  volatility: { label: "Volatility (annualised)", window: 63, unit: "fraction: 0.25 = 25%" },
-  rsi: { label: "RSI", window: 14, unit: "0–100" },
-  avg_dollar_volume: { label: "Avg dollar volume", window: 20, unit: "$ per day" },
-  drawdown_from_high: { label: "Drawdown from high", window: 252, unit: "fraction: -0.2 = 20% below" },
-};
-/** @type {Record<string, string>} */
-const WEIGHTING_TEXT = { equal: "Equal weight", inverse_volatility: "Inverse volatility" };
 const DEFAULT_WINDOW = 20;
 
 /**
@@ -37,7 +25,7 @@ const DEFAULT_WINDOW = 20;
  */
 export function factorViews(apiFactors) {
   return apiFactors.map((f) => {
-    const text = /** @type {Record<string, {label: string, window: number | null, unit: string}>} */ (FACTOR_TEXT)[f.name];
+    const text = FACTOR_TEXT[f.name];
     return { id: f.name, label: text?.label ?? f.name, window: f.needs_window ? text?.window ?? DEFAULT_WINDOW : null, unit: text?.unit ?? f.description };
   });
 }
@@ -83,12 +71,20 @@ function smallField(/** @type {string} */ labelText, /** @type {HTMLElement} */ 
     h("label", { for: id }, labelText), control, h("div", { class: "field-error", id: `${id}-error` }));
 }
 
-/** A factor without a window empties and disables its window input; one with gets the default. */
+/**
+ * A factor without a window (the close price) empties, disables and hides its window
+ * box (its place in the row is kept); one with a window gets the default.
+ */
 function syncWindow(/** @type {HTMLSelectElement} */ select, /** @type {HTMLInputElement} */ win) {
   const { window } = chosenFactor(select);
   win.disabled = !window;
   if (!window) win.value = "";
   else if (!win.value) win.value = String(window);
+  const wrap = /** @type {HTMLElement | null} */ (win.closest(".field"));
+  if (wrap) {
+    wrap.style.visibility = window ? "" : "hidden";
+    wrap.dataset.noWindow = window ? "" : "true";
+  }
 }
 
 /**
@@ -115,7 +111,7 @@ function ruleControls(rule, { maxWindow, operators, factors }) {
     kind: h("select", {},
       h("option", { value: "value", selected: !hasOther }, "a value"),
       h("option", { value: "factor", selected: hasOther }, "another factor")),
-    value: h("input", { type: "number", step: "any", value: rule.value ?? 0, inputmode: "decimal" }),
+    value: h("input", { type: "number", step: "any", value: valueForForm(rule.factor, rule.value) ?? 0, inputmode: "decimal" }),
     otherFactor: factorSelect(factors, rule.other?.factor ?? "sma", "Other factor"),
     otherWin: windowInput(rule.other?.window ?? 200, "Other window (days)", maxWindow),
   };
@@ -134,11 +130,11 @@ function filterRow(rule, ctx, onRemove) {
     other: smallField("Other factor", c.otherFactor), otherWindow: smallField("Window", c.otherWin) };
   const refresh = () => {
     syncWindow(c.factor, c.win);
-    syncWindow(c.otherFactor, c.otherWin);
     const isFactor = c.kind.value === "factor";
     fields.value.hidden = isFactor;
     fields.other.hidden = !isFactor;
     fields.otherWindow.hidden = !isFactor;
+    syncWindow(c.otherFactor, c.otherWin);
     unitHint.textContent = isFactor ? "" : `Value unit: ${chosenFactor(c.factor).unit}`;
   };
   for (const el of [c.factor, c.kind, c.otherFactor]) el.addEventListener("change", () => { refresh(); ctx.onChange(); });
@@ -160,7 +156,7 @@ function filterRow(rule, ctx, onRemove) {
     /** @type {Rule} */
     const out = { ...factorRef(c.factor, c.win), op: c.op.value };
     if (c.kind.value === "factor") out.other = factorRef(c.otherFactor, c.otherWin);
-    else out.value = parseNumber(c.value.value);
+    else out.value = /** @type {number | string | null} */ (valueForApi(c.factor.value, parseNumber(c.value.value)));
     return out;
   };
   return { element, number, toJSON, focus: () => c.factor.focus() };
@@ -220,7 +216,6 @@ function rankingControls(initial, { maxWindow, factors, weightings, onChange }) 
   for (const el of [on, factor]) el.addEventListener("change", () => { sync(); onChange(); });
   for (const el of [win, order, topN, weighting]) el.addEventListener("input", onChange);
   for (const el of [order, weighting]) el.addEventListener("change", onChange);
-  sync();
   const element = h("div", { style: { marginTop: "16px" }, dataset: { field: "filter_criteria.rank_by" } },
     h("label", { class: "choice", style: { marginBottom: "8px" } }, on, h("span", {}, h("b", {}, "Rank and keep the top N"))),
     h("div", { class: "grid-4" },
@@ -229,6 +224,7 @@ function rankingControls(initial, { maxWindow, factors, weightings, onChange }) 
       smallField("Order", order, "filter_criteria.ascending"),
       smallField("Keep top N", topN, "filter_criteria.top_n")),
     h("div", { class: "field-error" }));
+  sync();
   const criteria = () => (on.checked
     ? { rank_by: factorRef(factor, win), ascending: order.value === "asc", top_n: parseNumber(topN.value) } : {});
   const weightingField = h("div", { class: "grid-4", style: { marginTop: "16px" } },

@@ -28,8 +28,8 @@ export function createUniverseChoice({ initial = null, listed }) {
     CHOICES.map((c) => h("option", { value: c.value }, c.label)));
   select.value = initial || (listed ? "all" : "sp500_pit");
   const element = field({ label: "Index membership", control: select, name: "universe", hint: " " });
-  const hint = element.querySelector(".hint");
-  const explain = () => { if (hint) hint.textContent = CHOICES.find((c) => c.value === select.value)?.hint || ""; };
+  const hint = /** @type {HTMLElement} */ (element.querySelector(".hint"));
+  const explain = () => { hint.textContent = CHOICES.find((c) => c.value === select.value)?.hint || ""; };
   select.addEventListener("change", () => { picked = true; explain(); });
   explain();
   return {

@@ -9,9 +9,10 @@ import { metricGrid, metricRow } from "../components/metric-card.js";
 import { pageHead } from "../components/page-head.js";
 import { scaleToggle } from "../components/toggle-group.js";
 import { toCsv } from "../csv.js";
-import { downloadText, h, replace } from "../dom.js";
+import { append, downloadText, h, replace } from "../dom.js";
 import { date, dateTime, money, pct } from "../format.js";
 import { BENCHMARK, DETAIL, HEADLINE } from "../metrics.js";
+import { describeScreen } from "../screen-text.js";
 import { createAnalysisPanel } from "./analysis.js";
 import { createHoldingsPanel } from "./holdings.js";
 import { strategyLabel } from "./new-backtest.js";
@@ -40,8 +41,10 @@ export function configItems(c, strategies) {
   const symbols = Array.isArray(c.symbols) && c.symbols.length
     ? (c.symbols.length <= 6 ? c.symbols.join(", ") : `${c.symbols.length} symbols`) : "All stocks";
   const costs = `${pct(c.commission ?? c.commission_rate, { digits: 2 })} commission, ${pct(c.slippage ?? c.slippage_rate, { digits: 2 })} slippage`;
+  const screen = c.filter_criteria ? [/** @type {[string, string]} */ (["Rules", describeScreen(c.filter_criteria).join("; ")])] : [];
   return [
     ["Strategy", strategy + params],
+    ...screen,
     ["Period", `${date(c.start_date)} → ${date(c.end_date)}`],
     ["Universe", c.universe === "sp500_pit" ? `${symbols}, S&P 500 members on each date` : symbols],
     ["Capital", money(c.initial_capital, 0)],
@@ -55,7 +58,8 @@ export function configItems(c, strategies) {
 /** @param {BacktestStatus} status @param {{id: number, name: string}[]} strategies */
 function configSummary(status, strategies) {
   return h("div", { class: "config-summary", id: "config-summary" },
-    configItems(status.config || {}, strategies).map(([label, value]) => h("span", {}, `${label} `, h("b", {}, value))));
+    configItems(status.config || {}, strategies).map(([label, value]) =>
+      h("span", { dataset: { item: label.toLowerCase() } }, `${label} `, h("b", {}, value))));
 }
 
 /**
@@ -101,7 +105,7 @@ function heatmap(monthly) {
   return h("div", { class: "heatmap-wrap" },
     h("table", { class: "heatmap", id: "monthly-heatmap" },
       h("caption", { class: "visually-hidden" }, "Monthly returns by year and month; the last column compounds the year."),
-      h("thead", {}, h("tr", {}, col("Year"), MONTHS.map(col), col("Year"))),
+      h("thead", {}, h("tr", {}, col("Year"), MONTHS.map(col), col("Full year"))),
       h("tbody", {}, rows.map(([year, months, compounded]) => h("tr", { dataset: { year } },
         h("th", { scope: "row" }, year), months.map((v) => heatCell(v)), heatCell(compounded, "year-total"))))));
 }
@@ -169,7 +173,8 @@ function resultsHead(status, note) {
   return pageHead({
     title: status.name || "Backtest results",
     titleId: "result-title",
-    sub: [`Completed ${dateTime(status.completed_at)} · `, h("span", { class: "badge badge-completed", dataset: { status: "completed" } }, "completed")],
+    sub: [h("span", { class: "badge badge-completed", dataset: { status: "completed" } }, "completed"), " ",
+      h("time", { id: "completed-at", datetime: status.completed_at || "" }, dateTime(status.completed_at))],
     actions: h("div", { class: "row" },
       h("a", { class: "btn", href: `#/new?from=${encodeURIComponent(id)}` }, "Run again with changes"),
       h("a", { class: "btn", href: `#/compare?ids=${encodeURIComponent(id)}` }, "Compare…"),
@@ -197,9 +202,9 @@ export function renderResults(/** @type {HTMLElement} */ container, /** @type {B
   const trades = createTradesTable(id, status.config || {});
   const analysis = createAnalysisPanel(id, status.config || {});
   const holdings = createHoldingsPanel(id, status.config || {});
-  container.append(
+  append(container, [
     resultsHead(status, note),
-    coverageNote(m) || "",
+    coverageNote(m),
     h("section", { class: "card", "aria-label": "Settings" }, summarySlot),
     h("h2", { class: "visually-hidden" }, "Key metrics"),
     metricGrid(HEADLINE, m, { id: "metric-cards" }),
@@ -212,7 +217,7 @@ export function renderResults(/** @type {HTMLElement} */ container, /** @type {B
     analysis.element,
     holdings.element,
     trades.element,
-  );
+  ]);
   cached("strategies", api.strategies)
     .then((r) => !disposed && replace(summarySlot, configSummary(status, r.data || [])))
     .catch(() => !disposed && replace(summarySlot, configSummary(status, [])));

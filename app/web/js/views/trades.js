@@ -2,9 +2,11 @@
 // The trade table of a completed backtest: server-side pagination and filters, CSV export.
 
 import { api, totalCount } from "../api.js";
+import { dateInput } from "../components/form-controls.js";
 import { createPagedTable } from "../components/paged-table.js";
 import { toCsv } from "../csv.js";
 import { downloadText, field, h } from "../dom.js";
+import { isIsoDate } from "../form-checks.js";
 import { date, int, money, pct, qty, signedMoney, tone } from "../format.js";
 
 /**
@@ -29,18 +31,21 @@ export function tradeCsvRow(t) {
     t.pnl ?? "", t.pnl_percent ?? "", t.is_open ? "open" : "closed"];
 }
 
+/** A cell that names its column (the phone layout shows it as a label). @param {string} label @param {string} cls @param {import("../dom.js").Child} content */
+const cell = (label, cls, content) => h("td", { class: cls || null, dataset: { label } }, content);
+
 /** @param {Trade} t */
 function tradeRow(t) {
   return h("tr", { dataset: { symbol: t.symbol } },
-    h("td", {}, h("b", {}, t.symbol)),
-    h("td", { class: "num" }, date(t.entry_date)),
-    h("td", { class: "num r" }, money(t.entry_price, 2)),
-    h("td", { class: "num" }, t.exit_date ? date(t.exit_date) : "—"),
-    h("td", { class: "num r" }, t.exit_price === null || t.exit_price === undefined ? "—" : money(t.exit_price, 2)),
-    h("td", { class: "num r" }, qty(t.quantity)),
-    h("td", { class: `num r ${tone(t.pnl)}` }, signedMoney(t.pnl)),
-    h("td", { class: `num r ${tone(t.pnl_percent)}` }, pct(t.pnl_percent, { signed: true })),
-    h("td", {}, t.is_open ? h("span", { class: "badge badge-running" }, "open") : h("span", { class: "badge" }, "closed")));
+    cell("Symbol", "", h("b", {}, t.symbol)),
+    cell("Entry date", "num", date(t.entry_date)),
+    cell("Entry price", "num r", money(t.entry_price, 2)),
+    cell("Exit date", "num", t.exit_date ? date(t.exit_date) : "—"),
+    cell("Exit price", "num r", t.exit_price === null || t.exit_price === undefined ? "—" : money(t.exit_price, 2)),
+    cell("Quantity", "num r", qty(t.quantity)),
+    cell("P&L", `num r ${tone(t.pnl)}`, signedMoney(t.pnl)),
+    cell("P&L %", `num r ${tone(t.pnl_percent)}`, pct(t.pnl_percent, { signed: true })),
+    cell("Status", "", t.is_open ? h("span", { class: "badge badge-running" }, "open") : h("span", { class: "badge" }, "closed")));
 }
 
 /**
@@ -50,8 +55,8 @@ function tradeRow(t) {
  */
 function tradeFilterForm(config, onApply) {
   const symbol = h("input", { type: "text", name: "trade-symbol", autocapitalize: "characters", spellcheck: "false", placeholder: "e.g. AAPL" });
-  const from = h("input", { type: "date", name: "trade-from", min: config.start_date, max: config.end_date });
-  const to = h("input", { type: "date", name: "trade-to", min: config.start_date, max: config.end_date });
+  const from = dateInput({ name: "trade-from", min: config.start_date, max: config.end_date });
+  const to = dateInput({ name: "trade-to", min: config.start_date, max: config.end_date });
   const error = h("div", { class: "field-error", role: "alert" });
   const reset = () => {
     symbol.value = "";
@@ -61,8 +66,8 @@ function tradeFilterForm(config, onApply) {
   };
   const form = h("form", { class: "filters", id: "trade-filters", "aria-label": "Filter trades" },
     field({ label: "Symbol", control: symbol, name: "symbol" }),
-    field({ label: "From", control: from, name: "start_date" }),
-    field({ label: "To", control: to, name: "end_date" }),
+    field({ label: "From", control: from, name: "start_date", hint: "YYYY-MM-DD" }),
+    field({ label: "To", control: to, name: "end_date", hint: "YYYY-MM-DD" }),
     h("div", { class: "row" },
       h("button", { type: "submit", class: "btn btn-primary", id: "apply-trade-filters" }, "Apply"),
       h("button", { type: "button", class: "btn", id: "reset-trade-filters", onclick: reset }, "Reset")),
@@ -70,7 +75,14 @@ function tradeFilterForm(config, onApply) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     symbol.value = symbol.value.trim().toUpperCase();
-    onApply({ symbol: symbol.value, start_date: from.value, end_date: to.value });
+    const bad = [from, to].find((input) => input.value.trim() && !isIsoDate(input.value.trim()));
+    if (bad) {
+      error.textContent = `Enter dates as YYYY-MM-DD, e.g. ${config.start_date || "2019-01-31"}.`;
+      bad.setAttribute("aria-invalid", "true");
+      return;
+    }
+    for (const input of [from, to]) input.removeAttribute("aria-invalid");
+    onApply({ symbol: symbol.value, start_date: from.value.trim(), end_date: to.value.trim() });
   });
   return { element: form, error };
 }
