@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +15,6 @@ from backtest_client import (
     Backtest,
     BacktestFailed,
     Client,
-    EndpointNotAvailable,
     NotFound,
     RateLimited,
     RetryEvent,
@@ -210,17 +210,26 @@ def test_relogin_after_401(server: EmbeddedServer, user: LiveUser) -> None:
         assert client.token != "expired-or-garbage"
 
 
-def test_planned_endpoints_say_they_are_missing(
-    completed: tuple[Client, Backtest],
+def test_analysis_report_and_sweeps_through_the_client(
+    completed: tuple[Client, Backtest], tmp_path: Path
 ) -> None:
     client, bt = completed
-    with pytest.raises(EndpointNotAvailable, match="analysis"):
-        bt.analysis()
-    with pytest.raises(EndpointNotAvailable, match="report"):
-        bt.report()
-    with pytest.raises(EndpointNotAvailable, match="sweeps"):
-        client.sweeps.submit("momentum", {"top_n": [10, 20]}, start="2019-01-01",
-                             end="2019-12-31")  # fmt: skip
+
+    analysis = bt.analysis()
+    html = bt.report(tmp_path / "report.html")
+    sweep = client.sweeps.submit(
+        "momentum", {"top_n": [1, 2]}, start="2019-01-01", end="2019-12-31",
+        symbols=["AAPL", "MSFT", "AMZN"], name="client sweep",
+    )  # fmt: skip
+    sweep.wait(timeout=180)
+    rows = sweep.results()
+
+    assert isinstance(analysis["psr"], float) and "drawdowns" in analysis
+    assert (tmp_path / "report.html").read_text(encoding="utf-8") == html
+    assert "<html" in html.lower() and "http://" not in html and "https://" not in html
+    assert sweep.status == "completed", sweep.state
+    assert sorted(r["index"] for r in rows) == [0, 1]
+    assert {r["params"]["strategy_params.top_n"] for r in rows} == {1, 2}
 
 
 async def test_async_client_same_flow(server: EmbeddedServer, user: LiveUser) -> None:

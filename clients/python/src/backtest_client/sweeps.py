@@ -1,10 +1,13 @@
-"""Parameter sweeps (``client.sweeps``), against the planned endpoints
-``POST /v1/sweeps``, ``GET /v1/sweeps/{id}`` and ``GET /v1/sweeps/{id}/results``
-(paged like trades). A server without them raises
+"""Parameter sweeps (``client.sweeps``): ``POST /v1/sweeps``, ``GET /v1/sweeps/{id}``
+and ``GET /v1/sweeps/{id}/results`` (paged like trades). A server without them raises
 :class:`~backtest_client.errors.EndpointNotAvailable` before anything is sent.
 
-The request body is the backtest request plus ``param_grid`` (parameter → values);
-bodies stay plain dicts until the server's schema exists to mirror.
+The request body is ``{"base": <a backtest request>, "grid": {path: values}, ...}``
+(README "Parameter sweeps"). Grid keys are dotted paths into ``base``; a bare name
+that is not one of the request's own fields (``rebalancing``, ``execution``,
+``commission``, ``slippage``) is taken as a strategy parameter
+(``lookback`` → ``strategy_params.lookback``). Values are a list or a range
+``{"start": 5, "stop": 50, "step": 5}`` (stop inclusive).
 """
 
 from __future__ import annotations
@@ -36,21 +39,42 @@ SWEEP = "/v1/sweeps/{sweep_id}"
 RESULTS = "/v1/sweeps/{sweep_id}/results"
 
 
+_REQUEST_FIELDS = frozenset({"rebalancing", "execution", "commission", "slippage"})
+_SWEEP_FIELDS = frozenset({"name", "objective", "walk_forward", "overfitting_blocks"})
+
+
+def _grid_path(key: str) -> str:
+    if "." in key or key in _REQUEST_FIELDS:
+        return key
+    return f"strategy_params.{key}"
+
+
 def sweep_body(
     strategy_id: int | None,
-    grid: Mapping[str, Sequence[float]],
+    grid: Mapping[str, Sequence[Any] | Mapping[str, Any]],
     start: DateLike,
     end: DateLike,
     fields: Mapping[str, Any],
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
+    """``POST /v1/sweeps``'s body: sweep-level ``fields`` (name, objective,
+    walk_forward, overfitting_blocks) at the top, the rest in ``base``."""
+    base: dict[str, Any] = {
         "start_date": as_date(start, "start").isoformat(),
         "end_date": as_date(end, "end").isoformat(),
-        "param_grid": {k: list(v) for k, v in grid.items()},
-        **{k: v for k, v in fields.items() if v is not None},
+        **{k: v for k, v in fields.items() if v is not None and k not in _SWEEP_FIELDS},
     }
     if strategy_id is not None:
-        body["strategy_id"] = strategy_id
+        base["strategy_id"] = strategy_id
+    body: dict[str, Any] = {
+        "base": base,
+        "grid": {
+            _grid_path(k): dict(v) if isinstance(v, Mapping) else list(v)
+            for k, v in grid.items()
+        },
+    }
+    body.update(
+        {k: v for k, v in fields.items() if k in _SWEEP_FIELDS and v is not None}
+    )
     return body
 
 
@@ -126,7 +150,7 @@ class Sweeps:
     def submit(
         self,
         strategy: str | int | None = None,
-        grid: Mapping[str, Sequence[float]] | None = None,
+        grid: Mapping[str, Sequence[Any] | Mapping[str, Any]] | None = None,
         *,
         start: DateLike,
         end: DateLike,
@@ -200,7 +224,7 @@ class AsyncSweeps:
     async def submit(
         self,
         strategy: str | int | None = None,
-        grid: Mapping[str, Sequence[float]] | None = None,
+        grid: Mapping[str, Sequence[Any] | Mapping[str, Any]] | None = None,
         *,
         start: DateLike,
         end: DateLike,
