@@ -43,6 +43,7 @@ from app.db.session import create_engine, create_sessionmaker
 from app.jobs.embedded import EmbeddedWorker, sweep_forever
 from app.jobs.progress import get_bus
 from app.ops import health
+from app.webhooks import api as webhooks_api
 
 API_DESCRIPTION = """\
 Portfolio backtesting on real daily prices.
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "backtests", "description": "Submit, watch and read backtests"},
             {"name": "catalog", "description": "Strategies, symbols and datasets"},
             {"name": "health", "description": "Liveness and readiness probes"},
+            {"name": "webhooks", "description": "Completion webhooks"},
         ],
     )
     app.state.settings = settings
@@ -191,6 +193,7 @@ def _v1_router() -> APIRouter:
         accounts_admin.router,
         backtests_api.router,
         catalog_api.router,
+        webhooks_api.router,
     ):
         router.include_router(domain_router)
     return router

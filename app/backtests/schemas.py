@@ -122,6 +122,12 @@ class BacktestRequest(BaseModel):
     risk_free_rate: float = Field(
         default=0.0, ge=0.0, le=0.2, description="Annual, for Sharpe/Sortino/alpha."
     )
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="POSTed once the backtest completes or fails, signed like a "
+        "webhook with your default (oldest) webhook endpoint's secret (README).",
+    )
 
     @field_validator("symbols")
     @classmethod

@@ -96,6 +96,7 @@ async def submit(
         config=request.model_dump(mode="json"),
         name=request.name,
         quota=quota,
+        settings=settings,
     )
 
 

@@ -4,17 +4,27 @@ registers every table on ``Base.metadata``."""
 from app.db.models.backtest import BacktestSeries
 from app.db.models.idempotency import IdempotencyKey, IdempotencyStatus
 from app.db.models.job import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus
+from app.db.models.share import JobShare
+from app.db.models.template import Schedule, ScheduleFiring, Template
 from app.db.models.trade import Trade
 from app.db.models.user import User
+from app.db.models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ACTIVE_STATUSES",
     "TERMINAL_STATUSES",
     "BacktestSeries",
+    "DeliveryStatus",
     "IdempotencyKey",
     "IdempotencyStatus",
     "Job",
+    "JobShare",
     "JobStatus",
+    "Schedule",
+    "ScheduleFiring",
+    "Template",
     "Trade",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]
