@@ -58,11 +58,12 @@ def address_refusal(address: str) -> str | None:
     if ip in METADATA_ADDRESSES:
         return "a cloud metadata address"
     for refused, label in (
+        (ip.is_unspecified, "a reserved address"),
         (ip.is_loopback, "a loopback address"),
         (ip.is_link_local, "a link-local address"),
         (ip.is_multicast, "a multicast address"),
         (ip.is_private, "a private address"),
-        (ip.is_reserved or ip.is_unspecified, "a reserved address"),
+        (ip.is_reserved, "a reserved address"),
     ):
         if refused:
             return label
