@@ -43,6 +43,7 @@ from app.db.session import create_engine, create_sessionmaker
 from app.jobs.embedded import EmbeddedWorker, sweep_forever
 from app.jobs.progress import get_bus
 from app.ops import health
+from app.shares import api as shares_api
 from app.webhooks import api as webhooks_api
 
 API_DESCRIPTION = """\
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "catalog", "description": "Strategies, symbols and datasets"},
             {"name": "health", "description": "Liveness and readiness probes"},
             {"name": "webhooks", "description": "Completion webhooks"},
+            {"name": "shares", "description": "Public links to results"},
         ],
     )
     app.state.settings = settings
@@ -180,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.metrics_enabled:
         _mount_metrics(app)
     app.include_router(_v1_router())
+    app.include_router(shares_api.page_router)
     _mount_web_app(app)
     _install_openapi_without_422(app)
     return app
@@ -194,6 +197,7 @@ def _v1_router() -> APIRouter:
         backtests_api.router,
         catalog_api.router,
         webhooks_api.router,
+        shares_api.router,
     ):
         router.include_router(domain_router)
     return router

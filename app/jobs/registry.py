@@ -197,3 +197,41 @@ def submission_checks() -> list[SubmissionCheck]:
 
 def sweep_hooks() -> list[SweepHook]:
     return list(_SWEEP_HOOKS)
+
+
+@dataclass(frozen=True)
+class KindApi:
+    """What other domains may ask of a kind on the API side, without importing it
+    (templates validate and submit a kind's configuration; shares show its public
+    results). A kind exposes it once from its API-side service module (``expose``).
+
+    * ``validate(config, settings)`` → the normalised configuration, or raises
+      ``ValidationFailed`` naming the field (as ``POST /v1/<kind>`` would).
+    * ``submit(session, user=, config=, settings=, quota=, key=)`` → an
+      ``app.jobs.idempotency.Outcome``: a normal submission (quota, idempotency).
+    * ``public_results(session, job_id)`` → the extra, account-free results a public
+      page may show (a backtest's chart), or None.
+    * ``private_fields``: configuration fields never shown publicly.
+    """
+
+    validate: Callable[[dict[str, Any], Settings], Awaitable[dict[str, Any]]]
+    submit: Callable[..., Awaitable[Any]]
+    public_results: (
+        Callable[[AsyncSession, uuid.UUID], Awaitable[dict[str, Any]]] | None
+    ) = None
+    private_fields: frozenset[str] = frozenset()
+
+
+_APIS: dict[str, KindApi] = {}
+
+
+def expose(name: str, api: KindApi) -> KindApi:
+    _APIS[name] = api
+    return api
+
+
+def api_of(name: str) -> KindApi:
+    try:
+        return _APIS[name]
+    except KeyError:
+        raise LookupError(f"job kind {name!r} exposes no API") from None
