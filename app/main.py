@@ -44,6 +44,7 @@ from app.jobs.embedded import EmbeddedWorker, sweep_forever
 from app.jobs.progress import get_bus
 from app.ops import health
 from app.shares import api as shares_api
+from app.templates import api as templates_api
 from app.webhooks import api as webhooks_api
 
 API_DESCRIPTION = """\
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "health", "description": "Liveness and readiness probes"},
             {"name": "webhooks", "description": "Completion webhooks"},
             {"name": "shares", "description": "Public links to results"},
+            {"name": "templates", "description": "Saved submissions"},
         ],
     )
     app.state.settings = settings
@@ -198,6 +200,7 @@ def _v1_router() -> APIRouter:
         catalog_api.router,
         webhooks_api.router,
         shares_api.router,
+        templates_api.router,
     ):
         router.include_router(domain_router)
     return router
