@@ -11,9 +11,22 @@ Adding a kind: a new domain folder whose ``run`` module calls
 
 from __future__ import annotations
 
-import app.webhooks.hooks
-import app.webhooks.tasks  # noqa: F401 - registers webhooks.deliver on celery_app
+from types import ModuleType
+
+from app.backtests import service as backtests_service
 from app.backtests.run import BACKTEST
 from app.jobs.registry import JobKind
+from app.schedules import hooks as schedules_hooks
+from app.webhooks import hooks as webhooks_hooks
+from app.webhooks import tasks as webhooks_tasks
 
 KINDS: tuple[JobKind, ...] = (BACKTEST,)
+# Imported for what they register on app.jobs.registry and celery_app: the backtest
+# KindApi (templates, schedules, shares), the webhook hooks and the
+# ``webhooks.deliver`` task, the schedule firing on every sweep.
+LISTENERS: tuple[ModuleType, ...] = (
+    backtests_service,
+    webhooks_hooks,
+    webhooks_tasks,
+    schedules_hooks,
+)

@@ -43,6 +43,7 @@ from app.db.session import create_engine, create_sessionmaker
 from app.jobs.embedded import EmbeddedWorker, sweep_forever
 from app.jobs.progress import get_bus
 from app.ops import health
+from app.schedules import api as schedules_api
 from app.shares import api as shares_api
 from app.templates import api as templates_api
 from app.webhooks import api as webhooks_api
@@ -164,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "webhooks", "description": "Completion webhooks"},
             {"name": "shares", "description": "Public links to results"},
             {"name": "templates", "description": "Saved submissions"},
+            {"name": "schedules", "description": "Templates run on a cron schedule"},
         ],
     )
     app.state.settings = settings
@@ -201,6 +203,7 @@ def _v1_router() -> APIRouter:
         webhooks_api.router,
         shares_api.router,
         templates_api.router,
+        schedules_api.router,
     ):
         router.include_router(domain_router)
     return router

@@ -158,7 +158,7 @@ SubmissionCheck = Callable[
     [AsyncSession, Any, str, dict[str, Any], Settings], Awaitable[None]
 ]
 # Run at the end of every sweep (Celery beat / the embedded sweeper loop).
-SweepHook = Callable[[AsyncSession, Settings, dt.datetime], Awaitable[None]]
+SweepHook = Callable[[AsyncSession, Settings, dt.datetime], Awaitable[Any]]
 
 _LISTENERS: list[CompletionListener] = []
 _CHECKS: list[SubmissionCheck] = []
