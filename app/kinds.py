@@ -15,6 +15,8 @@ from types import ModuleType
 
 from app.backtests import service as backtests_service
 from app.backtests.run import BACKTEST
+from app.emails import hooks as emails_hooks
+from app.emails import tasks as emails_tasks
 from app.jobs.registry import JobKind
 from app.schedules import hooks as schedules_hooks
 from app.webhooks import hooks as webhooks_hooks
@@ -23,10 +25,13 @@ from app.webhooks import tasks as webhooks_tasks
 KINDS: tuple[JobKind, ...] = (BACKTEST,)
 # Imported for what they register on app.jobs.registry and celery_app: the backtest
 # KindApi (templates, schedules, shares), the webhook hooks and the
-# ``webhooks.deliver`` task, the schedule firing on every sweep.
+# ``webhooks.deliver`` task, the schedule firing on every sweep, completion e-mails
+# (``emails.send``).
 LISTENERS: tuple[ModuleType, ...] = (
     backtests_service,
     webhooks_hooks,
     webhooks_tasks,
     schedules_hooks,
+    emails_hooks,
+    emails_tasks,
 )

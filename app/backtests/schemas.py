@@ -128,6 +128,12 @@ class BacktestRequest(BaseModel):
         description="POSTed once the backtest completes or fails, signed like a "
         "webhook with your default (oldest) webhook endpoint's secret (README).",
     )
+    notify_email: StrictBool | None = Field(
+        default=None,
+        description="E-mail me when it completes or fails (default: the account's "
+        "notify_email setting). Needs an address on the account and SMTP on the "
+        "server (400 otherwise).",
+    )
 
     @field_validator("symbols")
     @classmethod

@@ -1,8 +1,9 @@
-"""Webhooks end to end in embedded mode: one API process (SQLite, in-process Celery
-worker consuming the jobs and the maintenance queue). A real backtest completes, the
-completion listener queues a delivery, ``webhooks.deliver`` fails once against the
-receiver and retries after the (short, configured) schedule's delay with the same
-``webhook-id``; the callback_url gets its own signed delivery."""
+"""Webhooks and e-mail end to end in embedded mode: one API process (SQLite,
+in-process Celery worker consuming the jobs and the maintenance queue). A real
+backtest completes, the completion listener queues a delivery, ``webhooks.deliver``
+fails once against the receiver and retries after the (short, configured)
+schedule's delay with the same ``webhook-id``; the callback_url gets its own signed
+delivery; ``notify_email`` sends a real message to a local SMTP server."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from tests.integration.receiver import start_receiver
+from tests.integration.smtp_server import SmtpServer
 from tests.integration.stack import EmbeddedServer
 
 pytestmark = pytest.mark.integration
@@ -28,13 +30,20 @@ SMALL = {
 
 
 @pytest.fixture(scope="module")
+def smtp() -> Iterator[SmtpServer]:
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def webhook_server(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, smtp: SmtpServer
 ) -> Iterator[EmbeddedServer]:
     root: Path = tmp_path_factory.mktemp("embedded_webhooks")
     server = EmbeddedServer(var_dir=root / "var", log_dir=root, chunk_delay=0.0)
     server.env.update(
         {
+            "SMTP_URL": smtp.url,
             "WEBHOOK_ALLOWED_HOSTS": '["127.0.0.1"]',
             "WEBHOOK_RETRY_SCHEDULE_SECONDS": f"[0, {RETRY_DELAY}, {RETRY_DELAY}]",
             "WEBHOOK_RETRY_JITTER": "0",
@@ -86,3 +95,20 @@ async def test_embedded_completion_webhook_retries_with_the_same_id(
     assert "total_return" in json.loads(second.body)["data"]["metrics"]
     assert shown["url"] == hooks.url
     assert shown["status"] == "succeeded" and shown["attempts"] == 2
+
+
+async def test_embedded_completion_email(
+    webhook_server: EmbeddedServer, smtp: SmtpServer
+) -> None:
+    user = webhook_server.make_user()
+    async with webhook_server.client(user) as http:
+        saved = await http.patch("/v1/auth/me", json={"email": "ops@example.com"})
+        assert saved.status_code == 200, saved.text
+        submitted = await http.post(
+            "/v1/backtest", json={**SMALL, "notify_email": True}
+        )
+        assert submitted.status_code == 200, submitted.text
+    ((recipients, message),) = smtp.inbox.wait_for(1, timeout=60)
+    assert recipients == ["ops@example.com"]
+    assert message["Subject"] == "Backtest completed: five stocks"
+    assert submitted.json()["task_id"] in message.get_payload()
