@@ -43,7 +43,7 @@ def check(cron: str, tz: str, *, min_interval_seconds: int, now: dt.datetime) ->
     try:
         runs = croniter(cron, now.astimezone(zone(tz)))
         times = [runs.get_next(dt.datetime) for _ in range(CHECKED_RUNS)]
-    except (CroniterBadCronError, ValueError, KeyError) as exc:
+    except (CroniterBadCronError, ValueError, KeyError, IndexError, TypeError) as exc:
         raise CronError(f"invalid cron expression: {exc}") from exc
     for earlier, later in itertools.pairwise(times):
         gap = (later - earlier).total_seconds()

@@ -138,7 +138,7 @@ async def enable_webhook(
     description="Newest first: status, attempts, last response code or error, "
     "next attempt. The total is in `X-Total-Count`.",
     response_model=list[DeliveryOut],
-    responses=error_responses(401, 404),
+    responses=error_responses(400, 401, 404),
 )
 async def list_deliveries(
     webhook_id: str,

@@ -45,7 +45,7 @@ def resolve(host: str, port: int) -> list[str]:
     """Every address ``host`` resolves to (A and AAAA)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
+    except (OSError, UnicodeError, ValueError) as exc:
         raise UnsafeUrl(f"the host {host!r} does not resolve") from exc
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
