@@ -119,6 +119,9 @@ export const api = {
     }),
   history: (query) => request("GET", "/v1/backtest/history", { query }),
   remove: (id) => request("DELETE", `/v1/backtest/${encodeURIComponent(id)}`),
+  share: (id) => request("POST", `/v1/backtest/${encodeURIComponent(id)}/share`),
+  unshare: (id) => request("DELETE", `/v1/backtest/${encodeURIComponent(id)}/share`),
+  saveTemplate: (name, config) => request("POST", "/v1/templates", { body: { name, config } }),
 };
 
 /** The X-Total-Count header as a number (falls back to the page length). */

@@ -8,6 +8,7 @@ import { date, dateTime, money, pct } from "../format.js";
 import { BENCHMARK, BY_KEY, DETAIL, HEADLINE, formatMetric, metricTone } from "../metrics.js";
 import { navigate } from "../router.js";
 import { strategyLabel } from "./new-backtest.js";
+import { saveTemplateButton, shareControl } from "./share.js";
 import { createTradesTable } from "./trades.js";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -155,7 +156,9 @@ export function renderResults(container, status) {
       h("div", { class: "row" },
         h("a", { class: "btn", href: `#/new?from=${encodeURIComponent(id)}` }, "Run again with changes"),
         h("a", { class: "btn", href: `#/compare?ids=${encodeURIComponent(id)}` }, "Compare…"),
+        saveTemplateButton(status),
         deleteBtn)),
+    shareControl(id),
     h("section", { class: "card", "aria-label": "Settings" }, summarySlot),
     h("h2", { class: "visually-hidden" }, "Key metrics"),
     h("div", { class: "metric-grid", id: "metric-cards" }, HEADLINE.map((k) => metricCard(k, m[k]))),
