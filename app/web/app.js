@@ -9,6 +9,7 @@ import { renderCompare } from "./js/views/compare.js";
 import { renderHistory } from "./js/views/history.js";
 import { renderAuth } from "./js/views/login.js";
 import { renderNewBacktest } from "./js/views/new-backtest.js";
+import { renderTemplates } from "./js/views/templates.js";
 
 const ROUTES = {
   login: { view: (el, r) => renderAuth(el, r, "login"), title: "Log in", public: true },
@@ -17,6 +18,7 @@ const ROUTES = {
   backtest: { view: renderBacktest, title: "Backtest", nav: "history" },
   history: { view: renderHistory, title: "History", nav: "history" },
   compare: { view: renderCompare, title: "Compare", nav: "compare" },
+  templates: { view: renderTemplates, title: "Templates", nav: "templates" },
 };
 
 const main = document.getElementById("main");

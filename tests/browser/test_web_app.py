@@ -385,6 +385,12 @@ def test_share_link_revoke_and_save_as_template(
     assert [t["name"] for t in saved] == ["From the web app"]
     assert saved[0]["config"]["strategy_id"] == 2
 
+    page.get_by_role("link", name="Templates").click()
+    page.get_by_role("button", name="Run From the web app").click()
+    page.wait_for_url(re.compile(r".*#/backtest/[0-9a-f-]{36}"))
+    ran = api.wait_terminal(account, task_id_from_url(page))
+    assert ran["status"] == "completed" and ran["name"] == "From the web app"
+
 
 # --- failures the page must explain ------------------------------------------------
 

@@ -122,6 +122,9 @@ export const api = {
   share: (id) => request("POST", `/v1/backtest/${encodeURIComponent(id)}/share`),
   unshare: (id) => request("DELETE", `/v1/backtest/${encodeURIComponent(id)}/share`),
   saveTemplate: (name, config) => request("POST", "/v1/templates", { body: { name, config } }),
+  templates: () => request("GET", "/v1/templates"),
+  runTemplate: (id) => request("POST", `/v1/templates/${encodeURIComponent(id)}/run`),
+  deleteTemplate: (id) => request("DELETE", `/v1/templates/${encodeURIComponent(id)}`),
 };
 
 /** The X-Total-Count header as a number (falls back to the page length). */

@@ -4,8 +4,9 @@
 import { api } from "../api.js";
 import { h, replace } from "../dom.js";
 
-// Fields of a stored config that are not part of a reusable submission.
-const NOT_TEMPLATED = new Set(["callback_url", "notify_email"]);
+// Fields of a stored config that are not part of a reusable submission (a run of
+// the template is named after the template).
+const NOT_TEMPLATED = new Set(["name", "callback_url", "notify_email"]);
 
 /** A "Share link" button; once shared, the public URL and a "Revoke" button. */
 export function shareControl(id) {
