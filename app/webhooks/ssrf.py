@@ -11,6 +11,7 @@ receiver in an intranet deployment) may be called over http and on any address.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import ssl
@@ -150,6 +151,12 @@ class _GuardedBackend(httpcore.NetworkBackend):
         self.inner.sleep(seconds)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """Built once per process: loading the CA bundle costs tens of milliseconds."""
+    return ssl.create_default_context()
+
+
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport over :class:`_GuardedBackend`. TLS still verifies the
     certificate against the URL's host name (SNI), not the dialled address."""
@@ -157,11 +164,11 @@ class GuardedTransport(httpx.HTTPTransport):
     def __init__(
         self, *, allowed_hosts: Iterable[str], resolver: Resolver = resolve
     ) -> None:
-        super().__init__(trust_env=False)
+        super().__init__(verify=_tls_context(), trust_env=False)
         # The pool is httpx's own attribute: replaced (same TLS settings) with one
         # whose network backend is guarded; httpx offers no public hook for that.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl.create_default_context(),
+            ssl_context=_tls_context(),
             max_connections=10,
             network_backend=_GuardedBackend(allowed_hosts, resolver),
         )
