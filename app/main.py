@@ -44,7 +44,11 @@ from app.db.session import create_engine, create_sessionmaker
 from app.jobs.embedded import EmbeddedWorker, sweep_forever
 from app.jobs.progress import get_bus
 from app.ops import health
+from app.schedules import api as schedules_api
+from app.shares import api as shares_api
 from app.sweeps import api as sweeps_api
+from app.templates import api as templates_api
+from app.webhooks import api as webhooks_api
 
 API_DESCRIPTION = """\
 Portfolio backtesting on real daily prices.
@@ -160,6 +164,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "backtests", "description": "Submit, watch and read backtests"},
             {"name": "catalog", "description": "Strategies, symbols and datasets"},
             {"name": "health", "description": "Liveness and readiness probes"},
+            {"name": "webhooks", "description": "Completion webhooks"},
+            {"name": "shares", "description": "Public links to results"},
+            {"name": "templates", "description": "Saved submissions"},
+            {"name": "schedules", "description": "Templates run on a cron schedule"},
         ],
     )
     app.state.settings = settings
@@ -180,6 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.metrics_enabled:
         _mount_metrics(app)
     app.include_router(_v1_router())
+    app.include_router(shares_api.page_router)
     _mount_web_app(app)
     docs.install(app)
     _install_openapi_without_422(app)
@@ -195,6 +204,10 @@ def _v1_router() -> APIRouter:
         backtests_api.router,
         sweeps_api.router,
         catalog_api.router,
+        webhooks_api.router,
+        shares_api.router,
+        templates_api.router,
+        schedules_api.router,
     ):
         router.include_router(domain_router)
     return router

@@ -9,7 +9,13 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from app.accounts import service as users_service
 from app.accounts.deps import CurrentUser
-from app.accounts.schemas import LoginRequest, RegisterRequest, TokenResponse, UserRead
+from app.accounts.schemas import (
+    LoginRequest,
+    ProfileUpdate,
+    RegisterRequest,
+    TokenResponse,
+    UserRead,
+)
 from app.api.deps import AuthIpLimit, LoginThrottleDep, SessionDep, SettingsDep
 from app.api.schemas import error_responses
 from app.core.security import IssuedToken
@@ -33,7 +39,7 @@ def _token_response(token: IssuedToken) -> TokenResponse:
 )
 async def register(body: RegisterRequest, session: SessionDep) -> UserRead:
     user = await users_service.register(
-        session, username=body.username, password=body.password
+        session, username=body.username, password=body.password, email=body.email
     )
     return UserRead.model_validate(user)
 
@@ -99,4 +105,24 @@ async def _login(
     responses=error_responses(401),
 )
 async def me(user: CurrentUser) -> UserRead:
+    return UserRead.model_validate(user)
+
+
+@router.patch(
+    "/me",
+    summary="Update your e-mail settings",
+    description="`email` (validated; `null` removes it) and `notify_email` (e-mail "
+    "me when a job completes or fails, unless a submission says "
+    "`notify_email: false`). Turning it on needs an address and SMTP settings on "
+    "the server (400 otherwise).",
+    response_model=UserRead,
+    responses=error_responses(400, 401),
+)
+async def update_me(
+    body: ProfileUpdate, user: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> UserRead:
+    changes = body.model_dump(exclude_unset=True)
+    user = await users_service.update_profile(
+        session, user=user, changes=changes, settings=settings
+    )
     return UserRead.model_validate(user)

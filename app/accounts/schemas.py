@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, model_validator
 
 from app.core.security import Tier
 
@@ -30,6 +30,9 @@ class RegisterRequest(BaseModel):
     )
     password: str = Field(
         min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH
+    )
+    email: EmailStr | None = Field(
+        default=None, description="Optional: where completion e-mails go."
     )
 
 
@@ -83,6 +86,10 @@ class UserRead(BaseModel):
     username: str
     tier: Tier
     is_admin: bool
+    email: str | None = None
+    notify_email: bool = Field(
+        default=False, description="E-mail on completion unless a submission says no."
+    )
 
 
 class AdminUserUpdate(BaseModel):
@@ -99,3 +106,18 @@ class AdminUserUpdate(BaseModel):
         if self.tier is None and self.is_admin is None:
             raise ValueError("give at least one of tier, is_admin")
         return self
+
+
+class ProfileUpdate(BaseModel):
+    """``PATCH /v1/auth/me``: fields left out are unchanged; ``email: null`` removes
+    the address (and turns ``notify_email`` off)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"email": "alice@example.com", "notify_email": True}]
+        },
+    )
+
+    email: EmailStr | None = None
+    notify_email: StrictBool | None = None

@@ -7,6 +7,7 @@ and runs in a worker thread so it never stalls the event loop.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import structlog
 from anyio import to_thread
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts import repository as users_repo
 from app.core.config import Settings
-from app.core.errors import Conflict, NotFound, Unauthorized
+from app.core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.core.security import (
     IssuedToken,
     Tier,
@@ -38,6 +39,7 @@ async def create_user(
     password: str,
     tier: Tier = Tier.FREE,
     is_admin: bool = False,
+    email: str | None = None,
 ) -> User:
     """Create an account (``Conflict`` if the username is taken) and commit."""
     if await users_repo.get_by_username(session, username) is not None:
@@ -51,6 +53,7 @@ async def create_user(
             tier=tier,
             is_admin=is_admin,
         )
+        user.email = email
         await session.commit()
     except IntegrityError as exc:  # lost a race with a concurrent registration
         await session.rollback()
@@ -59,9 +62,47 @@ async def create_user(
     return user
 
 
-async def register(session: AsyncSession, *, username: str, password: str) -> User:
+async def register(
+    session: AsyncSession, *, username: str, password: str, email: str | None = None
+) -> User:
     """Self-service sign-up: always a free, non-admin account."""
-    return await create_user(session, username=username, password=password)
+    return await create_user(session, username=username, password=password, email=email)
+
+
+async def update_profile(
+    session: AsyncSession,
+    *,
+    user: User,
+    changes: dict[str, Any],
+    settings: Settings,
+) -> User:
+    """``email`` and the ``notify_email`` default; completion e-mails need both an
+    address and SMTP settings (400 naming the field otherwise)."""
+    if "email" in changes:
+        user.email = changes["email"]
+        if user.email is None:
+            user.notify_email = False
+    if changes.get("notify_email") is not None:
+        if changes["notify_email"]:
+            check_can_email(user, settings, field="body.notify_email")
+        user.notify_email = changes["notify_email"]
+    await session.commit()
+    return user
+
+
+def check_can_email(user: User, settings: Settings, *, field: str) -> None:
+    if not settings.smtp_url:
+        raise ValidationFailed(
+            "E-mail notifications are not available: this server has no SMTP "
+            "settings (SMTP_URL).",
+            field=field,
+        )
+    if not user.email:
+        raise ValidationFailed(
+            "Your account has no e-mail address: add one with PATCH /v1/auth/me "
+            '{"email": ...} first.',
+            field=field,
+        )
 
 
 async def authenticate(session: AsyncSession, *, username: str, password: str) -> User:

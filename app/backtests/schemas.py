@@ -140,6 +140,18 @@ class BacktestRequest(BaseModel):
         "filter_criteria.universe) or an imported dataset. sp500_pit with a symbol "
         "list holds each listed stock only while it was a member.",
     )
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="POSTed once the backtest completes or fails, signed like a "
+        "webhook with your default (oldest) webhook endpoint's secret (README).",
+    )
+    notify_email: StrictBool | None = Field(
+        default=None,
+        description="E-mail me when it completes or fails (default: the account's "
+        "notify_email setting). Needs an address on the account and SMTP on the "
+        "server (400 otherwise).",
+    )
 
     @field_validator("symbols")
     @classmethod

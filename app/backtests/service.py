@@ -8,14 +8,16 @@ backtest: validating the request against the dataset and reading its results.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import anyio
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.caching import JsonCache
 from app.backtests import repository
-from app.backtests.charts import chart_response
+from app.backtests.charts import DEFAULT_POINTS, chart_response
 from app.backtests.repository import TradeSort
 from app.backtests.run import BACKTEST
 from app.backtests.schemas import BacktestCreated, BacktestRequest
@@ -107,6 +109,7 @@ async def submit(
         config=request.model_dump(mode="json"),
         name=request.name,
         quota=quota,
+        settings=settings,
     )
 
 
@@ -198,3 +201,68 @@ async def validate_body(body: dict[str, Any], settings: Settings) -> dict[str, A
 
 
 registry.register_validator(KIND, validate_body)
+# --- what other domains may ask of a backtest (app.jobs.registry.KindApi) ---------
+PRIVATE_FIELDS = frozenset({"callback_url", "notify_email"})
+
+
+def parse_config(config: dict[str, Any], *, field: str) -> BacktestRequest:
+    """``config`` as a request, or 400 naming the first bad field under ``field``."""
+    try:
+        return BacktestRequest.model_validate(config)
+    except PydanticValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise ValidationFailed(
+            f"{error['msg']}", field=f"{field}.{where}" if where else field
+        ) from exc
+
+
+async def validate_config(config: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Validated as ``POST /v1/backtest`` validates a body; the normalised config."""
+    request = parse_config(config, field="body.config")
+    try:
+        await validate(request, settings)
+    except ValidationFailed as exc:
+        raise _under_config(exc) from exc
+    return request.model_dump(mode="json", exclude_defaults=True)
+
+
+def _under_config(exc: ValidationFailed) -> ValidationFailed:
+    details = exc.details if isinstance(exc.details, list) else []
+    field = details[0].get("field") if details else None
+    renamed = field.replace("body.", "body.config.", 1) if field else "body.config"
+    return ValidationFailed(exc.message, field=renamed)
+
+
+async def submit_config(
+    session: AsyncSession,
+    *,
+    user: User,
+    config: dict[str, Any],
+    settings: Settings,
+    quota: SubmissionQuota | None,
+    key: str | None,
+) -> idempotency.Outcome:
+    request = parse_config(config, field="body")
+    return await submit_once(
+        session, user=user, request=request, settings=settings, quota=quota, key=key
+    )
+
+
+async def public_results(session: AsyncSession, job_id: uuid.UUID) -> dict[str, Any]:
+    payload = await repository.get_series(session, job_id)
+    if payload is None:
+        return {"chart": None}
+    body = await anyio.to_thread.run_sync(chart_response, payload, DEFAULT_POINTS)
+    return {"chart": body}
+
+
+registry.expose(
+    KIND,
+    registry.KindApi(
+        validate=validate_config,
+        submit=submit_config,
+        public_results=public_results,
+        private_fields=PRIVATE_FIELDS,
+    ),
+)

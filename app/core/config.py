@@ -227,6 +227,56 @@ class Settings(BaseSettings):
     # Chart data of completed backtests is cached in Redis this long (0 = off).
     chart_cache_ttl_seconds: int = Field(default=86_400, ge=0, le=30 * 86_400)
 
+    # --- notifications (webhooks, shares, templates, schedules, e-mail) --------
+    # Absolute base of links in webhook payloads, e-mails and share URLs, e.g.
+    # https://backtest.example.com (empty: links are paths).
+    public_base_url: str = ""
+    # Hosts a webhook may reach over http and on loopback/private addresses
+    # (default none: https to public addresses only).
+    webhook_allowed_hosts: list[str] = Field(default_factory=list)
+    # Delay before each attempt of a delivery (the first: immediately); ~24 h total.
+    webhook_retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: [
+            0.0,
+            5.0,
+            300.0,
+            1800.0,
+            7200.0,
+            18000.0,
+            36000.0,
+            36000.0,
+        ],
+        min_length=1,
+        max_length=20,
+    )
+    # Each delay is multiplied by a random factor in [1 - jitter, 1 + jitter].
+    webhook_retry_jitter: float = Field(default=0.1, ge=0, le=0.5)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # An endpoint whose deliveries all failed for this long is disabled.
+    webhook_disable_after_hours: float = Field(default=120.0, gt=0, le=24 * 30)
+    webhook_max_endpoints_per_user: int = Field(default=10, ge=1, le=100)
+    # Public result pages (GET /v1/public/{token}, /s/{token}) per client IP.
+    share_rate_limit: str = "60/minute"
+    # Schedules: shortest interval between two runs and active schedules per user.
+    schedule_min_interval_seconds: int = Field(default=3600, ge=60, le=86_400 * 7)
+    schedule_max_active_per_user: int = Field(default=10, ge=1, le=100)
+    # Completion e-mails: smtp://user:password@host:port (smtps:// for TLS);
+    # unset: notify_email is refused with a 400.
+    smtp_url: str | None = None
+    smtp_from: str = "backtests@localhost"
+
+    @field_validator("webhook_retry_schedule_seconds")
+    @classmethod
+    def _non_negative_delays(cls, value: list[float]) -> list[float]:
+        if any(delay < 0 for delay in value):
+            raise ValueError("retry delays must not be negative")
+        return value
+
+    @field_validator("share_rate_limit")
+    @classmethod
+    def _check_share_rule(cls, value: str) -> str:
+        return _check_rule(value)
+
     @model_validator(mode="after")
     def _hard_limit_above_soft(self) -> Settings:
         if self.task_time_limit_seconds <= self.task_soft_time_limit_seconds:

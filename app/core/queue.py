@@ -32,6 +32,8 @@ from celery import Celery
 from app.core.config import Settings, get_settings
 
 QUEUE = "jobs"
+# Webhook deliveries and other housekeeping: never stuck behind long job runs.
+MAINTENANCE_QUEUE = "maintenance"
 RUN_TASK = "jobs.run"
 SWEEP_TASK = "jobs.sweep"
 
@@ -99,5 +101,22 @@ def enqueue_job(job_id: uuid.UUID | str) -> str:
             "interval_step": 0.25,
             "interval_max": 0.5,
         },
+    )
+    return str(result.id)
+
+
+def enqueue_maintenance(
+    task_name: str, *args: str, countdown: float | None = None
+) -> str:
+    """Send a maintenance task (e.g. a webhook delivery) to its own queue; blocking,
+    raises when the broker cannot be reached (the caller's sweep re-sends)."""
+    result = celery_app.send_task(
+        task_name,
+        args=list(args),
+        queue=MAINTENANCE_QUEUE,
+        countdown=countdown,
+        ignore_result=True,
+        retry=True,
+        retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.25},
     )
     return str(result.id)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import app.jobs.tasks  # noqa: F401 - registers the tasks on celery_app
 from app.core.config import Settings
 from app.core.outages import unavailable_dependency
-from app.core.queue import celery_app, enqueue_job
+from app.core.queue import MAINTENANCE_QUEUE, QUEUE, celery_app, enqueue_job
 from app.jobs import registry, runner, sweeper
 
 log = structlog.get_logger(__name__)
@@ -44,6 +44,8 @@ class EmbeddedWorker:
             concurrency=self.settings.embedded_worker_concurrency,
             loglevel=self.settings.log_level,
             hostname=f"embedded@{socket.gethostname()}",
+            # Job runs and maintenance (webhook deliveries) in the one worker.
+            queues=[QUEUE, MAINTENANCE_QUEUE],
             without_heartbeat=True,
             without_mingle=True,
             without_gossip=True,

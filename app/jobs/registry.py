@@ -97,6 +97,13 @@ class JobKind:
     label: str
     run: Callable[[RunContext], Completion]
     warm_up: Callable[[Settings], None] | None = None
+    # Where a job of this kind is read on the API (links in notifications);
+    # default ``/v1/<name>``.
+    api_path: str | None = None
+
+    @property
+    def path(self) -> str:
+        return self.api_path or f"/v1/{self.name}"
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -142,3 +149,118 @@ def get(name: str) -> JobKind:
 
 def registered() -> list[JobKind]:
     return list(_KINDS.values())
+
+
+# --- narrow hooks for the notification domains ------------------------------------
+# ``app.jobs`` knows no domain; webhooks, e-mail and schedules plug into the job
+# lifecycle here (registered at import of their ``hooks`` modules, see
+# ``app.kinds``).
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """A job reached a terminal state that its owner may want to hear about
+    (``completed`` or ``failed``); ``type`` is ``"<kind>.<status>"``."""
+
+    job_id: uuid.UUID
+    user_id: uuid.UUID
+    kind: str
+    status: str
+    name: str | None
+    config: dict[str, Any]
+    metrics: dict[str, Any] | None
+    error: str | None
+    created_at: dt.datetime
+    completed_at: dt.datetime | None
+
+    @property
+    def type(self) -> str:
+        return f"{self.kind}.{self.status}"
+
+
+# Called with a fresh session after the terminal state is committed; a listener
+# commits its own work. A failing listener is logged and never changes the job.
+CompletionListener = Callable[[AsyncSession, JobEvent, Settings], Awaitable[None]]
+# Called before a submission is admitted (no quota taken yet); raises an AppError
+# (e.g. ValidationFailed for a callback_url the service must not call).
+SubmissionCheck = Callable[
+    [AsyncSession, Any, str, dict[str, Any], Settings], Awaitable[None]
+]
+# Run at the end of every sweep (Celery beat / the embedded sweeper loop).
+SweepHook = Callable[[AsyncSession, Settings, dt.datetime], Awaitable[Any]]
+
+_LISTENERS: list[CompletionListener] = []
+_CHECKS: list[SubmissionCheck] = []
+_SWEEP_HOOKS: list[SweepHook] = []
+
+
+def _add(hooks: list[Any], hook: Any) -> None:
+    if hook not in hooks:
+        hooks.append(hook)
+
+
+def on_completion(listener: CompletionListener) -> CompletionListener:
+    """Register ``listener`` for every job reaching ``completed`` or ``failed``."""
+    _add(_LISTENERS, listener)
+    return listener
+
+
+def on_submission(check: SubmissionCheck) -> SubmissionCheck:
+    """Register ``check(session, user, kind, config, settings)``."""
+    _add(_CHECKS, check)
+    return check
+
+
+def on_sweep(hook: SweepHook) -> SweepHook:
+    _add(_SWEEP_HOOKS, hook)
+    return hook
+
+
+def completion_listeners() -> list[CompletionListener]:
+    return list(_LISTENERS)
+
+
+def submission_checks() -> list[SubmissionCheck]:
+    return list(_CHECKS)
+
+
+def sweep_hooks() -> list[SweepHook]:
+    return list(_SWEEP_HOOKS)
+
+
+@dataclass(frozen=True)
+class KindApi:
+    """What other domains may ask of a kind on the API side, without importing it
+    (templates validate and submit a kind's configuration; shares show its public
+    results). A kind exposes it once from its API-side service module (``expose``).
+
+    * ``validate(config, settings)`` → the normalised configuration, or raises
+      ``ValidationFailed`` naming the field (as ``POST /v1/<kind>`` would).
+    * ``submit(session, user=, config=, settings=, quota=, key=)`` → an
+      ``app.jobs.idempotency.Outcome``: a normal submission (quota, idempotency).
+    * ``public_results(session, job_id)`` → the extra, account-free results a public
+      page may show (a backtest's chart), or None.
+    * ``private_fields``: configuration fields never shown publicly.
+    """
+
+    validate: Callable[[dict[str, Any], Settings], Awaitable[dict[str, Any]]]
+    submit: Callable[..., Awaitable[Any]]
+    public_results: (
+        Callable[[AsyncSession, uuid.UUID], Awaitable[dict[str, Any]]] | None
+    ) = None
+    private_fields: frozenset[str] = frozenset()
+
+
+_APIS: dict[str, KindApi] = {}
+
+
+def expose(name: str, api: KindApi) -> KindApi:
+    _APIS[name] = api
+    return api
+
+
+def api_of(name: str) -> KindApi:
+    try:
+        return _APIS[name]
+    except KeyError:
+        raise LookupError(f"job kind {name!r} exposes no API") from None

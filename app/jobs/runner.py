@@ -43,7 +43,7 @@ from app.core.config import Settings, get_settings
 from app.core.outages import unavailable_dependency
 from app.db.models import Job, JobStatus
 from app.db.session import create_engine, create_sessionmaker
-from app.jobs import registry
+from app.jobs import notify, registry
 from app.jobs import repository as jobs_repo
 from app.jobs.progress import Message, ProgressBus, ProgressMessage, get_bus
 from app.jobs.registry import Completion, JobCancelled, JobFailed, RunContext
@@ -177,6 +177,7 @@ def execute(job_id_text: str, *, claim_token: str) -> str:
     )
     bus.publish(job_id_text, done.frame())
     bound.info("job.completed", work_done=completion.work_done)
+    _notify(db, job_id, settings)
     return "completed"
 
 
@@ -220,6 +221,14 @@ def _stopped(
     return "cancelled"
 
 
+def _notify(db: _Db, job_id: uuid.UUID, settings: Settings) -> None:
+    """The completion listeners (webhooks, e-mail); never fails the job."""
+    try:
+        db.run(lambda s: notify.job_finished(s, job_id, settings=settings))
+    except Exception:
+        log.exception("job.notify_failed", task_id=str(job_id))
+
+
 async def _cancel_if_ours(s: AsyncSession, job_id: uuid.UUID, token: str) -> bool:
     """Cancel the row if this delivery still holds it; True if it ends cancelled."""
     if await _commit(jobs_repo.mark_cancelled, s, job_id, token):
@@ -246,6 +255,7 @@ def _fail(
 
     if db.run(fail):
         bus.publish(str(row.id), _ended("failed", row, message=message))
+        _notify(db, row.id, worker_settings())
     bound.info("job.failed", error=message)
     return "failed"
 

@@ -19,7 +19,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.accounts import service as users_service
-from app.core.config import Settings
+from app.core.config import Settings, get_settings
 from app.core.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized
 from app.core.metrics import BACKTEST_REQUESTS
 from app.core.outages import unavailable_dependency
@@ -42,9 +42,13 @@ async def submit(
     config: dict[str, Any],
     name: str | None,
     quota: SubmissionQuota | None = None,
+    settings: Settings | None = None,
 ) -> Job:
     """Admit (``quota``: call this after validating, so a 400 costs no quota), store
-    and queue one job of ``kind``."""
+    and queue one job of ``kind``. The registered submission checks (e.g. a
+    ``callback_url`` the service may call) run first, before any quota is taken."""
+    for check in registry.submission_checks():
+        await check(session, user, kind, config, settings or get_settings())
     if quota is not None:
         await quota.reserve(session, user=user)
     row = await jobs_repo.create(

@@ -27,7 +27,7 @@ from app.core.config import Settings
 from app.core.outages import unavailable_dependency
 from app.db.base import utcnow
 from app.db.models import Job, JobStatus
-from app.jobs import idempotency
+from app.jobs import idempotency, notify, registry
 from app.jobs import repository as jobs_repo
 
 log = structlog.get_logger(__name__)
@@ -78,9 +78,26 @@ async def sweep(
         else:
             report.resent += 1
     report.expired_keys = await idempotency.purge_expired(session, settings=settings)
+    await _run_hooks(session, settings, now)
     if report.requeued or report.failed or report.resent or report.expired_keys:
         log.info("sweeper.swept", **report.__dict__)
     return report
+
+
+async def _run_hooks(
+    session: AsyncSession, settings: Settings, now: dt.datetime
+) -> None:
+    """The registered sweep hooks (webhook re-dispatch, due schedules); one failing
+    hook does not stop the others."""
+    for hook in registry.sweep_hooks():
+        try:
+            await hook(session, settings, now)
+        except Exception as exc:
+            await session.rollback()
+            if unavailable_dependency(exc) is None:
+                log.exception("sweeper.hook_failed", hook=hook.__name__)
+            else:
+                log.warning("sweeper.hook_skipped", hook=hook.__name__)
 
 
 async def _settle(
@@ -98,6 +115,8 @@ async def _settle(
         )
         ok = await jobs_repo.mark_failed(session, row.id, error=error)
         await session.commit()
+        if ok:
+            await notify.job_finished(session, row.id, settings=settings)
         return "failed" if ok else None
     ok = await jobs_repo.release_stale_running(
         session, row.id, heartbeat_before=heartbeat_before

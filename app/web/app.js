@@ -10,6 +10,7 @@ import { renderCompare } from "./js/views/compare.js";
 import { renderHistory } from "./js/views/history.js";
 import { renderAuth } from "./js/views/login.js";
 import { renderNewBacktest } from "./js/views/new-backtest.js";
+import { renderTemplates } from "./js/views/templates.js";
 
 /**
  * @typedef {{view: (el: HTMLElement, route: import("./js/router.js").Route) => unknown,
@@ -25,6 +26,7 @@ const ROUTES = {
   backtest: { view: renderBacktest, title: "Backtest" },
   history: { view: renderHistory, title: "History", nav: "history" },
   compare: { view: renderCompare, title: "Compare", nav: "compare" },
+  templates: { view: renderTemplates, title: "Templates", nav: "templates" },
 };
 
 /** The shell's element with this id (index.html has them all). @param {string} id */

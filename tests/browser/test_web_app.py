@@ -362,6 +362,36 @@ def test_delete_a_backtest_from_history(page: Any, api: Api, account: Account) -
     assert api.status(account, task_id).status_code == 404
 
 
+def test_share_link_revoke_and_save_as_template(
+    page: Any, api: Api, account: Account, finished: list[dict[str, Any]]
+) -> None:
+    task_id = finished[0]["task_id"]
+    login_ui(page, account, f"backtest/{task_id}")
+    page.get_by_role("button", name="Share link").click()
+    url = page.locator("#share-url").input_value()
+    assert "/s/" in url
+    public = api.client.get(url)
+    assert public.status_code == 200 and "noindex" in public.headers["x-robots-tag"]
+    assert task_id not in public.text and account.username not in public.text
+
+    page.get_by_role("button", name="Revoke link").click()
+    page.wait_for_selector("#share-note:has-text('Link revoked')")
+    assert api.client.get(url).status_code == 404
+
+    page.once("dialog", lambda dialog: dialog.accept("From the web app"))
+    page.get_by_role("button", name="Save as template").click()
+    page.wait_for_selector("#template-note:has-text('Saved as template')")
+    saved = api.client.get("/v1/templates", headers=account.headers).json()
+    assert [t["name"] for t in saved] == ["From the web app"]
+    assert saved[0]["config"]["strategy_id"] == 2
+
+    page.get_by_role("link", name="Templates").click()
+    page.get_by_role("button", name="Run From the web app").click()
+    page.wait_for_url(re.compile(r".*#/backtest/[0-9a-f-]{36}"))
+    ran = api.wait_terminal(account, task_id_from_url(page))
+    assert ran["status"] == "completed" and ran["name"] == "From the web app"
+
+
 # --- failures the page must explain ------------------------------------------------
 
 

@@ -557,15 +557,16 @@ class LiveStack(LiveApi):
         wait_http_ok(self.api, f"{self.base_url}/health", STARTUP_TIMEOUT)
         return self
 
-    def start_worker(self) -> ManagedProcess:
-        """Start a worker (``w<N>@<host>``) and wait until it answers a ping."""
+    def start_worker(self, queues: str = "jobs") -> ManagedProcess:
+        """Start a worker (``w<N>@<host>``) on ``queues`` (comma-separated; the
+        maintenance queue carries webhook deliveries) and wait for its ping."""
         self._worker_count += 1
         node = f"w{self._worker_count}-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
         args = _python(
             "-m", "celery", "-A", "tests.integration.slow_worker", "worker",
             "--loglevel=INFO",
             f"--concurrency={self.options.concurrency}", "--pool=prefork",
-            "-Q", "jobs", "-n", node, "--without-gossip", "--without-mingle",
+            "-Q", queues, "-n", node, "--without-gossip", "--without-mingle",
         )  # fmt: skip
         worker = ManagedProcess.start(
             f"worker{self._worker_count}", args, env=self.env, log_dir=self.log_dir

@@ -168,6 +168,8 @@ async def test_me_returns_current_user(
         "username": user.username,
         "tier": "pro",
         "is_admin": False,
+        "email": None,
+        "notify_email": False,
     }
 
 

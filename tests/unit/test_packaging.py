@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
 COMPOSE = REPO / "docker-compose.yml"
 ENV_EXAMPLE = REPO / ".env.example"
-APP_SERVICES = {"migrate", "api", "worker", "beat"}
+APP_SERVICES = {"migrate", "api", "worker", "maintenance-worker", "beat"}
 # Variables .env.example documents that are not Settings fields.
 NON_SETTINGS = {
     "POSTGRES_USER",

@@ -5,23 +5,33 @@ from app.db.models.backtest import BacktestSeries
 from app.db.models.backtest_results import BacktestResult, Position
 from app.db.models.idempotency import IdempotencyKey, IdempotencyStatus
 from app.db.models.job import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus
+from app.db.models.share import JobShare
 from app.db.models.sweep import SweepChunk, SweepRow, SweepSummary
+from app.db.models.template import Schedule, ScheduleFiring, Template
 from app.db.models.trade import Trade
 from app.db.models.user import User
+from app.db.models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ACTIVE_STATUSES",
     "TERMINAL_STATUSES",
     "BacktestResult",
     "BacktestSeries",
+    "DeliveryStatus",
     "IdempotencyKey",
     "IdempotencyStatus",
     "Job",
+    "JobShare",
     "JobStatus",
     "Position",
+    "Schedule",
+    "ScheduleFiring",
     "SweepChunk",
     "SweepRow",
     "SweepSummary",
+    "Template",
     "Trade",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -11,6 +11,7 @@ from app.db.base import Base, utcnow
 
 USERNAME_MIN_LENGTH = 3
 USERNAME_MAX_LENGTH = 64
+EMAIL_MAX_LENGTH = 254
 _TIERS = ", ".join(f"'{t.value}'" for t in Tier)
 
 
@@ -35,6 +36,11 @@ class User(Base):
     )
     created_at: Mapped[dt.datetime] = mapped_column(
         default=utcnow, server_default=func.now()
+    )
+    # Optional: where completion e-mails go (``notify_email``).
+    email: Mapped[str | None] = mapped_column(String(EMAIL_MAX_LENGTH))
+    notify_email: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sql.false()
     )
 
     def __repr__(self) -> str:

@@ -112,6 +112,17 @@ export const api = {
   history: (query) => request("GET", "/v1/backtest/history", { query }),
   /** @param {string} id */
   remove: (id) => request("DELETE", `/v1/backtest/${encodeURIComponent(id)}`),
+  /** @param {string} id */
+  share: (id) => request("POST", `/v1/backtest/${encodeURIComponent(id)}/share`),
+  /** @param {string} id */
+  unshare: (id) => request("DELETE", `/v1/backtest/${encodeURIComponent(id)}/share`),
+  /** @param {string} name @param {Record<string, any>} config */
+  saveTemplate: (name, config) => request("POST", "/v1/templates", { body: { name, config } }),
+  templates: () => request("GET", "/v1/templates"),
+  /** @param {string} id */
+  runTemplate: (id) => request("POST", `/v1/templates/${encodeURIComponent(id)}/run`),
+  /** @param {string} id */
+  deleteTemplate: (id) => request("DELETE", `/v1/templates/${encodeURIComponent(id)}`),
 };
 
 /** @param {string} id */

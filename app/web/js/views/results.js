@@ -16,6 +16,7 @@ import { describeScreen } from "../screen-text.js";
 import { createAnalysisPanel } from "./analysis.js";
 import { createHoldingsPanel } from "./holdings.js";
 import { strategyLabel } from "./new-backtest.js";
+import { saveTemplateButton, shareControl } from "./share.js";
 import { createTradesTable } from "./trades.js";
 
 /**
@@ -178,6 +179,7 @@ function resultsHead(status, note) {
     actions: h("div", { class: "row" },
       h("a", { class: "btn", href: `#/new?from=${encodeURIComponent(id)}` }, "Run again with changes"),
       h("a", { class: "btn", href: `#/compare?ids=${encodeURIComponent(id)}` }, "Compare…"),
+      saveTemplateButton(status),
       deleteBacktestButton(id, { id: "delete-backtest", onError: (message) => { note.textContent = message; } })),
   });
 }
@@ -204,6 +206,7 @@ export function renderResults(/** @type {HTMLElement} */ container, /** @type {B
   const holdings = createHoldingsPanel(id, status.config || {});
   append(container, [
     resultsHead(status, note),
+    shareControl(id),
     coverageNote(m),
     h("section", { class: "card", "aria-label": "Settings" }, summarySlot),
     h("h2", { class: "visually-hidden" }, "Key metrics"),

@@ -1,0 +1,1 @@
+"""Scheduled runs of templates: cron in a time zone, fired by the sweep."""

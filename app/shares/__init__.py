@@ -1,0 +1,1 @@
+"""Public, revocable links to a completed job's results (``/s/{token}``)."""

@@ -1,0 +1,1 @@
+"""Saved submissions: a named configuration of a job kind, run on demand."""
