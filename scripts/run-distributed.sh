@@ -6,6 +6,7 @@
 #   3. worker   a Celery worker (prefork, $WORKER_CONCURRENCY processes), metrics on
 #               $WORKER_METRICS_PORT
 #   4. beat     the Celery beat schedule (the sweeper)
+#   5. maintenance  a thread-pool worker for the maintenance queue (webhooks, e-mail)
 # and stay in the foreground. SIGTERM/SIGINT (Ctrl-C) stops them gracefully: the API
 # drains in-flight requests and closes WebSockets with 1012, the worker finishes its
 # running jobs (Celery warm shutdown). If any process exits, the others are stopped.
@@ -86,6 +87,11 @@ start api "$RUN_DIR/metrics-api" "$PYTHON" -m uvicorn "$API_APP" --factory \
 start worker "$RUN_DIR/metrics-worker" celery -A "$CELERY_APP" worker \
   --queues jobs --concurrency "$WORKER_CONCURRENCY" --loglevel "$LOG_LEVEL" \
   --hostname "worker-$$@%h"
+# Webhook deliveries and e-mails on their own queue and worker, so a deep backlog of
+# jobs never delays a notification.
+start maintenance "$RUN_DIR/metrics-worker" celery -A "$CELERY_APP" worker \
+  --queues maintenance --pool threads --concurrency 4 --loglevel "$LOG_LEVEL" \
+  --hostname "maintenance-$$@%h"
 start beat "$RUN_DIR/metrics-worker" celery -A "$CELERY_APP" beat \
   --loglevel "$LOG_LEVEL" --schedule "$RUN_DIR/celerybeat-schedule"
 
