@@ -17,6 +17,7 @@ backtest request.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import itertools
 import math
@@ -147,7 +148,9 @@ def valid_combinations(config: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 _RENAMED = {"commission": "commission_rate", "slippage": "slippage_rate"}
-_NOT_ENGINE = frozenset({"name"})
+# Request fields the engine never sees (labels and notifications), whatever else the
+# request gains: only BacktestConfig's own fields are passed on.
+_ENGINE_FIELDS = frozenset(f.name for f in dataclasses.fields(BacktestConfig))
 
 
 def engine_config(request: Mapping[str, Any]) -> BacktestConfig:
@@ -156,9 +159,9 @@ def engine_config(request: Mapping[str, Any]) -> BacktestConfig:
     ``BacktestRequest.to_config`` does (a unit test holds the two equal)."""
     fields: dict[str, Any] = {}
     for key, value in request.items():
-        if key in _NOT_ENGINE:
-            continue
-        fields[_RENAMED.get(key, key)] = value
+        name = _RENAMED.get(key, key)
+        if name in _ENGINE_FIELDS:
+            fields[name] = value
     fields["start_date"] = dt.date.fromisoformat(str(request["start_date"]))
     fields["end_date"] = dt.date.fromisoformat(str(request["end_date"]))
     symbols = request.get("symbols")

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.backtests import run as backtest_run
 from app.backtests.schemas import BacktestRequest
 from app.core.config import Settings
+from app.data.membership import membership_mask_for
 from app.data.store import load_dataset
 from app.db.models import Job, User
 from app.engine.backtest import BacktestResult, run_backtest
@@ -100,7 +101,12 @@ def _run(name: str, job_id: uuid.UUID = RUN_ID) -> Completion:
 def _engine(name: str) -> BacktestResult:
     body = {**STRATEGIES, "nodiv": NO_DIVIDENDS}[name]
     config = BacktestRequest.model_validate(body).to_config()
-    return run_backtest(config, load_dataset(None))
+    data = load_dataset(None)
+    # As the worker runs it: whole-universe requests default to sp500_pit.
+    pit = config.universe == "sp500_pit"
+    return run_backtest(
+        config, data, membership=membership_mask_for(data) if pit else None
+    )
 
 
 async def _completed(session: AsyncSession, user: User, name: str = "small") -> Job:

@@ -57,7 +57,11 @@ def equity_from_export(body: Any, column: str = "equity") -> pd.Series:
         points = body.get("equity_curve") or body.get("points") or []
     if not isinstance(points, list):
         raise ValueError(f"unexpected equity export: {type(body).__name__}")
-    return series([p["date"] for p in points], [p.get(column) for p in points], column)
+    key = column
+    if column == "benchmark" and points and "benchmark" not in points[0]:
+        # The export names benchmark columns ``benchmark_<SYMBOL>``: the first one.
+        key = next((k for k in points[0] if k.startswith("benchmark_")), column)
+    return series([p["date"] for p in points], [p.get(key) for p in points], column)
 
 
 def trades_frame(trades: Iterable[Trade]) -> pd.DataFrame:

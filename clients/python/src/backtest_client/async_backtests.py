@@ -225,6 +225,8 @@ class AsyncBacktests:
         dataset: str | None = None,
         risk_free_rate: float | None = None,
         universe: Universe | None = None,
+        callback_url: str | None = None,
+        notify_email: bool | None = None,
         idempotency_key: str | None = None,
     ) -> AsyncBacktest:
         """See :meth:`Backtests.submit`."""
@@ -240,6 +242,7 @@ class AsyncBacktests:
             rebalancing=rebalancing, commission=commission, slippage=slippage,
             execution=execution, dividends=dividends, benchmark=benchmark,
             dataset=dataset, risk_free_rate=risk_free_rate, universe=universe,
+            callback_url=callback_url, notify_email=notify_email,
         )  # fmt: skip
         key = idempotency_key or new_idempotency_key()
         response = await self._client.transport.request(

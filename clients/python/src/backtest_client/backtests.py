@@ -307,6 +307,8 @@ class Backtests:
         dataset: str | None = None,
         risk_free_rate: float | None = None,
         universe: Universe | None = None,
+        callback_url: str | None = None,
+        notify_email: bool | None = None,
         idempotency_key: str | None = None,
     ) -> Backtest:
         """Submit a backtest. ``strategy``: a name (``"momentum"``) or an id;
@@ -323,6 +325,7 @@ class Backtests:
             rebalancing=rebalancing, commission=commission, slippage=slippage,
             execution=execution, dividends=dividends, benchmark=benchmark,
             dataset=dataset, risk_free_rate=risk_free_rate, universe=universe,
+            callback_url=callback_url, notify_email=notify_email,
         )  # fmt: skip
         key = idempotency_key or new_idempotency_key()
         response = self._client.transport.request(

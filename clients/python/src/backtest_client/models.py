@@ -92,6 +92,8 @@ class User(Model):
     username: str
     tier: str
     is_admin: bool
+    email: str | None = None
+    notify_email: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,6 +149,9 @@ class BacktestRequest(Model):
     # "sp500_pit": point-in-time S&P 500 members; server default for whole-universe
     # runs on the bundled data (README "Data and its limits").
     universe: Literal["sp500_pit", "all"] | None = None
+    # A signed completion callback (README "Webhooks") and a completion e-mail.
+    callback_url: str | None = None
+    notify_email: bool | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in super().to_json().items() if v is not None}
@@ -170,7 +175,8 @@ class BacktestStatus(Model):
     created_at: dt.datetime
     name: str | None = None
     current_date: dt.date | None = None
-    trades_executed: int = 0
+    trades_executed: int = 0  # older name of fills_executed
+    fills_executed: int = 0
     started_at: dt.datetime | None = None
     completed_at: dt.datetime | None = None
     error: str | None = None
