@@ -31,6 +31,7 @@ from app.api.caching import JsonCache
 from app.api.errors import register_error_handlers
 from app.api.middleware import LimitsMiddleware
 from app.api.observability import ObservabilityMiddleware
+from app.api.safe_text import SafeTextMiddleware
 from app.backtests import api as backtests_api
 from app.catalog import api as catalog_api
 from app.core import metrics
@@ -165,6 +166,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     register_error_handlers(app)
     # Body-size limit (413) and rate-limit headers on every limited response.
     app.add_middleware(LimitsMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    # Control characters in a query parameter or the path: 400 before routing.
+    app.add_middleware(SafeTextMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -12,7 +12,9 @@ from app.accounts.deps import CurrentUser
 from app.accounts.schemas import LoginRequest, RegisterRequest, TokenResponse, UserRead
 from app.api.deps import AuthIpLimit, LoginThrottleDep, SessionDep, SettingsDep
 from app.api.schemas import error_responses
+from app.core.errors import ValidationFailed
 from app.core.security import IssuedToken
+from app.core.text import UNSAFE_TEXT_MESSAGE, is_safe_text
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -72,6 +74,10 @@ async def token(
     settings: SettingsDep,
     throttle: LoginThrottleDep,
 ) -> TokenResponse:
+    for name in ("username", "password"):
+        if not is_safe_text(getattr(form, name)):
+            field = f"body.{name}"
+            raise ValidationFailed(f"{field} {UNSAFE_TEXT_MESSAGE}", field=field)
     return await _login(session, settings, throttle, form.username, form.password)
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
+from app.api.schemas import Schema
 from app.core.security import Tier
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
@@ -14,7 +15,7 @@ PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 256  # bounds the hashing cost of a single request
 
 
-class RegisterRequest(BaseModel):
+class RegisterRequest(Schema):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -33,7 +34,7 @@ class RegisterRequest(BaseModel):
     )
 
 
-class LoginRequest(BaseModel):
+class LoginRequest(Schema):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -85,7 +86,7 @@ class UserRead(BaseModel):
     is_admin: bool
 
 
-class AdminUserUpdate(BaseModel):
+class AdminUserUpdate(Schema):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"tier": "pro"}, {"is_admin": True}]},

@@ -131,8 +131,11 @@ def _verified(token: str, secret: str) -> TokenPayload:
         raise Unauthorized("Could not validate credentials")
     if not isinstance(iat, int | float) or not isinstance(exp, int | float):
         raise Unauthorized("Could not validate credentials")
-    return TokenPayload(
-        sub=sub,
-        iat=dt.datetime.fromtimestamp(iat, dt.UTC),
-        exp=dt.datetime.fromtimestamp(exp, dt.UTC),
-    )
+    try:
+        return TokenPayload(
+            sub=sub,
+            iat=dt.datetime.fromtimestamp(iat, dt.UTC),
+            exp=dt.datetime.fromtimestamp(exp, dt.UTC),
+        )
+    except (OverflowError, ValueError, OSError) as exc:  # exp = 1e20, NaN, ...
+        raise Unauthorized("Could not validate credentials") from exc
