@@ -159,6 +159,22 @@ class RateLimiter:
         stats = await self._call(self.strategy.get_window_stats, item, *identifiers)
         return self._from_stats(item, stats, allowed=stats.remaining >= 1)
 
+    async def refund(self, rule: str, *identifiers: str) -> None:
+        """Give back one slot taken by ``hit`` (the newest entry of the window): for a
+        request that failed after it was admitted. Best effort: a storage error is
+        logged, never raised (the slot then ages out with its window)."""
+        key = parse_rule(rule).key_for(*identifiers)
+        try:
+            if self._redis is not None:
+                prefix = self.settings.rate_limit_key_prefix
+                await self._redis.lpop(f"{prefix}:{key}")  # type: ignore[misc]
+            elif isinstance(self.storage, MemoryStorage):
+                entries = self.storage.events.get(key)
+                if entries:
+                    del entries[0]
+        except (aredis.RedisError, OSError) as exc:
+            logger.warning("rate_limit.refund_failed", error=type(exc).__name__)
+
     async def _decision(
         self, item: limits.RateLimitItem, identifiers: Iterable[str], *, allowed: bool
     ) -> Decision:
