@@ -21,4 +21,4 @@ cat <<MSG
     demo login  username: $DEMO_USERNAME   password: $DEMO_PASSWORD
 
 MSG
-exec python -m uvicorn app.main:create_app --factory --host "$HOST" --port "$PORT"
+exec python -m app.ops.serve app.main:create_app --factory --host "$HOST" --port "$PORT"

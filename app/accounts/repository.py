@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.security import Tier
+from app.core.text import normalise_username
 from app.db.models import User
 
 
@@ -16,7 +17,11 @@ async def get(session: AsyncSession, user_id: uuid.UUID) -> User | None:
 
 
 async def get_by_username(session: AsyncSession, username: str) -> User | None:
-    result = await session.execute(select(User).where(User.username == username))
+    """Case-insensitive (index ``uq_users_username_lower``)."""
+    name = normalise_username(username)
+    result = await session.execute(
+        select(User).where(func.lower(User.username) == name)
+    )
     return result.scalar_one_or_none()
 
 

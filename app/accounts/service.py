@@ -68,6 +68,10 @@ async def authenticate(session: AsyncSession, *, username: str, password: str) -
     """The user for these credentials, else ``Unauthorized`` with one message for
     unknown users and wrong passwords (and similar timing, via a dummy verify)."""
     user = await users_repo.get_by_username(session, username)
+    # End the read transaction: the connection goes back to the pool while argon2
+    # runs (tens of ms of CPU), so a burst of logins cannot exhaust the pool
+    # (expire_on_commit=False keeps the row readable).
+    await session.commit()
     if user is None:
         await to_thread.run_sync(dummy_verify, password)
         raise Unauthorized(INVALID_CREDENTIALS)

@@ -63,7 +63,11 @@ class RateLimitRules(BaseModel):
     * ``active_jobs``: pending + running jobs a user may have at once, by tier.
     * ``api``: every other authenticated request, per user.
     * ``auth_ip``: register/login/token requests per client IP.
-    * ``login_failures``: failed logins per username before further tries get 429.
+    * ``login_failures``: failed logins per (username, client address) before
+      further tries from that address get 429.
+    * ``login_failures_account``: failed logins per username from all addresses;
+      when full, each address may fail only once per window (the owner, who has
+      not failed, still logs in). See ``app.core.rate_limit.LoginThrottle``.
 
     Admins are exempt from the per-user rules (not from the per-IP ones).
     """
@@ -77,6 +81,7 @@ class RateLimitRules(BaseModel):
     api: str = "600/minute"
     auth_ip: str = "10/minute"
     login_failures: str = "5 per 15 minutes"
+    login_failures_account: str = "50 per 15 minutes"
 
     @field_validator("submit", mode="before")
     @classmethod
@@ -100,7 +105,7 @@ class RateLimitRules(BaseModel):
             raise ValueError("active_jobs caps must be at least 1")
         return value
 
-    @field_validator("api", "auth_ip", "login_failures")
+    @field_validator("api", "auth_ip", "login_failures", "login_failures_account")
     @classmethod
     def _check_single(cls, value: str) -> str:
         return _check_rule(value)

@@ -37,3 +37,8 @@ def unsafe_paths(value: Any, path: str = "") -> Iterator[str]:
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             yield from unsafe_paths(item, f"{path}[{index}]")
+
+
+def normalise_username(username: str) -> str:
+    """Usernames are case-insensitive: the one form lookups and limits compare."""
+    return username.strip().lower()

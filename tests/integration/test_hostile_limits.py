@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import sqlite3
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -25,11 +27,15 @@ import psycopg
 import pytest
 import redis
 
+from tests.integration.conftest import DEFAULT_PASSWORD
 from tests.integration.stack import (
+    STARTUP_TIMEOUT,
     EmbeddedServer,
     LiveApi,
     LiveStack,
     ManagedProcess,
+    free_port,
+    wait_http_ok,
 )
 
 pytestmark = pytest.mark.integration
@@ -66,6 +72,24 @@ class LimitedApi(LiveApi):
         return [self.process] if self.process else []
 
 
+def serve_args(port: int) -> list[str]:
+    """The launcher the scripts and the Dockerfile use (``app.ops.serve``), on the
+    test app: uvicorn believes forwarded headers only from TRUSTED_PROXIES."""
+    return [
+        sys.executable, "-m", "app.ops.serve",
+        "tests.integration.slow_app:create_app", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def _start(name: str, env: dict[str, str], log_dir: Any) -> ManagedProcess:
+    port = free_port()
+    process = ManagedProcess.start(name, serve_args(port), env=env, log_dir=log_dir)
+    process.base_url = f"http://127.0.0.1:{port}"
+    wait_http_ok(process, f"{process.base_url}/health", STARTUP_TIMEOUT)
+    return process
+
+
 def _limit_env() -> dict[str, str]:
     return {
         "RATE_LIMIT_ENABLED": "true",
@@ -77,25 +101,28 @@ def _limit_env() -> dict[str, str]:
 @contextlib.contextmanager
 def _embedded(tmp: Any) -> Iterator[LimitedApi]:
     server = EmbeddedServer(var_dir=tmp / "var", log_dir=tmp, chunk_delay=0.0)
-    server.env.update({**_limit_env(), "EMBEDDED_WORKER_CONCURRENCY": "0"})
-    server.start()
+    env = {**server.env, **_limit_env(), "EMBEDDED_WORKER_CONCURRENCY": "0"}
+    process = _start("embedded-limited", env, tmp)
     try:
-        api = LimitedApi(server.base_url, str(tmp / "var" / "backtest.db"), sqlite=True)
-        api.process = server.api
+        api = LimitedApi(
+            process.base_url, str(tmp / "var" / "backtest.db"), sqlite=True
+        )
+        api.process = process
         api.execute(
             "CREATE TRIGGER IF NOT EXISTS explode BEFORE INSERT ON jobs "
             f"WHEN NEW.name = '{EXPLODE}' BEGIN SELECT RAISE(ABORT, 'boom'); END"
         )
         yield api
     finally:
-        server.stop()
+        process.stop()
 
 
 @contextlib.contextmanager
 def _distributed(stack: LiveStack) -> Iterator[LimitedApi]:
     broker = stack.redis_url.rsplit("/", 1)[0] + "/11"  # no worker reads it
     redis.Redis.from_url(broker).flushdb()
-    process = stack.start_api("api-limited", REDIS_URL=broker, **_limit_env())
+    env = {**stack.env, "REDIS_URL": broker, **_limit_env()}
+    process = _start("api-limited", env, stack.log_dir)
     try:
         api = LimitedApi(process.base_url, stack.sync_database_url, sqlite=False)
         api.process = process
@@ -204,3 +231,76 @@ async def test_fifty_parallel_submits_never_exceed_the_active_cap(
         active = await http.get("/v1/backtest/history", params={"status": "pending"})
     assert statuses.count(200) == LIMITS["active_jobs"]["free"]  # type: ignore[index]
     assert int(active.headers["X-Total-Count"]) == statuses.count(200)
+
+
+# --- logins under attack -----------------------------------------------------------
+# Distinct clients are distinct source addresses on the loopback (Linux routes all of
+# 127/8 locally): real TCP peers, no forwarded header involved.
+
+
+def _addresses(count: int) -> list[str]:
+    block = random.randrange(1, 250)
+    return [f"127.{block}.{i // 250}.{i % 250 + 1}" for i in range(count)]
+
+
+def _from(api: LiveApi, address: str) -> httpx.AsyncClient:
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    return httpx.AsyncClient(base_url=api.base_url, transport=transport, timeout=60)
+
+
+async def _login(api: LiveApi, address: str, username: str, password: str) -> int:
+    async with _from(api, address) as http:
+        response = await http.post(
+            "/v1/auth/login", json={"username": username, "password": password}
+        )
+    assert response.status_code in (200, 401, 429), response.text
+    return response.status_code
+
+
+async def test_fifty_parallel_wrong_passwords_get_at_most_the_limit_through(
+    limited: LimitedApi,
+) -> None:
+    victim = limited.make_user()
+    [attacker, owner] = _addresses(2)
+    statuses = await asyncio.gather(
+        *(_login(limited, attacker, victim.username, "wrong-pass") for _ in range(50))
+    )
+    assert statuses.count(401) <= 5
+    assert statuses.count(401) + statuses.count(429) == 50
+    # The owner, on another address, is not locked out by the stranger.
+    assert await _login(limited, owner, victim.username, DEFAULT_PASSWORD) == 200
+
+
+async def test_owner_logs_in_during_a_distributed_attack(limited: LimitedApi) -> None:
+    """Sixty addresses guess at once (the per-account window, 50, fills: the account
+    is under attack); the owner logs in in the middle of it and after it."""
+    victim = limited.make_user()
+    *attackers, owner = _addresses(61)
+    guesses = [
+        _login(limited, address, victim.username.upper(), "wrong-pass")
+        for address in attackers
+    ]
+    owner_during = _login(limited, owner, victim.username, DEFAULT_PASSWORD)
+    results = await asyncio.gather(*guesses[:30], owner_during, *guesses[30:])
+    assert results[30] == 200
+    assert set(results[:30] + results[31:]) <= {401, 429}
+    assert await _login(limited, owner, victim.username, DEFAULT_PASSWORD) == 200
+
+
+async def test_forged_forwarded_for_from_loopback_is_not_believed(
+    limited: LimitedApi,
+) -> None:
+    """uvicorn (launched as the scripts do) with TRUSTED_PROXIES empty: 14 logins
+    from one address, each claiming another X-Forwarded-For, share that address's
+    auth limit (10 per minute)."""
+    [address] = _addresses(1)
+    statuses = []
+    async with _from(limited, address) as http:
+        for i in range(14):
+            response = await http.post(
+                "/v1/auth/login",
+                json={"username": f"nobody{i}", "password": "wrong-pass"},
+                headers={"X-Forwarded-For": f"198.51.100.{i + 1}"},
+            )
+            statuses.append(response.status_code)
+    assert statuses.count(429) == 4, statuses
