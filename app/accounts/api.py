@@ -102,7 +102,7 @@ async def _login(
     description="The authenticated account, with its tier and admin flag as stored.",
     status_code=status.HTTP_200_OK,
     response_model=UserRead,
-    responses=error_responses(401),
+    responses=error_responses(401, 429),
 )
 async def me(user: CurrentUser) -> UserRead:
     return UserRead.model_validate(user)

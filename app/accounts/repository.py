@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.security import Tier
@@ -70,3 +70,20 @@ async def update_password_hash(
 async def delete(session: AsyncSession, user: User) -> None:
     await session.delete(user)
     await session.flush()
+
+
+async def lock_admins(session: AsyncSession) -> None:
+    """Lock every admin row until the transaction ends, so concurrent demotions are
+    serialised and "is one admin left" is exact: ``FOR UPDATE`` on PostgreSQL, a
+    no-op ``UPDATE`` (the database write lock) on SQLite, which ignores it."""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(
+            update(User).where(User.is_admin).values(is_admin=User.is_admin)
+        )
+        return
+    await session.execute(select(User.id).where(User.is_admin).with_for_update())
+
+
+async def count_admins(session: AsyncSession) -> int:
+    query = select(func.count()).select_from(User).where(User.is_admin)
+    return int(await session.scalar(query) or 0)

@@ -29,6 +29,9 @@ from app.db.models import User
 
 logger = structlog.get_logger(__name__)
 INVALID_CREDENTIALS = "Incorrect username or password"
+LAST_ADMIN = (
+    "This is the last administrator: make another account an administrator first."
+)
 
 
 async def create_user(
@@ -122,9 +125,14 @@ async def update_account(
     tier: Tier | None = None,
     is_admin: bool | None = None,
 ) -> User:
+    if is_admin is False:
+        await users_repo.lock_admins(session)
     user = await users_repo.get(session, user_id)
     if user is None:
         raise NotFound("User not found")
+    demoting = is_admin is False and user.is_admin
+    if demoting and await users_repo.count_admins(session) <= 1:
+        raise Conflict(LAST_ADMIN)
     await users_repo.update_tier_admin(session, user, tier=tier, is_admin=is_admin)
     await session.commit()
     logger.info(

@@ -157,13 +157,13 @@ async def create_backtest(
     "by `created_at`, `total_return` or `sharpe_ratio` (prefix `-` for descending). "
     "The total is in `X-Total-Count`, neighbouring pages in `Link`.",
     response_model=list[HistoryItem],
-    responses=error_responses(400, 401),
+    responses=error_responses(400, 401, 429),
 )
 @router.get(
     "",
     summary="List your backtests (same as /history)",
     response_model=list[HistoryItem],
-    responses=error_responses(400, 401),
+    responses=error_responses(400, 401, 429),
 )
 async def list_backtests(
     request: Request,
@@ -209,7 +209,7 @@ async def list_backtests(
     description="`metrics` (the full metric set) is present once `status` is "
     "`completed`; `error` explains a `failed` job. " + _ID_DOC + _CACHE_DOC,
     response_model=BacktestStatus,
-    responses={304: {"description": "Not modified"}, **error_responses(401, 404)},
+    responses={304: {"description": "Not modified"}, **error_responses(401, 404, 429)},
 )
 async def get_backtest(
     request: Request, response: Response, row: ViewedBacktest
@@ -238,7 +238,7 @@ async def get_backtest(
     response_model=list[TradeOut],
     responses={
         304: {"description": "Not modified"},
-        **error_responses(400, 401, 404, 409),
+        **error_responses(400, 401, 404, 409, 429),
     },
 )
 async def get_trades(
@@ -282,7 +282,7 @@ async def get_trades(
     response_model=ChartData,
     responses={
         304: {"description": "Not modified"},
-        **error_responses(400, 401, 404, 409),
+        **error_responses(400, 401, 404, 409, 429),
     },
 )
 async def get_chart(
@@ -315,7 +315,7 @@ async def get_chart(
     "Completed, failed or cancelled: the job and its results are deleted (a later "
     "GET is 404).",
     response_model=CancelResponse,
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 404, 429),
 )
 async def cancel_backtest(
     task_id: str, session: SessionDep, user: CurrentUser, settings: SettingsDep

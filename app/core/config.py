@@ -202,6 +202,11 @@ class Settings(BaseSettings):
     # --- observability and caching -------------------------------------------
     # Serve Prometheus metrics at GET /metrics on the API.
     metrics_enabled: bool = True
+    # Bearer token /metrics requires (`Authorization: Bearer <token>`); unset: open
+    # in development/test, and NOT served in production (set one to scrape it).
+    metrics_token: str | None = None
+    # Serve /docs, /redoc and /openapi.json (public: the API contract is no secret).
+    docs_enabled: bool = True
     # Port of a distributed Celery worker's Prometheus endpoint (0 = none).
     worker_metrics_port: int = Field(default=9808, ge=0, le=65535)
     # /ready asks the Celery workers for a ping with this timeout, and reuses the

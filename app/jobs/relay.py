@@ -73,11 +73,13 @@ async def serve_progress(
     """Serve one progress socket of a ``kind`` job until a terminal state, the
     client leaving, or the idle limit."""
     settings: Settings = websocket.app.state.settings
+    jwt, subprotocol = _token(websocket, token)
+    # Accepted first, then closed: a client learns *why* (4003), which a refused
+    # handshake (HTTP 403) cannot tell it.
+    await websocket.accept(subprotocol=subprotocol)
     if not _origin_allowed(websocket, settings):
         await websocket.close(code=CLOSE_FORBIDDEN_ORIGIN, reason="origin not allowed")
         return
-    jwt, subprotocol = _token(websocket, token)
-    await websocket.accept(subprotocol=subprotocol)
     try:
         viewer_id = users_service.user_id_from_token(jwt or "", settings=settings)
     except Unauthorized:

@@ -359,3 +359,17 @@ async def test_websocket_with_overflowing_token_closes_4001(
         with pytest.raises(ConnectionClosed):
             await ws.recv()
     assert ws.close_code == 4001
+
+
+async def test_websocket_from_a_foreign_origin_closes_4003(
+    server: LiveApi, hostile_user: LiveUser
+) -> None:
+    """As the README says: the handshake completes, then close 4003 (a refused
+    handshake would only tell the client "403")."""
+    job = uuid.uuid4()
+    url = f"{server.ws_url}/v1/backtest/{job}/progress?token={hostile_user.token}"
+    origin: Any = "https://evil.example"
+    async with connect(url, origin=origin, open_timeout=30) as ws:
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    assert ws.close_code == 4003
