@@ -47,6 +47,25 @@ class LoginRequest(Schema):
     password: str = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
 
 
+class PasswordChange(Schema):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "current_password": "correct-horse-battery",
+                    "new_password": "another-long-passphrase",
+                }
+            ]
+        },
+    )
+
+    current_password: str = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
+    new_password: str = Field(
+        min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH
+    )
+
+
 class TokenResponse(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={

@@ -8,31 +8,35 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.errors import error_response
-from app.core.errors import ValidationFailed
+from app.core.errors import AppError, NotFound, ValidationFailed
 from app.core.text import UNSAFE_TEXT_MESSAGE, is_safe_text
 
 
-def unsafe_url_field(scope: Scope) -> str | None:
-    """``query.<name>`` or ``path`` of the first unsafe URL part, else None."""
+def unsafe_query_field(scope: Scope) -> str | None:
+    """``query.<name>`` of the first unsafe query parameter, else None."""
     query = scope.get("query_string", b"").decode("latin-1")
     for name, value in parse_qsl(query, keep_blank_values=True, errors="replace"):
         if not is_safe_text(value) or not is_safe_text(name):
             return f"query.{name}" if is_safe_text(name) else "query"
-    if not is_safe_text(scope.get("path", "")):
-        return "path"
     return None
 
 
 class SafeTextMiddleware:
-    """400 in the error envelope, naming the parameter, for a control character in
-    a query parameter (name or value) or in the path."""
+    """A control character in a query parameter (name or value): 400 in the error
+    envelope naming the parameter. In the path: 404 (no resource has such a name;
+    path parameters are ids)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and (field := unsafe_url_field(scope)):
-            error = ValidationFailed(f"{field} {UNSAFE_TEXT_MESSAGE}", field=field)
-            await error_response(error)(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            error: AppError | None = None
+            if field := unsafe_query_field(scope):
+                error = ValidationFailed(f"{field} {UNSAFE_TEXT_MESSAGE}", field=field)
+            elif not is_safe_text(scope.get("path", "")):
+                error = NotFound()
+            if error is not None:
+                await error_response(error)(scope, receive, send)
+                return
         await self.app(scope, receive, send)

@@ -29,6 +29,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.accounts import service as users_service
+from app.accounts.sessions import revocations_of
 from app.api.deps import limiter_of, read_connection
 from app.core.config import Settings
 from app.core.errors import Unauthorized
@@ -81,7 +82,9 @@ async def serve_progress(
         await websocket.close(code=CLOSE_FORBIDDEN_ORIGIN, reason="origin not allowed")
         return
     try:
-        viewer_id = users_service.user_id_from_token(jwt or "", settings=settings)
+        viewer_id = await users_service.user_id_from_token(
+            jwt or "", settings=settings, revocations=revocations_of(websocket.app)
+        )
     except Unauthorized:
         await _close_bad_token(websocket)
         return

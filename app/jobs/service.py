@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.accounts import service as users_service
+from app.accounts.sessions import TokenRevocations
 from app.core.config import Settings
 from app.core.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized
 from app.core.metrics import BACKTEST_REQUESTS
@@ -140,12 +141,15 @@ async def read_owned(
     task_id: str,
     kind: str,
     settings: Settings,
+    revocations: TokenRevocations,
 ) -> tuple[Viewer, JobView | None]:
     """Authenticate ``token`` and read the job it may see, in one query (see
     ``jobs_repo.get_with_viewer``). The job is ``None`` for unknown, malformed and
     other users' ids: the caller answers 404 after rate limiting, as for
     ``get_owned``."""
-    viewer_id = users_service.user_id_from_token(token, settings=settings)
+    viewer_id = await users_service.user_id_from_token(
+        token, settings=settings, revocations=revocations
+    )
     viewer, row = await jobs_repo.get_with_viewer(
         connection, viewer_id=viewer_id, job_id=parse_id(task_id), kind=kind
     )
