@@ -254,7 +254,8 @@ class LoginThrottle:
       N concurrent wrong passwords gets at most the limit through; a success gives
       its slot back (successful logins cost nothing);
     * per username, ``rate_limits.login_failures_account`` (50 per 15 minutes),
-      counted from every client. While it is full the account is under attack and
+      attempts from every client (successes included: they give nothing back
+      here). While it is full the account is under attack and
       each client may fail only once per window: a client that has failed gets
       429, a client that has not (the owner on their own address) still has its
       password checked, and a correct password logs in.
@@ -303,8 +304,9 @@ class LoginThrottle:
                     await self._refund(taken)
                     self._refuse(decision)
                 taken.append((rule, scope, key))
+            # Every attempt counts here and a success gives nothing back: an owner's
+            # login in the middle of an attack must not end the "under attack" state.
             await limiter.hit(account_rule, "login-acct", account)
-            taken.append((account_rule, "login-acct", account))
         except LimiterUnavailable:
             RATE_LIMIT_FAIL_OPEN.labels(rule="login_failures").inc()
         return taken

@@ -273,7 +273,8 @@ async def test_fifty_parallel_wrong_passwords_get_at_most_the_limit_through(
 
 async def test_owner_logs_in_during_a_distributed_attack(limited: LimitedApi) -> None:
     """Sixty addresses guess at once (the per-account window, 50, fills: the account
-    is under attack); the owner logs in in the middle of it and after it."""
+    is under attack); the owner logs in in the middle of it and after it, while an
+    attacking address that failed is refused from then on."""
     victim = limited.make_user()
     *attackers, owner = _addresses(61)
     guesses = [
@@ -284,6 +285,9 @@ async def test_owner_logs_in_during_a_distributed_attack(limited: LimitedApi) ->
     results = await asyncio.gather(*guesses[:30], owner_during, *guesses[30:])
     assert results[30] == 200
     assert set(results[:30] + results[31:]) <= {401, 429}
+    # An address that failed during the attack is refused, even the right password.
+    failed = attackers[results.index(401) - (1 if results.index(401) > 30 else 0)]
+    assert await _login(limited, failed, victim.username, DEFAULT_PASSWORD) == 429
     assert await _login(limited, owner, victim.username, DEFAULT_PASSWORD) == 200
 
 
