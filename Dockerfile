@@ -53,4 +53,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '8000')}/health\", timeout=2)"]
 # exec form through sh so that API_WORKERS/PORT expand; exec hands PID 1 to uvicorn,
 # which then receives SIGTERM and drains in-flight requests.
-CMD ["sh", "-c", "exec uvicorn app.main:create_app --factory --host 0.0.0.0 --port \"$PORT\" --workers \"$API_WORKERS\" --proxy-headers --timeout-graceful-shutdown 30"]
+CMD ["sh", "-c", "exec python -m app.ops.serve app.main:create_app --factory --host 0.0.0.0 --port \"$PORT\" --workers \"$API_WORKERS\" --timeout-graceful-shutdown 30"]

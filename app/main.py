@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,10 +33,12 @@ from app.api.caching import JsonCache
 from app.api.errors import register_error_handlers
 from app.api.middleware import LimitsMiddleware
 from app.api.observability import ObservabilityMiddleware
+from app.api.safe_text import SafeTextMiddleware
 from app.backtests import api as backtests_api
 from app.catalog import api as catalog_api
 from app.core import metrics
 from app.core.config import Settings, get_settings
+from app.core.errors import Unauthorized
 from app.core.logging import configure_logging
 from app.core.queue import QUEUE
 from app.core.rate_limit import RateLimiter
@@ -158,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # /docs and /redoc: app.api.docs, from vendored bundles
         redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
         openapi_tags=[
             {"name": "auth", "description": "Accounts and tokens"},
             {"name": "admin", "description": "Administration (admins only)"},
@@ -175,6 +179,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     register_error_handlers(app)
     # Body-size limit (413) and rate-limit headers on every limited response.
     app.add_middleware(LimitsMiddleware, max_body_bytes=settings.max_request_body_bytes)
+    # Control characters in a query parameter or the path: 400 before routing.
+    app.add_middleware(SafeTextMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -185,12 +191,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost: request ids and metrics see every response, 500s included.
     app.add_middleware(ObservabilityMiddleware)
     app.include_router(health.router)
-    if settings.metrics_enabled:
-        _mount_metrics(app)
+    if settings.metrics_enabled and (
+        settings.metrics_token or settings.environment != "production"
+    ):
+        _mount_metrics(app, settings.metrics_token)
+    elif settings.metrics_enabled:
+        structlog.get_logger(__name__).warning(
+            "metrics.not_served", reason="set METRICS_TOKEN to serve /metrics"
+        )
     app.include_router(_v1_router())
     app.include_router(shares_api.page_router)
     _mount_web_app(app)
-    docs.install(app)
+    if settings.docs_enabled:
+        docs.install(app)
     _install_openapi_without_422(app)
     return app
 
@@ -213,9 +226,14 @@ def _v1_router() -> APIRouter:
     return router
 
 
-def _mount_metrics(app: FastAPI) -> None:
+def _mount_metrics(app: FastAPI, token: str | None) -> None:
+    expected = f"Bearer {token}".encode() if token else None
+
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics(request: Request) -> Response:
+        given = request.headers.get("authorization", "").encode()
+        if expected is not None and not hmac.compare_digest(given, expected):
+            raise Unauthorized("A valid metrics token is required")
         depth = None
         client = getattr(request.app.state, "redis", None)
         if client is not None:

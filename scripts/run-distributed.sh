@@ -81,7 +81,7 @@ trap 'stop_all; exit 0' TERM INT
 echo "run-distributed: migrating $(echo "$DATABASE_URL" | sed -E 's#//([^:@/]*):[^@]*@#//\1:***@#')" >&2
 PYTHON="$PYTHON" scripts/prestart.sh
 
-start api "$RUN_DIR/metrics-api" "$PYTHON" -m uvicorn "$API_APP" --factory \
+start api "$RUN_DIR/metrics-api" "$PYTHON" -m app.ops.serve "$API_APP" --factory \
   --host "$HOST" --port "$API_PORT" --workers "$API_WORKERS" \
   --timeout-graceful-shutdown 30
 start worker "$RUN_DIR/metrics-worker" celery -A "$CELERY_APP" worker \

@@ -47,4 +47,4 @@ MSG
   done
   echo "run.sh: $probe/ready did not answer within 2 minutes (see the log above)" >&2
 ) &
-exec python -m uvicorn app.main:create_app --factory --host "$HOST" --port "$PORT"
+exec python -m app.ops.serve app.main:create_app --factory --host "$HOST" --port "$PORT"

@@ -19,10 +19,11 @@ router = APIRouter(prefix="/admin", tags=["admin"])
     "/users/{user_id}",
     summary="Change a user's tier or admin flag",
     description="Administrators only. Omitted fields are left unchanged; the change "
-    "applies to the user's next request (tiers are never read from tokens).",
+    "applies to the user's next request (tiers are never read from tokens). "
+    "Demoting the last administrator (yourself included) is refused with 409.",
     status_code=status.HTTP_200_OK,
     response_model=UserRead,
-    responses=error_responses(400, 401, 403, 404),
+    responses=error_responses(400, 401, 403, 404, 409, 429),
 )
 async def update_user(
     user_id: uuid.UUID, body: AdminUserUpdate, session: SessionDep, _: AdminUser

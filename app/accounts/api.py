@@ -4,21 +4,31 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.accounts import service as users_service
 from app.accounts.deps import CurrentUser
 from app.accounts.schemas import (
     LoginRequest,
+    PasswordChange,
     ProfileUpdate,
     RegisterRequest,
     TokenResponse,
     UserRead,
 )
-from app.api.deps import AuthIpLimit, LoginThrottleDep, SessionDep, SettingsDep
+from app.accounts.sessions import revocations_of
+from app.api.deps import (
+    AuthIpLimit,
+    LoginThrottleDep,
+    SessionDep,
+    SettingsDep,
+    TokenDep,
+)
 from app.api.schemas import error_responses
+from app.core.errors import ValidationFailed
 from app.core.security import IssuedToken
+from app.core.text import UNSAFE_TEXT_MESSAGE, is_safe_text
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -78,6 +88,10 @@ async def token(
     settings: SettingsDep,
     throttle: LoginThrottleDep,
 ) -> TokenResponse:
+    for name in ("username", "password"):
+        if not is_safe_text(getattr(form, name)):
+            field = f"body.{name}"
+            raise ValidationFailed(f"{field} {UNSAFE_TEXT_MESSAGE}", field=field)
     return await _login(session, settings, throttle, form.username, form.password)
 
 
@@ -102,7 +116,7 @@ async def _login(
     description="The authenticated account, with its tier and admin flag as stored.",
     status_code=status.HTTP_200_OK,
     response_model=UserRead,
-    responses=error_responses(401),
+    responses=error_responses(401, 429),
 )
 async def me(user: CurrentUser) -> UserRead:
     return UserRead.model_validate(user)
@@ -126,3 +140,50 @@ async def update_me(
         session, user=user, changes=changes, settings=settings
     )
     return UserRead.model_validate(user)
+
+
+@router.post(
+    "/logout",
+    summary="Log out (end this token's session)",
+    description="The presented token is revoked at once, for every API process "
+    "(other tokens of the account stay valid; changing the password ends them all).",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 429),
+)
+async def logout(
+    request: Request, user: CurrentUser, token: TokenDep, settings: SettingsDep
+) -> Response:
+    await users_service.logout(
+        token or "", settings=settings, revocations=revocations_of(request.app)
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/password",
+    summary="Change your password",
+    description="Needs the current password (failed attempts are throttled like "
+    "logins). Every token issued before the change stops working, on every device; "
+    "the response carries a fresh token for this session.",
+    status_code=status.HTTP_200_OK,
+    response_model=TokenResponse,
+    responses=error_responses(400, 401, 429),
+)
+async def change_password(
+    request: Request,
+    body: PasswordChange,
+    session: SessionDep,
+    settings: SettingsDep,
+    throttle: LoginThrottleDep,
+    user: CurrentUser,
+) -> TokenResponse:
+    async with throttle.attempt(user.username):
+        issued = await users_service.change_password(
+            session,
+            user=user,
+            current_password=body.current_password,
+            new_password=body.new_password,
+            settings=settings,
+            revocations=revocations_of(request.app),
+        )
+    return _token_response(issued)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.accounts import service as users_service
+from app.accounts.sessions import revocations_of
 from app.api.deps import (
     LimiterDep,
     SessionDep,
@@ -20,11 +21,16 @@ from app.db.models import User
 
 
 async def get_current_user(
-    session: SessionDep, token: TokenDep, settings: SettingsDep
+    request: Request, session: SessionDep, token: TokenDep, settings: SettingsDep
 ) -> User:
     if not token:
         raise Unauthorized("Not authenticated")
-    return await users_service.user_from_token(session, token=token, settings=settings)
+    return await users_service.user_from_token(
+        session,
+        token=token,
+        settings=settings,
+        revocations=revocations_of(request.app),
+    )
 
 
 async def get_rate_limited_user(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.security import Tier
+from app.core.text import normalise_username
 from app.db.models import User
 
 
@@ -16,7 +17,11 @@ async def get(session: AsyncSession, user_id: uuid.UUID) -> User | None:
 
 
 async def get_by_username(session: AsyncSession, username: str) -> User | None:
-    result = await session.execute(select(User).where(User.username == username))
+    """Case-insensitive (index ``uq_users_username_lower``)."""
+    name = normalise_username(username)
+    result = await session.execute(
+        select(User).where(func.lower(User.username) == name)
+    )
     return result.scalar_one_or_none()
 
 
@@ -65,3 +70,20 @@ async def update_password_hash(
 async def delete(session: AsyncSession, user: User) -> None:
     await session.delete(user)
     await session.flush()
+
+
+async def lock_admins(session: AsyncSession) -> None:
+    """Lock every admin row until the transaction ends, so concurrent demotions are
+    serialised and "is one admin left" is exact: ``FOR UPDATE`` on PostgreSQL, a
+    no-op ``UPDATE`` (the database write lock) on SQLite, which ignores it."""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(
+            update(User).where(User.is_admin).values(is_admin=User.is_admin)
+        )
+        return
+    await session.execute(select(User.id).where(User.is_admin).with_for_update())
+
+
+async def count_admins(session: AsyncSession) -> int:
+    query = select(func.count()).select_from(User).where(User.is_admin)
+    return int(await session.scalar(query) or 0)

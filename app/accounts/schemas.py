@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, model_validator
 
+from app.api.schemas import Schema
 from app.core.security import Tier
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
@@ -14,7 +15,7 @@ PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 256  # bounds the hashing cost of a single request
 
 
-class RegisterRequest(BaseModel):
+class RegisterRequest(Schema):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -36,7 +37,7 @@ class RegisterRequest(BaseModel):
     )
 
 
-class LoginRequest(BaseModel):
+class LoginRequest(Schema):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -47,6 +48,25 @@ class LoginRequest(BaseModel):
     # Deliberately loose: a malformed username is just a failed login (401).
     username: str = Field(min_length=1, max_length=256)
     password: str = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
+
+
+class PasswordChange(Schema):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "current_password": "correct-horse-battery",
+                    "new_password": "another-long-passphrase",
+                }
+            ]
+        },
+    )
+
+    current_password: str = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
+    new_password: str = Field(
+        min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH
+    )
 
 
 class TokenResponse(BaseModel):
@@ -92,7 +112,7 @@ class UserRead(BaseModel):
     )
 
 
-class AdminUserUpdate(BaseModel):
+class AdminUserUpdate(Schema):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"tier": "pro"}, {"is_admin": True}]},

@@ -6,20 +6,26 @@ and runs in a worker thread so it never stalls the event loop.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+import time
 import uuid
 from typing import Any
 
+import anyio
 import structlog
 from anyio import to_thread
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts import repository as users_repo
+from app.accounts.sessions import TokenRevocations
 from app.core.config import Settings
 from app.core.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from app.core.security import (
     IssuedToken,
     Tier,
+    TokenPayload,
     create_access_token,
     decode_access_token,
     dummy_verify,
@@ -30,6 +36,9 @@ from app.db.models import User
 
 logger = structlog.get_logger(__name__)
 INVALID_CREDENTIALS = "Incorrect username or password"
+LAST_ADMIN = (
+    "This is the last administrator: make another account an administrator first."
+)
 
 
 async def create_user(
@@ -109,6 +118,10 @@ async def authenticate(session: AsyncSession, *, username: str, password: str) -
     """The user for these credentials, else ``Unauthorized`` with one message for
     unknown users and wrong passwords (and similar timing, via a dummy verify)."""
     user = await users_repo.get_by_username(session, username)
+    # End the read transaction: the connection goes back to the pool while argon2
+    # runs (tens of ms of CPU), so a burst of logins cannot exhaust the pool
+    # (expire_on_commit=False keeps the row readable).
+    await session.commit()
     if user is None:
         await to_thread.run_sync(dummy_verify, password)
         raise Unauthorized(INVALID_CREDENTIALS)
@@ -131,25 +144,89 @@ async def login(
     return create_access_token(user.id, settings=settings)
 
 
-def user_id_from_token(token: str, *, settings: Settings) -> uuid.UUID:
-    """The verified token's user id (``Unauthorized`` for any bad token); the caller
-    loads the row, which alone decides tier and admin rights."""
+async def verify_token(
+    token: str, *, settings: Settings, revocations: TokenRevocations
+) -> TokenPayload:
+    """Signature, expiry, and not logged out nor voided by a password change."""
     payload = decode_access_token(token, settings=settings)
+    await revocations.check(payload)
+    return payload
+
+
+def user_id_of(payload: TokenPayload) -> uuid.UUID:
+    """The verified token's user id; the caller loads the row, which alone decides
+    tier and admin rights."""
     try:
         return uuid.UUID(payload.sub)
     except ValueError as exc:
         raise Unauthorized() from exc
 
 
+async def user_id_from_token(
+    token: str, *, settings: Settings, revocations: TokenRevocations
+) -> uuid.UUID:
+    """The user id of a valid token (``Unauthorized`` for any bad token)."""
+    payload = await verify_token(token, settings=settings, revocations=revocations)
+    return user_id_of(payload)
+
+
 async def user_from_token(
-    session: AsyncSession, *, token: str, settings: Settings
+    session: AsyncSession,
+    *,
+    token: str,
+    settings: Settings,
+    revocations: TokenRevocations,
 ) -> User:
     """Verify ``token`` and load its user fresh from the database (tier and admin
     rights come from the row, never from claims). Any failure is ``Unauthorized``."""
-    user = await users_repo.get(session, user_id_from_token(token, settings=settings))
+    user_id = await user_id_from_token(
+        token, settings=settings, revocations=revocations
+    )
+    user = await users_repo.get(session, user_id)
     if user is None:
         raise Unauthorized()
     return user
+
+
+async def logout(
+    token: str, *, settings: Settings, revocations: TokenRevocations
+) -> None:
+    """End the session of ``token`` (its id is revoked until it expires)."""
+    payload = await verify_token(token, settings=settings, revocations=revocations)
+    await revocations.revoke(payload)
+    logger.info("user_logged_out", user_id=payload.sub)
+
+
+async def change_password(
+    session: AsyncSession,
+    *,
+    user: User,
+    current_password: str,
+    new_password: str,
+    settings: Settings,
+    revocations: TokenRevocations,
+) -> IssuedToken:
+    """Check the current password, store the new one, void every token issued
+    before now and return a fresh one (the caller's session continues with it)."""
+    ok, _ = await to_thread.run_sync(
+        verify_password, current_password, user.password_hash
+    )
+    if not ok:
+        raise Unauthorized("The current password is incorrect")
+    new_hash = await to_thread.run_sync(hash_password, new_password)
+    await users_repo.update_password_hash(session, user, new_hash)
+    await session.commit()
+    # Token times are whole seconds: every token issued up to the end of this second
+    # is void, and the new one is issued once the next second has begun (≤ 1 s).
+    cutoff = math.floor(time.time()) + 1
+    await revocations.revoke_before(
+        str(user.id), when=cutoff, ttl=settings.jwt_expire_minutes * 60 + 60
+    )
+    logger.info("user_password_changed", user_id=str(user.id))
+    await anyio.sleep(max(cutoff - time.time(), 0.0))
+    return create_access_token(
+        user.id, settings=settings, now=dt.datetime.fromtimestamp(cutoff, dt.UTC)
+    )
 
 
 async def update_account(
@@ -159,9 +236,14 @@ async def update_account(
     tier: Tier | None = None,
     is_admin: bool | None = None,
 ) -> User:
+    if is_admin is False:
+        await users_repo.lock_admins(session)
     user = await users_repo.get(session, user_id)
     if user is None:
         raise NotFound("User not found")
+    demoting = is_admin is False and user.is_admin
+    if demoting and await users_repo.count_admins(session) <= 1:
+        raise Conflict(LAST_ADMIN)
     await users_repo.update_tier_admin(session, user, tier=tier, is_admin=is_admin)
     await session.commit()
     logger.info(

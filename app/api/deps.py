@@ -130,15 +130,20 @@ async def enforce_api_limit(
                 )
 
 
+def request_client_ip(request: Request, limiter: RateLimiter) -> str:
+    """The client's address (X-Forwarded-For only from TRUSTED_PROXIES)."""
+    peer = request.client.host if request.client else None
+    return client_ip(
+        peer, request.headers.get("x-forwarded-for"), limiter.trusted_proxies
+    )
+
+
 async def limit_auth_ip(request: Request, limiter: LimiterDep) -> None:
     """Unauthenticated auth endpoints: ``rate_limits.auth_ip`` per client address
     (X-Forwarded-For only from TRUSTED_PROXIES). Fails open."""
     if not limiter.enabled:
         return
-    peer = request.client.host if request.client else None
-    address = client_ip(
-        peer, request.headers.get("x-forwarded-for"), limiter.trusted_proxies
-    )
+    address = request_client_ip(request, limiter)
     decision = await limiter.hit_or_fail_open(limiter.rules.auth_ip, "ip", address)
     if decision is None:
         return
@@ -153,8 +158,8 @@ async def limit_auth_ip(request: Request, limiter: LimiterDep) -> None:
 AuthIpLimit = Depends(limit_auth_ip)
 
 
-async def get_login_throttle(limiter: LimiterDep) -> LoginThrottle:
-    return LoginThrottle(limiter)
+async def get_login_throttle(request: Request, limiter: LimiterDep) -> LoginThrottle:
+    return LoginThrottle(limiter, request_client_ip(request, limiter))
 
 
 LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]

@@ -1,12 +1,29 @@
-"""Shared API contract pieces: the error envelope and the ``responses`` helper that
-documents it on every route, and the health/readiness bodies."""
+"""Shared API contract pieces: the request-body base :class:`Schema`, the error
+envelope and the ``responses`` helper that documents it on every route, and the
+health/readiness bodies."""
 
 from __future__ import annotations
 
 from http import HTTPStatus
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.core.text import UNSAFE_TEXT_MESSAGE, unsafe_paths
+
+
+class Schema(BaseModel):
+    """Base of every request body: no string anywhere in it (dict keys and nested
+    values included) may hold a control character or a lone surrogate (400 naming
+    the field; see :mod:`app.core.text`)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _safe_text(cls, value: Any) -> Any:
+        for path in unsafe_paths(value):
+            where = f" (at {path})" if path else ""
+            raise ValueError(UNSAFE_TEXT_MESSAGE + where)
+        return value
 
 
 class ErrorResponse(BaseModel):

@@ -133,13 +133,13 @@ async def create_backtest(
     "by `created_at`, `total_return` or `sharpe_ratio` (prefix `-` for descending). "
     "The total is in `X-Total-Count`, neighbouring pages in `Link`.",
     response_model=list[HistoryItem],
-    responses=error_responses(400, 401),
+    responses=error_responses(400, 401, 429),
 )
 @router.get(
     "",
     summary="List your backtests (same as /history)",
     response_model=list[HistoryItem],
-    responses=error_responses(400, 401),
+    responses=error_responses(400, 401, 429),
 )
 async def list_backtests(
     request: Request,
@@ -185,7 +185,7 @@ async def list_backtests(
     description="`metrics` (the full metric set) is present once `status` is "
     "`completed`; `error` explains a `failed` job. " + _ID_DOC + _CACHE_DOC,
     response_model=BacktestStatus,
-    responses={304: {"description": "Not modified"}, **error_responses(401, 404)},
+    responses={304: {"description": "Not modified"}, **error_responses(401, 404, 429)},
 )
 async def get_backtest(
     request: Request, response: Response, row: ViewedBacktest
@@ -218,7 +218,7 @@ async def get_backtest(
     responses={
         200: {"content": {"text/csv": {}}, "description": "A page of lots."},
         304: {"description": "Not modified"},
-        **error_responses(400, 401, 404, 409),
+        **error_responses(400, 401, 404, 409, 429),
     },
 )
 async def get_trades(
@@ -298,7 +298,7 @@ async def _trades_csv(
     response_model=ChartData,
     responses={
         304: {"description": "Not modified"},
-        **error_responses(400, 401, 404, 409),
+        **error_responses(400, 401, 404, 409, 429),
     },
 )
 async def get_chart(
@@ -331,7 +331,7 @@ async def get_chart(
     "Completed, failed or cancelled: the job and its results are deleted (a later "
     "GET is 404).",
     response_model=CancelResponse,
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 404, 429),
 )
 async def cancel_backtest(
     task_id: str, session: SessionDep, user: CurrentUser, settings: SettingsDep

@@ -7,6 +7,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -18,6 +19,7 @@ from pydantic import (
 )
 from pydantic.config import JsonDict
 
+from app.api.schemas import Schema
 from app.data.membership import has_membership
 from app.engine.config import (
     MAX_CAPITAL,
@@ -43,7 +45,20 @@ def _iso_datetime_only(value: object) -> object:
     return value
 
 
-IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_datetime_only)]
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    """A date-time without a zone is UTC (the documented format has none); one whose
+    UTC instant falls outside years 1..9999 is refused (400, not an overflow)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except (OverflowError, ValueError) as exc:
+        raise ValueError("date-time out of range (years 1 to 9999, UTC)") from exc
+
+
+IsoDateTime = Annotated[
+    dt.datetime, BeforeValidator(_iso_datetime_only), AfterValidator(_as_utc)
+]
 
 Status = Literal["pending", "running", "completed", "failed", "cancelled"]
 ACTIVE_STATUSES: frozenset[str] = frozenset({"pending", "running"})
@@ -74,7 +89,7 @@ def _add_years(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year + years, day=28)
 
 
-class BacktestRequest(BaseModel):
+class BacktestRequest(Schema):
     """What to backtest. Unknown fields are rejected (400)."""
 
     model_config = ConfigDict(

@@ -50,7 +50,7 @@ router = APIRouter(tags=["catalog"])
     description="Ids to use as `strategy_id`, with each parameter's default and bounds "
     "(override them in `strategy_params`).",
     response_model=list[StrategyInfo],
-    responses=error_responses(401),
+    responses=error_responses(401, 429),
 )
 async def get_strategies(_: CurrentUser) -> list[StrategyInfo]:
     return [StrategyInfo.model_validate(s) for s in list_strategies()]
@@ -62,7 +62,7 @@ async def get_strategies(_: CurrentUser) -> list[StrategyInfo]:
     description="Factors, operators and weightings accepted in `filter_criteria`, "
     "and its JSON schema.",
     response_model=ScreeningLanguage,
-    responses=error_responses(401),
+    responses=error_responses(401, 429),
 )
 async def get_screening_language(_: CurrentUser) -> ScreeningLanguage:
     return ScreeningLanguage(
@@ -84,7 +84,7 @@ async def get_screening_language(_: CurrentUser) -> ScreeningLanguage:
     "its first and last trading day; `benchmarks` lists the symbols allowed as "
     "`benchmark`; `limits` are the bounds of a POST /v1/backtest body.",
     response_model=SymbolCatalog,
-    responses=error_responses(400, 401),
+    responses=error_responses(400, 401, 429),
 )
 async def get_symbols(
     _: CurrentUser,
@@ -109,7 +109,7 @@ async def get_symbols(
     description="The bundled dataset and those imported with "
     "`python -m app.cli data import`.",
     response_model=list[DatasetOut],
-    responses=error_responses(401),
+    responses=error_responses(401, 429),
 )
 async def get_datasets(_: CurrentUser, settings: SettingsDep) -> list[DatasetOut]:
     infos = await anyio.to_thread.run_sync(

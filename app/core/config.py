@@ -70,7 +70,11 @@ class RateLimitRules(BaseModel):
       full product, before invalid ones are dropped), by tier.
     * ``api``: every other authenticated request, per user.
     * ``auth_ip``: register/login/token requests per client IP.
-    * ``login_failures``: failed logins per username before further tries get 429.
+    * ``login_failures``: failed logins per (username, client address) before
+      further tries from that address get 429.
+    * ``login_failures_account``: failed logins per username from all addresses;
+      when full, each address may fail only once per window (the owner, who has
+      not failed, still logs in). See ``app.core.rate_limit.LoginThrottle``.
 
     Admins are exempt from the per-user rules (not from the per-IP ones).
     """
@@ -87,6 +91,7 @@ class RateLimitRules(BaseModel):
     api: str = "600/minute"
     auth_ip: str = "10/minute"
     login_failures: str = "5 per 15 minutes"
+    login_failures_account: str = "50 per 15 minutes"
 
     @field_validator("submit", mode="before")
     @classmethod
@@ -117,7 +122,7 @@ class RateLimitRules(BaseModel):
             raise ValueError("active_jobs and sweep_combinations caps must be >= 1")
         return value
 
-    @field_validator("api", "auth_ip", "login_failures")
+    @field_validator("api", "auth_ip", "login_failures", "login_failures_account")
     @classmethod
     def _check_single(cls, value: str) -> str:
         return _check_rule(value)
@@ -218,6 +223,11 @@ class Settings(BaseSettings):
     # --- observability and caching -------------------------------------------
     # Serve Prometheus metrics at GET /metrics on the API.
     metrics_enabled: bool = True
+    # Bearer token /metrics requires (`Authorization: Bearer <token>`); unset: open
+    # in development/test, and NOT served in production (set one to scrape it).
+    metrics_token: str | None = None
+    # Serve /docs, /redoc and /openapi.json (public: the API contract is no secret).
+    docs_enabled: bool = True
     # Port of a distributed Celery worker's Prometheus endpoint (0 = none).
     worker_metrics_port: int = Field(default=9808, ge=0, le=65535)
     # /ready asks the Celery workers for a ping with this timeout, and reuses the

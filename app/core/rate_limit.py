@@ -29,7 +29,6 @@ long is admitted.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import ipaddress
 import math
@@ -38,7 +37,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import limits
 import redis.asyncio as aredis
@@ -50,6 +49,7 @@ from prometheus_client import Counter
 from app.core.config import MAX_RATE_LIMIT_WINDOW_SECONDS, Settings
 from app.core.errors import RateLimited, Unauthorized
 from app.core.metrics import RATE_LIMIT_REJECTIONS
+from app.core.text import normalise_username
 
 logger = structlog.get_logger(__name__)
 
@@ -159,6 +159,22 @@ class RateLimiter:
         stats = await self._call(self.strategy.get_window_stats, item, *identifiers)
         return self._from_stats(item, stats, allowed=stats.remaining >= 1)
 
+    async def refund(self, rule: str, *identifiers: str) -> None:
+        """Give back one slot taken by ``hit`` (the newest entry of the window): for a
+        request that failed after it was admitted. Best effort: a storage error is
+        logged, never raised (the slot then ages out with its window)."""
+        key = parse_rule(rule).key_for(*identifiers)
+        try:
+            if self._redis is not None:
+                prefix = self.settings.rate_limit_key_prefix
+                await self._redis.lpop(f"{prefix}:{key}")
+            elif isinstance(self.storage, MemoryStorage):
+                entries = self.storage.events.get(key)
+                if entries:
+                    del entries[0]
+        except (aredis.RedisError, OSError) as exc:
+            logger.warning("rate_limit.refund_failed", error=type(exc).__name__)
+
     async def _decision(
         self, item: limits.RateLimitItem, identifiers: Iterable[str], *, allowed: bool
     ) -> Decision:
@@ -213,7 +229,7 @@ class RateLimiter:
 def _rule_name(limiter: RateLimiter, rule: str) -> str:
     """A bounded metric label for a rule string."""
     rules = limiter.rules
-    for name in ("api", "auth_ip", "login_failures"):
+    for name in ("api", "auth_ip", "login_failures", "login_failures_account"):
         if getattr(rules, name) == rule:
             return name
     return "submit" if rule in rules.submit.values() else "other"
@@ -224,40 +240,88 @@ def count_rejection(tier: str) -> None:
     RATE_LIMIT_REJECTIONS.labels(tier=tier).inc()
 
 
-class LoginThrottle:
-    """Failed logins per username (``rate_limits.login_failures``): once the window
-    is full, further attempts for that username get 429 until a failure ages out,
-    whatever the password. Successful logins cost nothing. Fails open."""
+def _hashed(*parts: str) -> str:
+    # Hashed: bounded key length whatever the client sends as a username.
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
-    def __init__(self, limiter: RateLimiter) -> None:
+
+class LoginThrottle:
+    """Failed logins, keyed so that a stranger can slow guessing down but cannot
+    lock the owner out:
+
+    * per (username, client address), ``rate_limits.login_failures`` (5 per 15
+      minutes): an atomic test-and-hit *before* the password check, so a burst of
+      N concurrent wrong passwords gets at most the limit through; a success gives
+      its slot back (successful logins cost nothing);
+    * per username, ``rate_limits.login_failures_account`` (50 per 15 minutes),
+      attempts from every client (successes included: they give nothing back
+      here). While it is full the account is under attack and
+      each client may fail only once per window: a client that has failed gets
+      429, a client that has not (the owner on their own address) still has its
+      password checked, and a correct password logs in.
+
+    Fails open when the storage is down (logged, counted)."""
+
+    def __init__(self, limiter: RateLimiter, client: str) -> None:
         self.limiter = limiter
+        self.client = client
 
     @asynccontextmanager
     async def attempt(self, username: str) -> AsyncIterator[None]:
-        limiter = self.limiter
-        if not limiter.enabled:
+        if not self.limiter.enabled:
             yield
             return
-        rule = limiter.rules.login_failures
-        # Hashed: bounded key length whatever the client sends as a username.
-        key = hashlib.sha256(username.strip().lower().encode()).hexdigest()
-        try:
-            decision: Decision | None = await limiter.peek(rule, "login", key)
-        except LimiterUnavailable:
-            RATE_LIMIT_FAIL_OPEN.labels(rule="login_failures").inc()
-            decision = None
-        if decision is not None and not decision.allowed:
-            count_rejection("anonymous")
-            raise decision.error(
-                "Too many failed logins for this account; retry in "
-                f"{decision.retry_after()} s."
-            )
+        name = normalise_username(username)
+        taken = await self._admit(_hashed(name), _hashed(name, self.client))
         try:
             yield
         except Unauthorized:
-            with contextlib.suppress(LimiterUnavailable):
-                await limiter.hit(rule, "login", key)
+            raise  # the failure keeps its slots
+        except BaseException:
+            await self._refund(taken)
             raise
+        await self._refund(taken)
+
+    async def _admit(self, account: str, pair: str) -> list[tuple[str, str, str]]:
+        """Take the slots of one attempt (429 when refused); the slots taken."""
+        limiter = self.limiter
+        rules = limiter.rules
+        window = parse_rule(rules.login_failures).get_expiry()
+        account_rule = rules.login_failures_account
+        taken: list[tuple[str, str, str]] = []
+        try:
+            watch = await limiter.peek(account_rule, "login-acct", account)
+            checks = [(rules.login_failures, "login", pair)]
+            if not watch.allowed:  # under attack: a client that failed is refused
+                failed = await limiter.peek(rules.login_failures, "login", pair)
+                if failed.remaining < failed.limit:
+                    self._refuse(failed)
+                # ... and a burst from a client that had not is one attempt.
+                checks.insert(0, (f"1 per {window} seconds", "login-strict", pair))
+            for rule, scope, key in checks:
+                decision = await limiter.hit(rule, scope, key)
+                if not decision.allowed:
+                    await self._refund(taken)
+                    self._refuse(decision)
+                taken.append((rule, scope, key))
+            # Every attempt counts here and a success gives nothing back: an owner's
+            # login in the middle of an attack must not end the "under attack" state.
+            await limiter.hit(account_rule, "login-acct", account)
+        except LimiterUnavailable:
+            RATE_LIMIT_FAIL_OPEN.labels(rule="login_failures").inc()
+        return taken
+
+    @staticmethod
+    def _refuse(decision: Decision) -> NoReturn:
+        count_rejection("anonymous")
+        raise decision.error(
+            "Too many failed logins for this account from this address; "
+            f"retry in {decision.retry_after()} s."
+        )
+
+    async def _refund(self, taken: list[tuple[str, str, str]]) -> None:
+        for rule, scope, key in taken:
+            await self.limiter.refund(rule, scope, key)
 
 
 # --- client address -------------------------------------------------------------

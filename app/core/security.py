@@ -44,6 +44,7 @@ class TokenPayload:
     sub: str
     iat: dt.datetime
     exp: dt.datetime
+    jti: str | None = None  # the token's id (logout revokes it); older tokens: none
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ def create_access_token(
         "sub": str(subject),
         "iat": issued_at,
         "exp": issued_at + lifetime,
+        "jti": uuid.uuid4().hex,
     }
     token = jwt.encode(claims, settings.jwt_secret, algorithm=JWT_ALGORITHM)
     return IssuedToken(access_token=token, expires_in=int(lifetime.total_seconds()))
@@ -131,8 +133,13 @@ def _verified(token: str, secret: str) -> TokenPayload:
         raise Unauthorized("Could not validate credentials")
     if not isinstance(iat, int | float) or not isinstance(exp, int | float):
         raise Unauthorized("Could not validate credentials")
-    return TokenPayload(
-        sub=sub,
-        iat=dt.datetime.fromtimestamp(iat, dt.UTC),
-        exp=dt.datetime.fromtimestamp(exp, dt.UTC),
-    )
+    jti = claims.get("jti")
+    try:
+        return TokenPayload(
+            jti=jti if isinstance(jti, str) and jti else None,
+            sub=sub,
+            iat=dt.datetime.fromtimestamp(iat, dt.UTC),
+            exp=dt.datetime.fromtimestamp(exp, dt.UTC),
+        )
+    except (OverflowError, ValueError, OSError) as exc:  # exp = 1e20, NaN, ...
+        raise Unauthorized("Could not validate credentials") from exc

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.accounts.sessions import revocations_of
 from app.api.deps import (
     LimiterDep,
     ReadBindDep,
@@ -56,6 +57,7 @@ def viewed_job(kind: str) -> Callable[..., Awaitable[JobView]]:
                 task_id=task_id,
                 kind=kind,
                 settings=request.app.state.settings,
+                revocations=revocations_of(request.app),
             )
         await enforce_api_limit(request, viewer, limiter_of(request.app))
         if row is None:

@@ -16,8 +16,14 @@ which makes both counts exact. Then, in order:
    unavailable the database count of step 2 decides (or 503 with
    ``RATE_LIMIT_SUBMIT_FALLBACK=reject``): never a 500, never over quota.
 
-Admins are exempt. A consumed slot is not refunded if the insert then fails (rare:
-the database just answered the lock and counts).
+Admins are exempt. A submission that fails after ``reserve`` (the insert, the
+commit, the queue: any 5xx) calls :meth:`SubmissionQuota.refund`, which gives the
+Redis slot back; the job service deletes the row, so the database count (step 2)
+forgets it too. A failed request costs nothing.
+
+``lock_user`` is ``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite ignores that, so
+there it is a no-op write to the user's row, which takes SQLite's database write
+lock until the transaction ends: the same serialisation of a user's submissions.
 """
 
 from __future__ import annotations
@@ -58,6 +64,8 @@ class SubmissionQuota:
     settings: Settings
     # Receives the window decision (the route's rate-limit headers come from it).
     on_decision: Callable[[Decision], None] = field(default=_ignore)
+    # The (rule, user id) of the Redis slot this request took, for ``refund``.
+    _taken: tuple[str, str] | None = field(default=None, init=False)
 
     async def reserve(self, session: AsyncSession, *, user: User) -> None:
         """Admit one submission for ``user`` or raise ``RateLimited``."""
@@ -85,9 +93,20 @@ class SubmissionQuota:
                     ),
                 ) from None
             decision = from_db
+        else:
+            self._taken = (
+                (rules.submit[tier], str(user.id)) if decision.allowed else None
+            )
         if not decision.allowed:
             self._refuse(decision, tier, item)
         self.on_decision(decision)
+
+    async def refund(self) -> None:
+        """Give back the slot ``reserve`` took (the submission failed after it)."""
+        if self._taken is not None:
+            rule, user_id = self._taken
+            self._taken = None
+            await self.limiter.refund(rule, "submit", user_id)
 
     async def _check_active(
         self, session: AsyncSession, user: User, tier: str, cap: int

@@ -30,6 +30,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.accounts import service as users_service
+from app.accounts.sessions import revocations_of
 from app.api.deps import limiter_of, read_connection
 from app.core.config import Settings
 from app.core.errors import Unauthorized
@@ -74,13 +75,17 @@ async def serve_progress(
     """Serve one progress socket of a ``kind`` job until a terminal state, the
     client leaving, or the idle limit."""
     settings: Settings = websocket.app.state.settings
+    jwt, subprotocol = _token(websocket, token)
+    # Accepted first, then closed: a client learns *why* (4003), which a refused
+    # handshake (HTTP 403) cannot tell it.
+    await websocket.accept(subprotocol=subprotocol)
     if not _origin_allowed(websocket, settings):
         await websocket.close(code=CLOSE_FORBIDDEN_ORIGIN, reason="origin not allowed")
         return
-    jwt, subprotocol = _token(websocket, token)
-    await websocket.accept(subprotocol=subprotocol)
     try:
-        viewer_id = users_service.user_id_from_token(jwt or "", settings=settings)
+        viewer_id = await users_service.user_id_from_token(
+            jwt or "", settings=settings, revocations=revocations_of(websocket.app)
+        )
     except Unauthorized:
         await _close_bad_token(websocket)
         return

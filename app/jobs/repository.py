@@ -416,9 +416,17 @@ async def delete(session: AsyncSession, job_id: uuid.UUID) -> bool:
 
 
 async def lock_user(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """``SELECT ... FOR UPDATE`` on the user's row until the transaction ends: one
-    submission per user at a time, across API processes, so "count, then insert" is
-    exact. (SQLite ignores it; its writers are serialised anyway.)"""
+    """Lock the user's row until the transaction ends: one submission per user at a
+    time, across API processes, so "count, then insert" is exact. PostgreSQL:
+    ``SELECT ... FOR UPDATE``. SQLite ignores FOR UPDATE and reads outside any write
+    lock, so there a no-op ``UPDATE`` of the row opens the write transaction first
+    (waiting up to ``SQLITE_BUSY_TIMEOUT_MS`` for another writer): the counts that
+    follow cannot be raced by another submission's insert."""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(
+            update(User).where(User.id == user_id).values(tier=User.tier)
+        )
+        return
     await session.execute(select(User.id).where(User.id == user_id).with_for_update())
 
 

@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.accounts import service as users_service
+from app.accounts.sessions import TokenRevocations
 from app.core.config import Settings, get_settings
 from app.core.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized
 from app.core.metrics import BACKTEST_REQUESTS
@@ -46,25 +47,30 @@ async def submit(
 ) -> Job:
     """Admit (``quota``: call this after validating, so a 400 costs no quota), store
     and queue one job of ``kind``. The registered submission checks (e.g. a
-    ``callback_url`` the service may call) run first, before any quota is taken."""
+    ``callback_url`` the service may call) run first, before any quota is taken. A
+    submission that fails after admission (an error storing the row, a queue
+    outage) leaves no row and gives its quota back."""
     for check in registry.submission_checks():
         await check(session, user, kind, config, settings or get_settings())
     if quota is not None:
         await quota.reserve(session, user=user)
-    row = await jobs_repo.create(
-        session, user_id=user.id, kind=kind, config=config, name=name
-    )
-    await session.commit()
+    try:
+        row = await jobs_repo.create(
+            session, user_id=user.id, kind=kind, config=config, name=name
+        )
+        await session.commit()
+    except BaseException:
+        if quota is not None:
+            await quota.refund()
+        raise
     try:
         await anyio.to_thread.run_sync(enqueue_job, row.id)
     except Exception as exc:
-        # The row is committed but has no message: fail it, so nothing is left
-        # pending that nobody will run. An outage is the client's 503; anything
-        # else is a bug, logged as the 500 it becomes.
-        await jobs_repo.mark_failed(
-            session, row.id, error="The job queue was unavailable; please resubmit."
-        )
-        await session.commit()
+        # The row is committed but has no message: delete it, so nothing is left
+        # pending that nobody will run and the failed request is not in the
+        # history nor counted against the quota. An outage is the client's 503;
+        # anything else is a bug, logged as the 500 it becomes.
+        await _forget(session, row.id, quota)
         BACKTEST_REQUESTS.labels(status="rejected").inc()
         if unavailable_dependency(exc) is None:
             raise
@@ -85,6 +91,25 @@ async def submit(
         )
     BACKTEST_REQUESTS.labels(status="submitted").inc()
     return row
+
+
+async def _forget(
+    session: AsyncSession, job_id: uuid.UUID, quota: SubmissionQuota | None
+) -> None:
+    """Undo an admitted submission that could not be queued: refund, delete."""
+    if quota is not None:
+        await quota.refund()
+    try:
+        await jobs_repo.delete(session, job_id)
+        await session.commit()
+    except Exception as exc:
+        # The database failed as well: the sweeper re-sends the pending row later.
+        await session.rollback()
+        logger.warning(
+            "failed_submission_not_deleted",
+            task_id=str(job_id),
+            error=type(exc).__name__,
+        )
 
 
 def parse_id(task_id: str) -> uuid.UUID | None:
@@ -121,12 +146,15 @@ async def read_owned(
     task_id: str,
     kind: str,
     settings: Settings,
+    revocations: TokenRevocations,
 ) -> tuple[Viewer, JobView | None]:
     """Authenticate ``token`` and read the job it may see, in one query (see
     ``jobs_repo.get_with_viewer``). The job is ``None`` for unknown, malformed and
     other users' ids: the caller answers 404 after rate limiting, as for
     ``get_owned``."""
-    viewer_id = users_service.user_id_from_token(token, settings=settings)
+    viewer_id = await users_service.user_id_from_token(
+        token, settings=settings, revocations=revocations
+    )
     viewer, row = await jobs_repo.get_with_viewer(
         connection, viewer_id=viewer_id, job_id=parse_id(task_id), kind=kind
     )

@@ -43,6 +43,7 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("TEST_STACK_REDIS_URL", "redis://127.0.0.1:6379/13")
+METRICS_TOKEN = secrets.token_urlsafe(24)
 START_TIMEOUT = 180.0
 WRONG_PASSWORD = "wrong-" + secrets.token_hex(8)  # must never reach a log
 BACKTEST = {
@@ -141,6 +142,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "API_APP": "tests.integration.slow_app:create_app",
         "CELERY_APP": "tests.integration.slow_worker",
         "WORKER_CONCURRENCY": "1",
+        # Production serves /metrics only with a token.
+        "METRICS_TOKEN": METRICS_TOKEN,
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     process = subprocess.Popen(
@@ -277,7 +280,13 @@ def test_stack_logs_contain_no_secret(stack: Stack) -> None:
 def test_stack_exposes_api_and_worker_metrics(stack: Stack) -> None:
     task_id = stack.state["task_id"]
 
-    api = httpx.get(f"{stack.api}/metrics", timeout=10).text
+    unauthorised = httpx.get(f"{stack.api}/metrics", timeout=10)
+    assert unauthorised.status_code == 401
+    api = httpx.get(
+        f"{stack.api}/metrics",
+        headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+        timeout=10,
+    ).text
     worker = httpx.get(stack.worker_metrics, timeout=10).text
     (stack.log_dir / "api-metrics.txt").write_text(api)
     (stack.log_dir / "worker-metrics.txt").write_text(worker)

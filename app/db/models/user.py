@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import Boolean, CheckConstraint, String, Uuid, func, sql
+from sqlalchemy import Boolean, CheckConstraint, Index, String, Uuid, func, sql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.security import Tier
@@ -45,3 +45,7 @@ class User(Base):
 
     def __repr__(self) -> str:
         return f"User(id={self.id!s}, username={self.username!r}, tier={self.tier!r})"
+
+
+# Usernames are case-insensitive (migration 0005).
+Index("uq_users_username_lower", func.lower(User.username), unique=True)
