@@ -128,7 +128,7 @@ class AdminUserUpdate(Schema):
         return self
 
 
-class ProfileUpdate(BaseModel):
+class ProfileUpdate(Schema):
     """``PATCH /v1/auth/me``: fields left out are unchanged; ``email: null`` removes
     the address (and turns ``notify_email`` off)."""
 

@@ -8,8 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.schemas import Schema
 
-class ScheduleCreate(BaseModel):
+
+class ScheduleCreate(Schema):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={

@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
+from app.api.schemas import Schema
+
 Status = Literal["pending", "running", "completed", "failed", "cancelled"]
 
 # Objectives and their direction. ``max_drawdown`` is a negative fraction, so the
@@ -45,7 +47,7 @@ _EXAMPLE: JsonDict = {
 }
 
 
-class WalkForward(BaseModel):
+class WalkForward(Schema):
     model_config = ConfigDict(extra="forbid")
 
     train_months: int = Field(default=36, ge=1, le=120)
@@ -53,7 +55,7 @@ class WalkForward(BaseModel):
     anchored: bool = False
 
 
-class SweepRequest(BaseModel):
+class SweepRequest(Schema):
     """A grid of backtests around one base request. Unknown fields are rejected."""
 
     model_config = ConfigDict(

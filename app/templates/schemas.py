@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
+from app.api.schemas import Schema
 from app.db.models.template import TEMPLATE_NAME_MAX_LENGTH
 
 _EXAMPLE: JsonDict = {
@@ -23,7 +24,7 @@ _EXAMPLE: JsonDict = {
 }
 
 
-class TemplateCreate(BaseModel):
+class TemplateCreate(Schema):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [_EXAMPLE]}
     )
@@ -36,7 +37,7 @@ class TemplateCreate(BaseModel):
     )
 
 
-class TemplateUpdate(BaseModel):
+class TemplateUpdate(Schema):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(
@@ -54,7 +55,7 @@ class TemplateOut(BaseModel):
     updated_at: dt.datetime
 
 
-class TemplateRun(BaseModel):
+class TemplateRun(Schema):
     """Overrides for one run; everything else comes from the template."""
 
     model_config = ConfigDict(extra="forbid")

@@ -8,13 +8,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.schemas import Schema
 from app.db.models.webhook import URL_MAX_LENGTH
 
 EVENT_PATTERN = r"^[a-z][a-z_]{0,31}\.(completed|failed)$"
 MAX_EVENTS = 20
 
 
-class WebhookCreate(BaseModel):
+class WebhookCreate(Schema):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={

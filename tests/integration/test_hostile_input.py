@@ -198,6 +198,28 @@ def _body_variants(char: str) -> list[tuple[str, dict[str, Any], str]]:
             "body.filter_criteria",
         )
     )
+    # The round-2 bodies inherit the same schema base: sweeps, templates, webhooks,
+    # schedules and the profile.
+    variants += [
+        ("/v1/sweeps", {"base": {**VALID_BODY, "name": bad}, "grid": {}}, "body.base"),
+        ("/v1/sweeps", {"name": bad, "base": VALID_BODY, "grid": {}}, "body.name"),
+        ("/v1/templates", {"name": bad, "config": VALID_BODY}, "body.name"),
+        (
+            "/v1/templates",
+            {"name": "t", "config": {**VALID_BODY, "name": bad}},
+            "body.config",
+        ),
+        (
+            "/v1/webhooks",
+            {"url": f"https://example.com/{bad}", "events": ["backtest.completed"]},
+            "body.url",
+        ),
+        (
+            "/v1/schedules",
+            {"template_id": str(uuid.uuid4()), "cron": bad, "timezone": "UTC"},
+            "body.cron",
+        ),
+    ]
     return variants
 
 
