@@ -70,4 +70,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index(INDEX, table_name="users")
+    # IF EXISTS: on SQLite, 0007's downgrade rebuilds the users table (batch mode),
+    # which drops this expression index (SQLAlchemy does not reflect it to copy).
+    op.execute(f"DROP INDEX IF EXISTS {INDEX}")
