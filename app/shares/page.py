@@ -21,6 +21,11 @@ PERCENT_METRICS = {
 
 
 def _value(name: str, value: Any) -> str:
+    if isinstance(value, dict):  # data_coverage: its grade and share
+        grade = value.get("survivorship_bias", "unknown")
+        share = value.get("share")
+        shown = grade if not isinstance(share, float) else f"{grade} ({share:.1%})"
+        return html.escape(f"survivorship bias {shown}")
     if isinstance(value, float):
         return f"{value:.2%}" if name in PERCENT_METRICS else f"{value:,.4g}"
     return html.escape(str(value))

@@ -20,7 +20,8 @@ class PublicResult(BaseModel):
     kind: str
     name: str | None = None
     config: dict[str, Any]
-    metrics: dict[str, float | int | None] | None = None
+    # Numbers, plus nested blocks such as a backtest's ``data_coverage``.
+    metrics: dict[str, Any] | None = None
     completed_at: dt.datetime | None = None
     results: dict[str, Any] = Field(
         default_factory=dict, description="The kind's charts (a backtest: `chart`)."
