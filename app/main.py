@@ -120,6 +120,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("api.stopped")
 
 
+def _documented_429(schema: dict[str, Any]) -> dict[str, Any]:
+    """The 429 response as the routes that declare it document it (the envelope,
+    ``Retry-After``), to add to the routes that can answer it without saying so."""
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            if "429" in operation.get("responses", {}):
+                return dict(operation["responses"]["429"])
+    return {
+        "description": "Too Many Requests",
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/ErrorResponse"}
+            }
+        },
+    }
+
+
 def _install_openapi_without_422(app: FastAPI) -> None:
     """FastAPI documents a 422 on every route with parameters; this API answers
     validation errors with 400 in the common envelope (documented per route)."""
@@ -134,13 +151,18 @@ def _install_openapi_without_422(app: FastAPI) -> None:
             routes=app.routes,
             tags=app.openapi_tags,
         )
-        for path in schema.get("paths", {}).values():
+        too_many = _documented_429(schema)
+        for route, path in schema.get("paths", {}).items():
             for operation in path.values():
                 responses = operation.get("responses", {})
                 # Only FastAPI's automatic 422 (HTTPValidationError); a 422 a route
                 # documents itself (Idempotency-Key reuse) stays.
                 if "HTTPValidationError" in str(responses.get("422", "")):
                     responses.pop("422")
+                # Every authenticated route passes the per-user request limit and
+                # every auth route the per-IP one: both can answer 429.
+                if "401" in responses or route.startswith("/v1/auth/"):
+                    responses.setdefault("429", too_many)
         schemas = schema.get("components", {}).get("schemas", {})
         schemas.pop("HTTPValidationError", None)
         if "loc" in schemas.get("ValidationError", {}).get("properties", {}):

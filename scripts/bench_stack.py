@@ -72,7 +72,15 @@ BENCH_ENV = {
     "LOG_JSON": "true",
     "LOG_LEVEL": "INFO",
     "WS_MAX_CONNECTIONS_PER_USER": "1000",
-    "RATE_LIMITS": json.dumps({"auth_ip": "100000/hour"}),
+    # Many locust users log in to one account at once from one address: the abuse
+    # limits on logins have their own tests (tests/integration/test_hostile_*.py).
+    "RATE_LIMITS": json.dumps(
+        {
+            "auth_ip": "100000/hour",
+            "login_failures": "100000/hour",
+            "login_failures_account": "100000/hour",
+        }
+    ),
     "WORKER_METRICS_PORT": "0",  # the default port may be taken by another stack
     "SWEEP_INTERVAL_SECONDS": "15",
     # Pool per API process: the service default (20 + 10) for measurements; the test
