@@ -7,6 +7,9 @@ from urllib.parse import urlencode
 
 from fastapi import Request, Response
 
+# The largest ``offset`` a list route accepts.
+MAX_OFFSET = 10_000_000
+
 
 def set_page_headers(
     request: Request, response: Response, *, total: int, limit: int, offset: int

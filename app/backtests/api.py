@@ -20,11 +20,11 @@ from fastapi.responses import JSONResponse
 from app.accounts.deps import CurrentUser, SubmittingUser
 from app.api.caching import conditional
 from app.api.deps import SessionDep, SettingsDep
+from app.api.pagination import MAX_OFFSET, set_page_headers
 from app.api.schemas import error_responses
 from app.backtests import results_api, service
 from app.backtests.charts import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
 from app.backtests.exports import MEDIA_TYPES, csv_bytes, disposition
-from app.backtests.paging import MAX_OFFSET, set_page_headers
 from app.backtests.repository import TradeSort
 from app.backtests.schemas import (
     BacktestCreated,

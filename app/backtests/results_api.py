@@ -17,11 +17,11 @@ from fastapi import APIRouter, Query, Request, Response
 from app.accounts.deps import CurrentUser
 from app.api.caching import conditional
 from app.api.deps import SessionDep
+from app.api.pagination import MAX_OFFSET, set_page_headers
 from app.api.schemas import error_responses
 from app.backtests import results_service as service
 from app.backtests.charts import DEFAULT_POINTS, MAX_POINTS, MIN_POINTS
 from app.backtests.exports import MEDIA_TYPES, ExportFormat, columns_to, disposition
-from app.backtests.paging import MAX_OFFSET, set_page_headers
 from app.backtests.report import render_report
 from app.backtests.results_repository import PositionSort
 from app.backtests.results_schemas import (
