@@ -25,7 +25,7 @@ function rowControls(initial) {
     numberInput({ name: `${n}-${part}`, step: "any", value, "aria-label": part[0].toUpperCase() + part.slice(1), class: `grid-${part}` });
   return {
     key: h("select", { class: "grid-key", "aria-label": "Parameter" }),
-    mode: radioGroup(`${n}-mode`, [{ value: "list", label: "List" }, { value: "range", label: "Range" }], initial.mode, "Values as"),
+    mode: radioGroup(`${n}-mode`, [{ value: "list", label: "List" }, { value: "range", label: "Range" }], initial.mode, "Kind of values"),
     list: h("input", { type: "text", class: "grid-list", value: initial.list, autocomplete: "off", "aria-label": "Values" }),
     start: range("start", initial.start),
     stop: range("stop", initial.stop),

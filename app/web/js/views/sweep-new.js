@@ -44,7 +44,7 @@ function sweepSettings(objectives, request) {
     field({ label: "Train months", control: train, name: "walk_forward.train_months" }),
     field({ label: "Test months", control: test, name: "walk_forward.test_months" }),
     h("div", { class: "field" }, h("span", { class: "label" }, "Train span"),
-      h("label", { class: "choice" }, anchored, "Anchored (always from the start date)")));
+      h("label", { class: "choice" }, anchored, "Anchored: every train span begins on day one")));
   const sync = () => { wfBox.hidden = !useWf.checked; };
   useWf.addEventListener("change", sync);
   sync();
