@@ -194,8 +194,10 @@ def test_submit_a_grid_watch_it_sort_heatmap_overfitting_and_open_a_row(
     assert config["strategy_params"]["lookback"] == params["strategy_params.lookback"]
     assert config["strategy_params"]["skip"] == params["strategy_params.skip"]
 
-    # The sweep is listed on the Sweep page.
-    page.goto("/#/sweeps")
+    # History points to the Sweep page, which lists the sweep.
+    page.goto("/#/history")
+    page.locator("#history-sweeps-link").click()
+    page.wait_for_selector("#sweep-form")
     listed = page.locator(f"#sweep-list tr[data-sweep-id='{sweep_id}']")
     listed.wait_for()
     assert "Lookback x skip" in listed.inner_text()
@@ -260,3 +262,24 @@ def test_walk_forward_windows_and_stitched_chart(
     )
     # One grid key: no heatmap, a note instead.
     assert page.locator("#sweep-heatmap-table").count() == 0
+
+
+def test_every_sweep_form_control_has_a_label(page: Any, account: Account) -> None:
+    login_ui(page, account, "sweeps")
+    page.wait_for_selector("#sweep-form")
+    page.get_by_role("button", name="Add a parameter").click()
+    page.locator(".sweep-row").nth(1).get_by_label("Range").check()
+    page.get_by_label("Walk-forward", exact=False).check()
+    unlabeled = page.evaluate(
+        """() => [...document.querySelector("#sweep-form")
+                .querySelectorAll("input, select, textarea, button")]
+            .filter(el => el.offsetParent !== null)
+            .filter(el => !(el.labels && el.labels.length)
+                && !el.getAttribute("aria-label")
+                && !el.getAttribute("aria-labelledby")
+                && !(el.tagName === "BUTTON" && el.textContent.trim()))
+            .map(el => el.outerHTML.slice(0, 120))"""
+    )
+    assert unlabeled == []
+    assert page.locator(".sweep-row").count() == 2
+    assert page.locator("#wf-train").is_visible()

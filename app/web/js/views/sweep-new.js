@@ -165,5 +165,6 @@ export async function renderSweeps(container, route) {
       actions: h("a", { class: "btn", href: "#/sweeps", onclick: (/** @type {Event} */ e) => { e.preventDefault(); list.element.scrollIntoView(); } }, "Your sweeps") }),
     form, list.element);
   list.load();
+  if (route.query.list) list.element.scrollIntoView();
   return list.destroy;
 }

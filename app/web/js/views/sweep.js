@@ -45,9 +45,11 @@ function head(s) {
     if (ok) await sweepApi.remove(s.sweep_id).then(() => navigate("sweeps"), (e) => window.alert?.(e.message));
   } }, "Delete");
   const skipped = s.skipped_combinations ? ` (${int(s.skipped_combinations)} skipped as invalid)` : "";
+  const finished = ["completed", "failed", "cancelled"].includes(s.status);
   return pageHead({ title: h("span", {}, s.name || "Sweep", " ", statusBadge(s.status)),
     sub: `${int(s.combinations)} combinations${skipped} · objective ${BY_KEY[s.objective]?.label ?? s.objective} · submitted ${dateTime(s.created_at)}`,
-    actions: h("div", { class: "row" }, download, h("a", { class: "btn", href: `#/sweeps?from=${encodeURIComponent(s.sweep_id)}` }, "New sweep from these settings"), remove) });
+    actions: h("div", { class: "row" }, finished ? download : null,
+      h("a", { class: "btn", href: `#/sweeps?from=${encodeURIComponent(s.sweep_id)}` }, "New sweep from these settings"), finished ? remove : null) });
 }
 
 /** The best row by the objective, with "Open as backtest". @param {SweepStatus} s */
