@@ -283,3 +283,28 @@ def test_every_sweep_form_control_has_a_label(page: Any, account: Account) -> No
     assert unlabeled == []
     assert page.locator(".sweep-row").count() == 2
     assert page.locator("#wf-train").is_visible()
+
+
+def test_cancel_a_running_sweep_keeps_its_finished_rows(
+    page: Any, api: Api, account: Account
+) -> None:
+    # 100 combinations, each walked forward over 36 windows: minutes of work at the
+    # test server's per-combination delay, so it is still running when cancelled.
+    body = {
+        "name": "to be cancelled",
+        "base": {**BASE, "start_date": "2010-01-01", "end_date": "2019-12-31"},
+        "grid": {"strategy_params.lookback": {"start": 30, "stop": 129, "step": 1}},
+        "walk_forward": {"train_months": 12, "test_months": 3},
+    }
+    created = api.client.post("/v1/sweeps", json=body, headers=account.headers)
+    assert created.status_code == 200, created.text
+    sweep_id = created.json()["sweep_id"]
+    login_ui(page, account, f"sweep/{sweep_id}")
+    page.wait_for_selector("#sweep-progress")
+    assert "of 100" in page.locator("[data-stat=done]").inner_text()
+    page.get_by_role("button", name="Cancel sweep").click()
+    page.wait_for_selector("#sweep-results", timeout=60_000)
+    status = api.get(account, f"/v1/sweeps/{sweep_id}").json()
+    assert status["status"] == "cancelled"
+    assert "Cancelled after" in page.locator(".alert-warn").first.inner_text()
+    assert page.locator("#overfitting").count() == 0
