@@ -115,7 +115,7 @@ export function gridEditor({ rows: initialRows, choices, onChange }) {
   };
   const element = h("section", { class: "card", dataset: { field: "grid" }, "aria-labelledby": "grid-title" },
     h("h2", { id: "grid-title" }, "Parameters to vary"),
-    h("p", { class: "muted small" }, "Every combination of these values runs as one backtest of the settings below. The last parameter varies fastest; combinations the strategy cannot run (e.g. skip ≥ lookback) are dropped and counted."),
+    h("p", { class: "muted small" }, "Every combination of these values runs as one backtest of the settings below (a value here replaces the same setting there). The last parameter varies fastest; combinations the strategy cannot run (e.g. skip ≥ lookback) are dropped and counted."),
     list, h("div", { class: "form-actions" }, add), count, error);
   for (const r of initialRows) addRow(r);
   return {
