@@ -20,12 +20,15 @@ from app.jobs import service as jobs
 from app.jobs.deps import SubmissionQuotaDep
 from app.jobs.progress import get_bus
 from app.jobs.repository import JobSort
-from app.sweeps import repository, service
+from app.sweeps import grid, repository, service
 from app.sweeps.schemas import (
+    MAX_GRID_KEYS,
+    OBJECTIVES,
     Heatmap,
     RowBacktestCreated,
     SweepCancelled,
     SweepCreated,
+    SweepLimits,
     SweepListItem,
     SweepRequest,
     SweepRowOut,
@@ -129,6 +132,25 @@ async def list_sweeps(
         )
         for r in rows
     ]
+
+
+@router.get(
+    "/limits",
+    summary="What your sweeps may hold",
+    description="Your tier's cap on combinations per sweep, the grid's bounds, the "
+    "objectives and the sweepable keys (for forms that check before submitting).",
+    response_model=SweepLimits,
+    responses=error_responses(401),
+)
+async def get_limits(user: CurrentUser, settings: SettingsDep) -> SweepLimits:
+    return SweepLimits(
+        tier=user.tier,
+        max_combinations=settings.rate_limits.sweep_combinations[user.tier],  # type: ignore[index]
+        max_grid_keys=MAX_GRID_KEYS,
+        max_values_per_key=grid.MAX_VALUES_PER_KEY,
+        objectives=list(OBJECTIVES),
+        grid_keys=[*grid.SCALAR_KEYS, *grid.SCREEN_KEYS],
+    )
 
 
 @router.get(

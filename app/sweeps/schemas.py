@@ -28,6 +28,7 @@ LOWER_IS_BETTER = frozenset(
     {"volatility", "max_drawdown_duration_days", "turnover", "tracking_error"}
 )
 OBJECTIVES = tuple(sorted(HIGHER_IS_BETTER | LOWER_IS_BETTER))
+MAX_GRID_KEYS = 8
 
 _EXAMPLE: JsonDict = {
     "name": "momentum lookback x skip",
@@ -70,7 +71,7 @@ class SweepRequest(Schema):
         description="Dotted path into `base` -> a list of values or a range "
         '{"start": 5, "stop": 50, "step": 5} (stop inclusive).',
         min_length=1,
-        max_length=8,
+        max_length=MAX_GRID_KEYS,
     )
     objective: str = Field(
         default="sharpe_ratio",
@@ -176,6 +177,20 @@ class WalkForwardChart(BaseModel):
 
     equity_curve: list[CurvePoint]
     benchmark_symbol: str | None = None
+
+
+class SweepLimits(BaseModel):
+    """What a sweep request may hold for the calling user (the web form shows it)."""
+
+    tier: str
+    max_combinations: int = Field(description="The tier's cap on a grid's size.")
+    max_grid_keys: int
+    max_values_per_key: int
+    objectives: list[str]
+    grid_keys: list[str] = Field(
+        description="Sweepable paths besides `strategy_params.<name>` (any parameter "
+        "of the base's strategy); `filter_criteria.*` need a custom screen."
+    )
 
 
 class SweepCancelled(BaseModel):

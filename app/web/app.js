@@ -10,6 +10,8 @@ import { renderCompare } from "./js/views/compare.js";
 import { renderHistory } from "./js/views/history.js";
 import { renderAuth } from "./js/views/login.js";
 import { renderNewBacktest } from "./js/views/new-backtest.js";
+import { renderSweep } from "./js/views/sweep.js";
+import { renderSweeps } from "./js/views/sweep-new.js";
 import { renderTemplates } from "./js/views/templates.js";
 
 /**
@@ -27,6 +29,8 @@ const ROUTES = {
   history: { view: renderHistory, title: "History", nav: "history" },
   compare: { view: renderCompare, title: "Compare", nav: "compare" },
   templates: { view: renderTemplates, title: "Templates", nav: "templates" },
+  sweeps: { view: renderSweeps, title: "Parameter sweep", nav: "sweeps" },
+  sweep: { view: renderSweep, title: "Sweep", nav: "sweeps" },
 };
 
 /** The shell's element with this id (index.html has them all). @param {string} id */

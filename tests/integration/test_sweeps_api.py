@@ -178,6 +178,23 @@ async def test_combination_cap_by_tier(
     assert at_cap.status_code == 200
 
 
+async def test_limits_publish_the_callers_tier_cap(
+    client: httpx.AsyncClient, user_factory: UserFactory, auth_headers: Headers
+) -> None:
+    free, pro = await user_factory(), await user_factory(tier=Tier.PRO)
+    free_limits = await client.get("/v1/sweeps/limits", headers=auth_headers(free))
+    pro_limits = await client.get("/v1/sweeps/limits", headers=auth_headers(pro))
+    anonymous = await client.get("/v1/sweeps/limits")
+
+    assert free_limits.status_code == 200
+    body = free_limits.json()
+    assert (body["tier"], body["max_combinations"]) == ("free", 100)
+    assert pro_limits.json()["max_combinations"] == 5000
+    assert "sharpe_ratio" in body["objectives"]
+    assert "rebalancing" in body["grid_keys"]
+    assert anonymous.status_code == 401
+
+
 async def test_idempotency_key_replays_and_mismatches(
     client: httpx.AsyncClient,
     session: AsyncSession,

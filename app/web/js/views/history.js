@@ -200,7 +200,7 @@ export function renderHistory(container, route) {
   const alert = h("div", { class: "alert alert-error", role: "alert" });
   const table = historyTable(state, { selected, onTick: compare.update, alert });
   container.append(
-    pageHead({ title: "History", sub: "Your backtests, newest first by default.",
+    pageHead({ title: "History", sub: h("span", {}, "Your backtests, newest first by default. Parameter sweeps are listed on the ", h("a", { href: "#/sweeps?list=1", id: "history-sweeps-link" }, "Sweep page"), "."),
       actions: h("a", { class: "btn btn-primary", href: href("new") }, "New backtest") }),
     alert,
     h("section", { class: "card" },
