@@ -10,7 +10,9 @@ import { renderCompare } from "./js/views/compare.js";
 import { renderHistory } from "./js/views/history.js";
 import { renderAuth } from "./js/views/login.js";
 import { renderNewBacktest } from "./js/views/new-backtest.js";
+import { renderSchedules } from "./js/views/schedules.js";
 import { renderTemplates } from "./js/views/templates.js";
+import { renderWebhooks } from "./js/views/webhooks.js";
 
 /**
  * @typedef {{view: (el: HTMLElement, route: import("./js/router.js").Route) => unknown,
@@ -27,6 +29,8 @@ const ROUTES = {
   history: { view: renderHistory, title: "History", nav: "history" },
   compare: { view: renderCompare, title: "Compare", nav: "compare" },
   templates: { view: renderTemplates, title: "Templates", nav: "templates" },
+  schedules: { view: renderSchedules, title: "Schedules", nav: "schedules" },
+  webhooks: { view: renderWebhooks, title: "Webhooks", nav: "webhooks" },
 };
 
 /** The shell's element with this id (index.html has them all). @param {string} id */
