@@ -296,8 +296,10 @@ async def _claim(
             f"The {noun} stopped its worker {row.attempts - 1} times (crash or "
             f"time limit); giving up after {max_attempts} attempts."
         )
-        await jobs_repo.mark_failed(s, job_id, error=error, claim_token=token)
+        failed = await jobs_repo.mark_failed(s, job_id, error=error, claim_token=token)
+        steps = await _outbox(s, job_id) if failed else []
         await s.commit()
+        await notify.send_outbox(steps, job_id)
         await s.refresh(row)
     return row
 
