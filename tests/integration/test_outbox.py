@@ -19,12 +19,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks.webhooks import Webhook
 
 from app.core.config import Settings
+from app.db.base import utcnow
 from app.db.models import Job, PendingEmail, WebhookDelivery, WebhookEndpoint
+from app.emails import mail, outbox
 from app.jobs import notify
 from app.jobs import repository as jobs_repo
 from tests.integration.outbox_crash_app import CRASH_LINE
@@ -192,3 +194,46 @@ async def test_outbox_rows_exist_only_with_the_terminal_state(
     assert (status, deliveries, emails) == (
         ("completed", 1, 1) if commit else ("running", 0, 0)
     )
+
+
+async def test_an_email_attempt_that_fails_is_retried_then_marked_failed(
+    session: AsyncSession, test_settings: Settings, user_factory: Any
+) -> None:
+    """``emails.send``'s steps against an SMTP port nobody listens on: each failed
+    attempt stays pending with the documented delay; the last one is ``failed``."""
+    settings = test_settings.model_copy(
+        update={"smtp_url": "smtp://127.0.0.1:9", "email_max_attempts": 2}
+    )
+    user = await user_factory()
+    send = await outbox.add(
+        session, user_id=user.id, to="x@example.com", subject="s", body="b"
+    )
+    await session.commit()
+    assert send is not None
+    (row,) = await session.scalars(
+        select(PendingEmail).where(PendingEmail.user_id == user.id)
+    )
+    outcomes = []
+    for _ in range(2):
+        await session.execute(  # make the retry due now instead of in 5 s
+            update(PendingEmail)
+            .where(PendingEmail.id == row.id)
+            .values(next_attempt_at=utcnow())
+        )
+        await session.commit()
+        message = await outbox.claim(session, row.id)
+        assert message is not None
+        assert await outbox.claim(session, row.id) is None  # leased to this attempt
+        try:
+            mail.send(settings, to=message.to, subject="s", body="b")
+        except OSError as exc:
+            error = str(exc)
+        delay = await outbox.record(session, message, error=error, settings=settings)
+        await session.refresh(row)
+        outcomes.append((delay, row.status, row.attempts))
+    assert outcomes == [
+        (outbox.retry_delay(1), "pending", 1),
+        (None, "failed", 2),
+    ]
+    assert outbox.retry_delay(1) == 5.0 and outbox.retry_delay(2) == 20.0
+    assert row.last_error
