@@ -17,6 +17,7 @@ from app.backtests import service as backtests_service
 from app.backtests.run import BACKTEST
 from app.emails import hooks as emails_hooks
 from app.emails import tasks as emails_tasks
+from app.jobs import outbox
 from app.jobs.registry import JobKind
 from app.schedules import hooks as schedules_hooks
 from app.sweeps.run import SWEEP
@@ -27,9 +28,10 @@ KINDS: tuple[JobKind, ...] = (BACKTEST, SWEEP)
 # Imported for what they register on app.jobs.registry and celery_app: the backtest
 # KindApi (templates, schedules, shares), the webhook hooks and the
 # ``webhooks.deliver`` task, the schedule firing on every sweep, completion e-mails
-# (``emails.send``).
+# (``emails.send``), and the outbox's periodic re-send (``notifications.resend``).
 LISTENERS: tuple[ModuleType, ...] = (
     backtests_service,
+    outbox,
     webhooks_hooks,
     webhooks_tasks,
     schedules_hooks,

@@ -274,6 +274,16 @@ class Settings(BaseSettings):
     # unset: notify_email is refused with a 400.
     smtp_url: str | None = None
     smtp_from: str = "backtests@localhost"
+    # The notification outbox (webhook deliveries, pending e-mails): a pending row
+    # whose attempt is overdue by this many seconds lost its message (the worker
+    # died after the commit, the broker was down) and is queued again by
+    # ``notifications.resend``, which runs every ``..._INTERVAL_SECONDS`` on the
+    # maintenance queue (Celery beat; in embedded mode, every sweep).
+    notification_resend_after_seconds: float = Field(default=60.0, ge=0, le=86_400)
+    notification_resend_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # E-mail attempts (outbox rows) before a message is marked failed; the delay
+    # after attempt n is min(5 * 4**(n-1), 3600) seconds.
+    email_max_attempts: int = Field(default=6, ge=1, le=20)
 
     @field_validator("webhook_retry_schedule_seconds")
     @classmethod

@@ -36,6 +36,8 @@ QUEUE = "jobs"
 MAINTENANCE_QUEUE = "maintenance"
 RUN_TASK = "jobs.run"
 SWEEP_TASK = "jobs.sweep"
+# The notification outbox's periodic re-send (app.jobs.notify.resend).
+RESEND_TASK = "notifications.resend"
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -73,7 +75,12 @@ def create_celery(settings: Settings) -> Celery:
             "sweep-stale-jobs": {
                 "task": SWEEP_TASK,
                 "schedule": float(settings.sweep_interval_seconds),
-            }
+            },
+            "resend-notifications": {
+                "task": RESEND_TASK,
+                "schedule": float(settings.notification_resend_interval_seconds),
+                "options": {"queue": MAINTENANCE_QUEUE},
+            },
         },
     )
     return app

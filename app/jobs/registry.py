@@ -178,9 +178,35 @@ class JobEvent:
         return f"{self.kind}.{self.status}"
 
 
-# Called with a fresh session after the terminal state is committed; a listener
-# commits its own work. A failing listener is logged and never changes the job.
-CompletionListener = Callable[[AsyncSession, JobEvent, Settings], Awaitable[None]]
+@dataclass(frozen=True)
+class Notice:
+    """Something other than a job's end that an owner may want to hear about
+    (``schedule.refused``: a schedule's firing was refused). ``data`` is the
+    webhook payload's ``data``; ``subject``/``text`` the e-mail's; ``config`` the
+    settings that decide whether to e-mail (``notify_email``)."""
+
+    type: str
+    user_id: uuid.UUID
+    data: dict[str, Any]
+    subject: str
+    text: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+# The notification outbox: called INSIDE the transaction that saves the terminal
+# state (never commits): a listener writes its outbox rows (webhook deliveries,
+# pending e-mails), so they exist if and only if the state does, and returns what
+# to run after the commit (queue the rows' messages), or None. The periodic
+# re-send (``on_resend``) sends rows whose after-commit step never ran (the worker
+# died in between, the broker was down).
+AfterCommit = Callable[[], Awaitable[None]]
+CompletionListener = Callable[
+    [AsyncSession, JobEvent, Settings], Awaitable[AfterCommit | None]
+]
+# The same for a Notice, in the transaction that records what it announces.
+NoticeListener = Callable[
+    [AsyncSession, Notice, Settings], Awaitable[AfterCommit | None]
+]
 # Called before a submission is admitted (no quota taken yet); raises an AppError
 # (e.g. ValidationFailed for a callback_url the service must not call).
 SubmissionCheck = Callable[
@@ -192,6 +218,8 @@ SweepHook = Callable[[AsyncSession, Settings, dt.datetime], Awaitable[Any]]
 _LISTENERS: list[CompletionListener] = []
 _CHECKS: list[SubmissionCheck] = []
 _SWEEP_HOOKS: list[SweepHook] = []
+_RESEND_HOOKS: list[SweepHook] = []
+_NOTICE_LISTENERS: list[NoticeListener] = []
 
 
 def _add(hooks: list[Any], hook: Any) -> None:
@@ -200,7 +228,8 @@ def _add(hooks: list[Any], hook: Any) -> None:
 
 
 def on_completion(listener: CompletionListener) -> CompletionListener:
-    """Register ``listener`` for every job reaching ``completed`` or ``failed``."""
+    """Register ``listener`` for every job reaching ``completed`` or ``failed``
+    (called in the completing transaction, see ``CompletionListener``)."""
     _add(_LISTENERS, listener)
     return listener
 
@@ -214,6 +243,27 @@ def on_submission(check: SubmissionCheck) -> SubmissionCheck:
 def on_sweep(hook: SweepHook) -> SweepHook:
     _add(_SWEEP_HOOKS, hook)
     return hook
+
+
+def on_resend(hook: SweepHook) -> SweepHook:
+    """Register an outbox re-send: ``hook(session, settings, now)`` queues again the
+    rows whose message was never picked up (``notifications.resend``, periodic)."""
+    _add(_RESEND_HOOKS, hook)
+    return hook
+
+
+def resend_hooks() -> list[SweepHook]:
+    return list(_RESEND_HOOKS)
+
+
+def on_notice(listener: NoticeListener) -> NoticeListener:
+    """Register ``listener`` for every ``Notice`` (webhooks, e-mail)."""
+    _add(_NOTICE_LISTENERS, listener)
+    return listener
+
+
+def notice_listeners() -> list[NoticeListener]:
+    return list(_NOTICE_LISTENERS)
 
 
 def completion_listeners() -> list[CompletionListener]:

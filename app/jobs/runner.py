@@ -168,8 +168,8 @@ def execute(job_id_text: str, *, claim_token: str) -> str:
         return _stopped(db, bus, row, claim_token, label=kind.label, bound=bound)
     except JobFailed as exc:
         return _fail(db, bus, row, claim_token, str(exc), bound=bound)
-    saved = db.run(lambda s: _save(s, job_id, claim_token, completion))
-    if not saved:  # cancelled (or taken over) while saving: nothing was written
+    saved = db.run(lambda s: _save(s, job_id, claim_token, completion, settings))
+    if saved is None:  # cancelled (or taken over) while saving: nothing was written
         bound.info("job.discarded")
         return "discarded"
     done = ProgressMessage.completed(
@@ -177,7 +177,7 @@ def execute(job_id_text: str, *, claim_token: str) -> str:
     )
     bus.publish(job_id_text, done.frame())
     bound.info("job.completed", work_done=completion.work_done)
-    _notify(db, job_id, settings)
+    _notify(db, job_id, saved)
     return "completed"
 
 
@@ -221,10 +221,13 @@ def _stopped(
     return "cancelled"
 
 
-def _notify(db: _Db, job_id: uuid.UUID, settings: Settings) -> None:
-    """The completion listeners (webhooks, e-mail); never fails the job."""
+def _notify(db: _Db, job_id: uuid.UUID, steps: list[registry.AfterCommit]) -> None:
+    """Queue the outbox rows committed with the terminal state (webhooks, e-mail);
+    never fails the job (rows whose message is lost are re-sent periodically)."""
+    if not steps:
+        return
     try:
-        db.run(lambda s: notify.job_finished(s, job_id, settings=settings))
+        db.run(lambda s: notify.send_outbox(steps, job_id))
     except Exception:
         log.exception("job.notify_failed", task_id=str(job_id))
 
@@ -246,16 +249,18 @@ def _fail(
     *,
     bound: Any,
 ) -> str:
-    async def fail(s: AsyncSession) -> bool:
+    async def fail(s: AsyncSession) -> list[registry.AfterCommit] | None:
         ok = await jobs_repo.mark_failed(
             s, row.id, error=message, claim_token=claim_token
         )
+        steps = await _outbox(s, row.id) if ok else []
         await s.commit()
-        return ok
+        return steps if ok else None
 
-    if db.run(fail):
+    steps = db.run(fail)
+    if steps is not None:
         bus.publish(str(row.id), _ended("failed", row, message=message))
-        _notify(db, row.id, worker_settings())
+        _notify(db, row.id, steps)
     bound.info("job.failed", error=message)
     return "failed"
 
@@ -291,15 +296,27 @@ async def _claim(
             f"The {noun} stopped its worker {row.attempts - 1} times (crash or "
             f"time limit); giving up after {max_attempts} attempts."
         )
-        await jobs_repo.mark_failed(s, job_id, error=error, claim_token=token)
+        failed = await jobs_repo.mark_failed(s, job_id, error=error, claim_token=token)
+        steps = await _outbox(s, job_id) if failed else []
         await s.commit()
+        await notify.send_outbox(steps, job_id)
         await s.refresh(row)
     return row
 
 
+async def _outbox(s: AsyncSession, job_id: uuid.UUID) -> list[registry.AfterCommit]:
+    return await notify.write_outbox(s, job_id, settings=worker_settings())
+
+
 async def _save(
-    s: AsyncSession, job_id: uuid.UUID, token: str, completion: Completion
-) -> bool:
+    s: AsyncSession,
+    job_id: uuid.UUID,
+    token: str,
+    completion: Completion,
+    settings: Settings,
+) -> list[registry.AfterCommit] | None:
+    """Save the completion; returns the outbox's after-commit steps, or None when
+    the row is no longer ours (nothing written)."""
     ok = await jobs_repo.update_progress(
         s,
         job_id,
@@ -317,10 +334,11 @@ async def _save(
     )
     if not ok:
         await s.rollback()
-        return False
+        return None
     await completion.save(s, job_id)
+    steps = await notify.write_outbox(s, job_id, settings=settings)
     await s.commit()
-    return True
+    return steps
 
 
 class _Reporter:

@@ -114,9 +114,12 @@ async def _settle(
             f"{row.attempts} attempts."
         )
         ok = await jobs_repo.mark_failed(session, row.id, error=error)
+        steps = (
+            await notify.write_outbox(session, row.id, settings=settings) if ok else []
+        )
         await session.commit()
         if ok:
-            await notify.job_finished(session, row.id, settings=settings)
+            await notify.send_outbox(steps, row.id)
         return "failed" if ok else None
     ok = await jobs_repo.release_stale_running(
         session, row.id, heartbeat_before=heartbeat_before

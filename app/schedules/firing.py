@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 
 import structlog
 from sqlalchemy.exc import IntegrityError
@@ -26,12 +27,14 @@ from app.core.config import Settings
 from app.core.errors import AppError
 from app.core.rate_limit import RateLimiter
 from app.db.models import Schedule, ScheduleFiring, Template, User
-from app.jobs import registry
+from app.jobs import notify, registry
 from app.jobs.quotas import SubmissionQuota
+from app.jobs.registry import AfterCommit, Notice
 from app.schedules import cron, repository
 
 log = structlog.get_logger(__name__)
 STUCK_AFTER = dt.timedelta(minutes=5)
+REFUSED_EVENT = "schedule.refused"
 
 
 async def fire_due(session: AsyncSession, settings: Settings, now: dt.datetime) -> int:
@@ -88,8 +91,11 @@ async def _fire(
     due_at, template, user = claimed
     config = {**template.config}
     config.setdefault("name", template.name)
+    # Read now: the refusal's rollback expires the ORM objects.
+    refused = _refused(schedule_id, template, due_at, settings)
     quota = SubmissionQuota(limiter=limiter, settings=settings)
     job_id, error = None, None
+    steps: list[AfterCommit] = []
     try:
         outcome = await registry.api_of(template.kind).submit(
             session, user=user, config=config, settings=settings, quota=quota, key=None
@@ -100,13 +106,48 @@ async def _fire(
         error = f"Run of {due_at:%Y-%m-%d %H:%M} UTC refused: {exc.message}"
         # Recorded unless the firing row exists already (the job was stored but
         # not queued: a 503); either way the schedule moves on.
-        await _record_refusal(session, schedule_id, due_at, error)
+        if await _record_refusal(session, schedule_id, due_at, error):
+            steps = await notify.write_notice(
+                session, refused(error), settings=settings
+            )
     await _advance(session, schedule_id, due_at, job_id=job_id, error=error, now=now)
+    await notify.send_outbox(steps, schedule_id)
     if job_id is None:
         log.warning("schedule.refused", schedule_id=str(schedule_id), error=error)
         return 0
     log.info("schedule.fired", schedule_id=str(schedule_id), task_id=str(job_id))
     return 1
+
+
+def _refused(
+    schedule_id: uuid.UUID, template: Template, due_at: dt.datetime, settings: Settings
+) -> Callable[[str], Notice]:
+    """The ``schedule.refused`` notice (webhook ``data``, e-mail text) for a
+    refusal's error; written with the refusal's firing row, in its transaction
+    (the outbox). Reads the template now: a rollback expires ORM objects."""
+    link = f"{settings.public_base_url.rstrip('/')}/v1/schedules/{schedule_id}"
+    name, template_id, user_id = template.name, template.id, template.user_id
+    config = dict(template.config)
+
+    def notice(error: str) -> Notice:
+        return Notice(
+            type=REFUSED_EVENT,
+            user_id=user_id,
+            data={
+                "schedule_id": str(schedule_id),
+                "template_id": str(template_id),
+                "template_name": name,
+                "due_at": due_at.isoformat(),
+                "error": error,
+                "links": {"self": link},
+            },
+            subject=f"Scheduled run refused: {name}",
+            text=f'The scheduled run of "{name}" was refused.\n\n{error}\n\n'
+            f"Schedule: {link}\n",
+            config=config,
+        )
+
+    return notice
 
 
 async def _unstick(

@@ -12,7 +12,9 @@ import { renderAuth } from "./js/views/login.js";
 import { renderNewBacktest } from "./js/views/new-backtest.js";
 import { renderSweep } from "./js/views/sweep.js";
 import { renderSweeps } from "./js/views/sweep-new.js";
+import { renderSchedules } from "./js/views/schedules.js";
 import { renderTemplates } from "./js/views/templates.js";
+import { renderWebhooks } from "./js/views/webhooks.js";
 
 /**
  * @typedef {{view: (el: HTMLElement, route: import("./js/router.js").Route) => unknown,
@@ -31,6 +33,8 @@ const ROUTES = {
   templates: { view: renderTemplates, title: "Templates", nav: "templates" },
   sweeps: { view: renderSweeps, title: "Parameter sweep", nav: "sweeps" },
   sweep: { view: renderSweep, title: "Sweep", nav: "sweeps" },
+  schedules: { view: renderSchedules, title: "Schedules", nav: "schedules" },
+  webhooks: { view: renderWebhooks, title: "Webhooks", nav: "webhooks" },
 };
 
 /** The shell's element with this id (index.html has them all). @param {string} id */

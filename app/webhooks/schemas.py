@@ -12,6 +12,9 @@ from app.api.schemas import Schema
 from app.db.models.webhook import URL_MAX_LENGTH
 
 EVENT_PATTERN = r"^[a-z][a-z_]{0,31}\.(completed|failed)$"
+# Events that are not a job's end: a schedule's firing refused (quota, a template
+# no longer valid); its payload's data has schedule_id, template_id, due_at, error.
+OTHER_EVENTS = ("schedule.refused",)
 MAX_EVENTS = 20
 
 
@@ -34,7 +37,8 @@ class WebhookCreate(Schema):
         min_length=1,
         max_length=MAX_EVENTS,
         description='Event types: "<kind>.completed" or "<kind>.failed" for a '
-        'registered job kind, e.g. "backtest.completed".',
+        'registered job kind, e.g. "backtest.completed"; "schedule.refused" (a '
+        "scheduled run refused: quota exhausted, template no longer valid).",
     )
     description: str | None = Field(default=None, max_length=200)
 

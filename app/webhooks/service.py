@@ -15,7 +15,7 @@ from app.db.models import User, WebhookDelivery, WebhookEndpoint
 from app.jobs import registry
 from app.webhooks import repository
 from app.webhooks.delivery import new_secret
-from app.webhooks.schemas import EVENT_PATTERN, WebhookCreate
+from app.webhooks.schemas import EVENT_PATTERN, OTHER_EVENTS, WebhookCreate
 from app.webhooks.ssrf import UnsafeUrl, check_url
 
 
@@ -34,8 +34,12 @@ async def check_safe_url(url: str, *, settings: Settings, field: str) -> None:
 def check_events(events: list[str]) -> list[str]:
     kinds = {kind.name for kind in registry.registered()}
     for index, event in enumerate(events):
+        if event in OTHER_EVENTS:
+            continue
         if not re.match(EVENT_PATTERN, event) or event.split(".")[0] not in kinds:
-            known = ", ".join(f"{k}.completed, {k}.failed" for k in sorted(kinds))
+            known = ", ".join(
+                [f"{k}.completed, {k}.failed" for k in sorted(kinds)] + [*OTHER_EVENTS]
+            )
             raise ValidationFailed(
                 f"Unknown event type {event!r}; known: {known}.",
                 field=f"body.events.{index}",

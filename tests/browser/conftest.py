@@ -109,6 +109,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         TEST_ENGINE_CHUNK_DELAY_SECONDS=CHUNK_DELAY_SECONDS,
         LOG_LEVEL="WARNING",
         RATE_LIMITS=RATE_LIMITS,
+        # The webhooks screen registers endpoints on this machine (never called).
+        WEBHOOK_ALLOWED_HOSTS='["127.0.0.1"]',
     )
     log_path = var_dir / "server.log"
     with log_path.open("wb") as log:

@@ -169,3 +169,18 @@ def test_no_retry_for_unkeyed_posts_or_resent_deletes() -> None:
         )
         is None
     )
+
+
+def test_webhook_events_match_the_service() -> None:
+    """Every event type the service accepts, and no other, is in the client."""
+    from app import kinds  # noqa: PLC0415 - registers the job kinds
+    from app.webhooks.schemas import OTHER_EVENTS  # noqa: PLC0415
+    from app.webhooks.service import check_events  # noqa: PLC0415
+
+    service = {
+        f"{kind.name}.{status}"
+        for kind in kinds.KINDS
+        for status in ("completed", "failed")
+    } | set(OTHER_EVENTS)
+    assert set(models.WEBHOOK_EVENTS) == service
+    assert check_events(list(models.WEBHOOK_EVENTS)) == list(models.WEBHOOK_EVENTS)

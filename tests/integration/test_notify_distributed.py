@@ -1,7 +1,9 @@
 """Distributed mode (Postgres, Redis, separate API, worker, maintenance worker and
 **two** beat processes): a schedule made due fires exactly once although both beats
 send a sweep every second, the scheduled backtest runs, and the owner's webhook
-hears of its completion through the maintenance queue, signed."""
+hears of its completion through the maintenance queue, signed. An outbox row whose
+message was never queued (a worker died after the commit) is delivered by beat's
+``notifications.resend`` on the maintenance queue."""
 
 from __future__ import annotations
 
@@ -35,6 +37,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
             "SWEEP_INTERVAL_SECONDS": "1",
             "WEBHOOK_ALLOWED_HOSTS": '["127.0.0.1"]',
             "WEBHOOK_RETRY_SCHEDULE_SECONDS": "[0, 0.5, 0.5]",
+            "NOTIFICATION_RESEND_AFTER_SECONDS": "1",
+            "NOTIFICATION_RESEND_INTERVAL_SECONDS": "1",
         },
     )
     log_dir: Path = tmp_path_factory.mktemp("notify_distributed")
@@ -98,3 +102,31 @@ async def test_schedule_fires_once_with_two_beats_and_the_webhook_hears_it(
     payload = Webhook(hook.json()["secret"]).verify(request.body, request.headers)
     assert payload["data"]["job_id"] == shown["last_job_id"]
     assert payload["data"]["name"] == "hourly five"
+
+
+async def test_beat_resends_an_outbox_row_whose_message_was_lost(
+    stack: LiveStack,
+) -> None:
+    receiver = start_receiver([200])
+    user = stack.make_user()
+    async with stack.client(user) as http:
+        hook = await http.post(
+            "/v1/webhooks", json={"url": receiver.url, "events": ["backtest.failed"]}
+        )
+        assert hook.status_code == 201, hook.text
+    # What a worker killed between the commit and the enqueue leaves: a pending row
+    # that no message will ever deliver.
+    stack.query(
+        "INSERT INTO webhook_deliveries (id, endpoint_id, msg_id, url, event_type, "
+        "payload, status, attempts, next_attempt_at, created_at) VALUES "
+        "(gen_random_uuid(), %s, 'msg_lost_after_commit', %s, 'backtest.failed', "
+        '\'{"type": "backtest.failed", "data": {}}\', \'pending\', 0, '
+        "now() - interval '1 minute', now()) RETURNING id",
+        hook.json()["id"],
+        receiver.url,
+    )
+    (request,) = receiver.wait_for(1, timeout=60)
+    receiver.server.shutdown()
+    payload = Webhook(hook.json()["secret"]).verify(request.body, request.headers)
+    assert request.headers["webhook-id"] == "msg_lost_after_commit"
+    assert payload["type"] == "backtest.failed"

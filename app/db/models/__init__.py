@@ -3,6 +3,7 @@ registers every table on ``Base.metadata``."""
 
 from app.db.models.backtest import BacktestSeries
 from app.db.models.backtest_results import BacktestResult, Position
+from app.db.models.email import PendingEmail
 from app.db.models.idempotency import IdempotencyKey, IdempotencyStatus
 from app.db.models.job import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus
 from app.db.models.share import JobShare
@@ -23,6 +24,7 @@ __all__ = [
     "Job",
     "JobShare",
     "JobStatus",
+    "PendingEmail",
     "Position",
     "Schedule",
     "ScheduleFiring",

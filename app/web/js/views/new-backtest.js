@@ -6,6 +6,7 @@ import { clearFieldErrors, showFieldErrors } from "../components/form-errors.js"
 import { pageHead } from "../components/page-head.js";
 import { periodSection } from "../components/period-section.js";
 import { rateLimitBanner } from "../components/rate-limit.js";
+import { saveFormAsTemplate } from "../components/save-template.js";
 import { strategySection } from "../components/strategy-section.js";
 import { universeSection } from "../components/universe-section.js";
 import { h, replace } from "../dom.js";
@@ -95,6 +96,7 @@ function backtestForm({ strategies, universe, screening, cfg, name }) {
     h("details", { class: "card" }, h("summary", {}, "Show the request as JSON (POST /v1/backtest)"), requestJson),
     h("div", { class: "form-actions" }, submit,
       h("a", { class: "btn", href: "#/history" }, "Cancel"),
+      saveFormAsTemplate({ body, summary }),
       h("span", { class: "hint", id: "submit-note" }, "")));
   form.addEventListener("change", (e) => {
     const target = /** @type {HTMLInputElement} */ (e.target);

@@ -271,3 +271,14 @@ SCHEMA_MODELS: tuple[type[Model], ...] = (
     HistoryItem,
     CancelResult,
 )
+
+# Event types a webhook endpoint may subscribe to (``events`` of POST /v1/webhooks):
+# a job kind's end, and a scheduled run refused (quota exhausted, template no longer
+# valid). Kept equal to the service's list by tests/client/test_contract.py.
+WEBHOOK_EVENTS: tuple[str, ...] = (
+    "backtest.completed",
+    "backtest.failed",
+    "sweep.completed",
+    "sweep.failed",
+    "schedule.refused",
+)
