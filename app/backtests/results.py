@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import uuid
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,8 +62,25 @@ def seed_of(job_id: uuid.UUID) -> int:
     return job_id.int % 2**32
 
 
-def build(result: BacktestResult, data: MarketData, job_id: uuid.UUID) -> Stored:
-    """Positions, metrics, analysis and book of ``result`` (run on ``data``)."""
+def benchmark_curves(result: BacktestResult) -> list[tuple[str, FloatArray]]:
+    """(name, daily equity curve) of each benchmark of ``result``, in the request's
+    order. Today a run has at most one (``config.benchmark``); a run with several
+    passes its list to :func:`build` instead, and the analysis covers each."""
+    if result.benchmark_equity is None or not result.config.benchmark:
+        return []
+    return [(result.config.benchmark, result.benchmark_equity)]
+
+
+def build(
+    result: BacktestResult,
+    data: MarketData,
+    job_id: uuid.UUID,
+    *,
+    benchmarks: Sequence[tuple[str, FloatArray]] | None = None,
+) -> Stored:
+    """Positions, metrics, analysis and book of ``result`` (run on ``data``);
+    ``benchmarks`` (name, curve) pairs, the run's own (:func:`benchmark_curves`)
+    when None."""
     config = result.config
     days = result.dates.astype("datetime64[D]").astype(np.int64)
     cols = data.columns(result.symbols)
@@ -83,13 +101,10 @@ def build(result: BacktestResult, data: MarketData, job_id: uuid.UUID) -> Stored
         last_mark=sim.mark[-1],
         cum_dividends=cum_div,
     )
-    benchmarks = {}
-    if result.benchmark_equity is not None and config.benchmark:
-        benchmarks[config.benchmark] = result.benchmark_equity
     analysis = analyse_backtest(
         dates=result.dates,
         equity=result.equity,
-        benchmarks=benchmarks,
+        benchmarks=benchmark_curves(result) if benchmarks is None else benchmarks,
         seed=seed_of(job_id),
         risk_free_rate=config.risk_free_rate,
     )
