@@ -235,18 +235,27 @@ def _annual(analysis: dict[str, Any], bench_name: str) -> str:
     years = analysis.get("annual_returns") or []
     if not years:
         return "<p class='muted'>No annual returns.</p>"
-    has_bench = any(y.get("benchmarks") for y in years)
+    names = _bench_names(analysis, bench_name)
     values = [y["portfolio"] for y in years]
     bars = _bar_chart([str(y["year"]) for y in years], values)
     rows = []
     for y in years:
-        b = (y.get("benchmarks") or {}).get(bench_name)
         cells = [_td(str(y["year"])), _signed(y["portfolio"], _pct(y["portfolio"]))]
-        if has_bench:
+        for name in names:
+            b = (y.get("benchmarks") or {}).get(name)
             cells.append(_signed(b, _pct(b)))
         rows.append(cells)
-    header = ["year", "portfolio"] + ([bench_name] if has_bench else [])
-    return bars + _table(header, rows)
+    return bars + _table(["year", "portfolio", *names], rows)
+
+
+def _bench_names(analysis: dict[str, Any], bench_name: str) -> list[str]:
+    """Every benchmark the analysis covers, in order (stored before the list was:
+    the one benchmark, when its years have one)."""
+    names = analysis.get("benchmarks")
+    if isinstance(names, list):
+        return [str(n) for n in names]
+    years = analysis.get("annual_returns") or []
+    return [bench_name] if any(y.get("benchmarks") for y in years) else []
 
 
 def _drawdowns(analysis: dict[str, Any]) -> str:
@@ -290,9 +299,9 @@ def _crises(analysis: dict[str, Any], bench_name: str) -> str:
     crises = analysis.get("crises") or []
     if not crises:
         return "<p class='muted'>The backtest overlaps none of the crisis windows.</p>"
+    names = _bench_names(analysis, bench_name)
     rows = []
     for c in crises:
-        b = (c.get("benchmarks") or {}).get(bench_name)
         covered = "whole window" if c.get("complete") else "in part"
         rows.append(
             [
@@ -300,10 +309,14 @@ def _crises(analysis: dict[str, Any], bench_name: str) -> str:
                 _td(f"{_e(c['from'])} → {_e(c['to'])}"),
                 _td(covered),
                 _signed(c["portfolio"], _pct(c["portfolio"])),
-                _signed(b, _pct(b)),
+                *(
+                    _signed(b, _pct(b))
+                    for b in ((c.get("benchmarks") or {}).get(n) for n in names)
+                ),
             ]
         )
-    return _table(["window", "sessions", "covered", "portfolio", bench_name], rows)
+    header = ["window", "sessions", "covered", "portfolio", *names]
+    return _table(header, rows)
 
 
 def _risk(analysis: dict[str, Any]) -> str:

@@ -43,3 +43,32 @@ def test_book_round_trips_and_stores_prices_raw() -> None:
     assert legacy.keys() == book.keys()
     for name, array in book.items():
         np.testing.assert_array_equal(legacy[name], array)
+
+
+def test_report_has_a_column_per_benchmark_of_the_analysis() -> None:
+    from app.backtests.report import _annual, _crises  # noqa: PLC0415
+
+    analysis = {
+        "benchmarks": ["SPY", "60/40 <b>"],
+        "annual_returns": [
+            {
+                "year": 2020,
+                "portfolio": 0.1,
+                "benchmarks": {"SPY": 0.2, "60/40 <b>": -0.05},
+            }
+        ],
+        "crises": [
+            {
+                "name": "COVID crash",
+                "from": "2020-02-19",
+                "to": "2020-03-23",
+                "complete": True,
+                "portfolio": -0.3,
+                "benchmarks": {"SPY": -0.34, "60/40 <b>": -0.2},
+            }
+        ],
+    }
+    for html in (_annual(analysis, "SPY"), _crises(analysis, "SPY")):
+        assert "<th>SPY</th><th>60/40 &lt;b&gt;</th>" in html
+    assert "-5.0%" in _annual(analysis, "SPY").replace("−", "-")
+    assert "-20.0%" in _crises(analysis, "SPY").replace("−", "-")
