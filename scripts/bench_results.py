@@ -25,6 +25,7 @@ from app.backtests.report import render_report
 from app.backtests.results import Stored, build, load_book
 from app.backtests.results_service import Loaded
 from app.backtests.schemas import BacktestRequest
+from app.data.membership import membership_mask_for
 from app.data.store import load_dataset
 from app.db.models import BacktestResult as BacktestResultRow
 from app.db.models import Job, Position
@@ -88,7 +89,11 @@ def main() -> None:
             body["symbols"] = symbols
         config = BacktestRequest.model_validate(body).to_config()
         t0 = time.perf_counter()
-        result = run_backtest(config, data)
+        # as the worker runs it: a whole-universe run defaults to sp500_pit
+        membership = (
+            membership_mask_for(data) if config.universe == "sp500_pit" else None
+        )
+        result = run_backtest(config, data, membership=membership)
         engine_ms = (time.perf_counter() - t0) * 1e3
         build(result, data, uuid.uuid4())  # warm: lazy imports (arch, scipy)
         runs = []

@@ -14,7 +14,7 @@ import datetime as dt
 import html
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -36,6 +36,7 @@ table{border-collapse:collapse;width:100%;margin:4px 0}td,th{padding:3px 6px;
 text-align:right;border-bottom:1px solid #eef}th{font-weight:600;background:#f6f7f9}
 td:first-child,th:first-child{text-align:left}.kv td{text-align:left}
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:0 18px}
+.grid3{display:grid;grid-template-columns:1fr 1fr 1fr;gap:0 14px}
 svg{width:100%;height:auto;display:block}svg text{font-size:10px;fill:#555}
 .heat td{text-align:center;font-size:11px;padding:2px}.neg{color:#c0392b}
 .pos{color:#1e8449}.legend span{display:inline-block;margin-right:12px}
@@ -234,18 +235,27 @@ def _annual(analysis: dict[str, Any], bench_name: str) -> str:
     years = analysis.get("annual_returns") or []
     if not years:
         return "<p class='muted'>No annual returns.</p>"
-    has_bench = any(y.get("benchmarks") for y in years)
+    names = _bench_names(analysis, bench_name)
     values = [y["portfolio"] for y in years]
     bars = _bar_chart([str(y["year"]) for y in years], values)
     rows = []
     for y in years:
-        b = (y.get("benchmarks") or {}).get(bench_name)
         cells = [_td(str(y["year"])), _signed(y["portfolio"], _pct(y["portfolio"]))]
-        if has_bench:
+        for name in names:
+            b = (y.get("benchmarks") or {}).get(name)
             cells.append(_signed(b, _pct(b)))
         rows.append(cells)
-    header = ["year", "portfolio"] + ([bench_name] if has_bench else [])
-    return bars + _table(header, rows)
+    return bars + _table(["year", "portfolio", *names], rows)
+
+
+def _bench_names(analysis: dict[str, Any], bench_name: str) -> list[str]:
+    """Every benchmark the analysis covers, in order (stored before the list was:
+    the one benchmark, when its years have one)."""
+    names = analysis.get("benchmarks")
+    if isinstance(names, list):
+        return [str(n) for n in names]
+    years = analysis.get("annual_returns") or []
+    return [bench_name] if any(y.get("benchmarks") for y in years) else []
 
 
 def _drawdowns(analysis: dict[str, Any]) -> str:
@@ -289,9 +299,9 @@ def _crises(analysis: dict[str, Any], bench_name: str) -> str:
     crises = analysis.get("crises") or []
     if not crises:
         return "<p class='muted'>The backtest overlaps none of the crisis windows.</p>"
+    names = _bench_names(analysis, bench_name)
     rows = []
     for c in crises:
-        b = (c.get("benchmarks") or {}).get(bench_name)
         covered = "whole window" if c.get("complete") else "in part"
         rows.append(
             [
@@ -299,10 +309,14 @@ def _crises(analysis: dict[str, Any], bench_name: str) -> str:
                 _td(f"{_e(c['from'])} → {_e(c['to'])}"),
                 _td(covered),
                 _signed(c["portfolio"], _pct(c["portfolio"])),
-                _signed(b, _pct(b)),
+                *(
+                    _signed(b, _pct(b))
+                    for b in ((c.get("benchmarks") or {}).get(n) for n in names)
+                ),
             ]
         )
-    return _table(["window", "sessions", "covered", "portfolio", bench_name], rows)
+    header = ["window", "sessions", "covered", "portfolio", *names]
+    return _table(header, rows)
 
 
 def _risk(analysis: dict[str, Any]) -> str:
@@ -333,7 +347,9 @@ def _bootstrap(analysis: dict[str, Any]) -> str:
     boot = analysis.get("bootstrap")
     if not boot:
         return "<p class='muted'>Too short for a bootstrap.</p>"
-    rows = []
+    observed = boot.get("observed") or {}
+    histograms = boot.get("histograms") or {}
+    rows, charts = [], []
     for key, label, pct in (
         ("cagr", "CAGR", True),
         ("sharpe", "Sharpe ratio", False),
@@ -344,20 +360,95 @@ def _bootstrap(analysis: dict[str, Any]) -> str:
         rows.append(
             [
                 _td(label),
+                _td(fmt(observed.get(key))),
                 _td(fmt(q.get("p5"))),
                 _td(fmt(q.get("p50"))),
                 _td(fmt(q.get("p95"))),
-                f"<td style='width:45%'>{_range_bar(q)}</td>",
             ]
         )
-    table = _table(["statistic", "5th", "median", "95th", "5th–95th"], rows)
+        hist = histograms.get(key)
+        chart = (
+            _histogram(hist, q, observed.get(key), pct=pct)
+            if hist
+            else _range_bar(q)  # stored before the distributions were kept
+        )
+        charts.append(
+            f"<div class='boot' data-stat='{key}'><b>{label}</b>{chart}</div>"
+        )
+    table = _table(["statistic", "observed", "5th", "median", "95th"], rows)
     note = (
         f"<p class='muted'>{boot.get('resamples')} resampled paths, mean block "
         f"{boot.get('mean_block_sessions')} sessions, seed {boot.get('seed')}. "
-        f"Probability of a loss: {_pct(boot.get('probability_of_loss'))}. Sharpe "
+        "Bars: the resampled distribution; solid line: the observed value; dashed: "
+        "its 5th, 50th and 95th percentiles"
+        + ("; outline: Sharpe of the zero-mean null" if histograms else "")
+        + f". Probability of a loss: {_pct(boot.get('probability_of_loss'))}. Sharpe "
         f"against zero-mean paths: p = {_num(boot.get('p_value_sharpe'), 3)}.</p>"
     )
-    return table + note
+    return table + "<div class='grid3'>" + "".join(charts) + "</div>" + note
+
+
+def _histogram(
+    hist: dict[str, Any], q: dict[str, Any], observed: Any, *, pct: bool
+) -> str:
+    """The resampled distribution as bars (the null's as an outline on the same
+    bins), the observed value as a solid line, percentiles 5/50/95 dashed."""
+    edges = [float(v) for v in hist.get("edges") or []]
+    counts = [int(c) for c in hist.get("counts") or []]
+    null = [int(c) for c in hist.get("null_counts") or []]
+    if len(edges) != len(counts) + 1 or not counts:
+        return ""
+    width, height, pad_b, pad_t = 230, 120, 18, 12
+    lo, hi = edges[0], edges[-1]
+    marks = [v for v in (observed, q.get("p5"), q.get("p95")) if _finite(v)]
+    lo, hi = min([lo, *marks]), max([hi, *marks])
+    span = (hi - lo) or 1.0
+    top = max([*counts, *null, 1])
+    h = height - pad_b - pad_t
+
+    def x(v: float) -> float:
+        return 4 + (v - lo) / span * (width - 8)
+
+    def y(c: float) -> float:
+        return pad_t + h - c / top * h
+
+    fmt = _pct if pct else _num
+    out = [f"<svg viewBox='0 0 {width} {height}' role='img' class='hist'>"]
+    for a, b, c in zip(edges[:-1], edges[1:], counts, strict=True):
+        out.append(
+            f"<rect x='{x(a):.1f}' y='{y(c):.1f}' width='{max(x(b) - x(a), 0.5):.1f}'"
+            f" height='{h + pad_t - y(c):.1f}' fill='{PORTFOLIO}' opacity='.45'/>"
+        )
+    if len(null) == len(counts):
+        steps = " ".join(
+            f"{x(a):.1f},{y(c):.1f} {x(b):.1f},{y(c):.1f}"
+            for a, b, c in zip(edges[:-1], edges[1:], null, strict=True)
+        )
+        out.append(f"<polyline points='{steps}' fill='none' stroke='{BENCH}'/>")
+    for key in ("p5", "p50", "p95"):
+        v = q.get(key)
+        if _finite(v):
+            out.append(
+                f"<line x1='{x(v):.1f}' x2='{x(v):.1f}' y1='{pad_t}' "
+                f"y2='{pad_t + h}' stroke='#333' stroke-dasharray='3,2' "
+                f"data-mark='{key}'/>"
+            )
+    if _finite(observed):
+        out.append(
+            f"<line x1='{x(observed):.1f}' x2='{x(observed):.1f}' y1='2' "
+            f"y2='{pad_t + h}' stroke='{NEG}' stroke-width='2' data-mark='observed'/>"
+            f"<text x='{x(observed):.1f}' y='9' text-anchor='middle'>observed</text>"
+        )
+    out.append(
+        f"<text x='4' y='{height - 4}'>{_e(fmt(lo))}</text>"
+        f"<text x='{width - 4}' y='{height - 4}' text-anchor='end'>{_e(fmt(hi))}"
+        "</text></svg>"
+    )
+    return "".join(out)
+
+
+def _finite(v: Any) -> TypeGuard[float]:
+    return isinstance(v, int | float) and math.isfinite(v)
 
 
 def _range_bar(q: dict[str, Any]) -> str:

@@ -9,7 +9,9 @@ have none: 409 too, saying so.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -73,11 +75,14 @@ async def all_positions(session: AsyncSession, *, row: Job) -> list[Position]:
 
 @dataclass(frozen=True)
 class Loaded:
-    """A completed job's stored series (chart payload) and book, decoded."""
+    """A completed job's stored series (chart payload) and book, decoded; read-only
+    (shared by the requests that hit :data:`_LOADED`)."""
 
     series: dict[str, Any]
     stored: BacktestResult
     book: dict[str, npt.NDArray[Any]]
+    #: full-resolution exposure, computed on first use (see :func:`exposure_body`)
+    derived: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def dates(self) -> list[str]:
@@ -85,14 +90,31 @@ class Loaded:
         return dates
 
 
+#: The last few decoded results, by job id, in this process (a completed result never
+#: changes; the row is read for its owner before, so a deleted job is a 404 first).
+#: Holdings, exposure, exports and the report of one result are usually read
+#: together; this saves the series and book reads and the book's decoding.
+_LOADED: OrderedDict[uuid.UUID, Loaded] = OrderedDict()
+LOADED_CACHE_SIZE = 8
+
+
 async def load(session: AsyncSession, *, row: Job) -> Loaded:
     jobs.require_completed(row)
+    if (hit := _LOADED.get(row.id)) is not None:
+        _LOADED.move_to_end(row.id)
+        return hit
     series = await repository.get_series(session, row.id)
     stored = await results_repository.get(session, row.id)
     if series is None or stored is None:
         raise Conflict(_NOT_STORED, task_id=str(row.id))
     book = await anyio.to_thread.run_sync(load_book, stored.book)
-    return Loaded(series=series, stored=stored, book=book)
+    # a detached copy: the session's row may be expired by a later rollback
+    columns = BacktestResult(symbols=list(stored.symbols), sectors=list(stored.sectors))
+    loaded = Loaded(series=series, stored=columns, book=book)
+    _LOADED[row.id] = loaded
+    while len(_LOADED) > LOADED_CACHE_SIZE:
+        _LOADED.popitem(last=False)
+    return loaded
 
 
 # ----------------------------------------------------------------------- holdings
@@ -148,12 +170,14 @@ def exposure_body(
     equity = np.asarray(loaded.series["equity"], dtype=np.float64)
     drawdown = np.asarray(loaded.series["drawdown"], dtype=np.float64)
     idx = keep_indices(equity, drawdown, max_points)
-    exp = exposure_of(
-        loaded.book,
-        equity=equity,
-        sectors=loaded.stored.sectors,
-        initial_capital=initial_capital,
-    )
+    exp = loaded.derived.get("exposure")
+    if exp is None:  # a race computes it twice, with the same result
+        exp = loaded.derived["exposure"] = exposure_of(
+            loaded.book,
+            equity=equity,
+            sectors=loaded.stored.sectors,
+            initial_capital=initial_capital,
+        )
     dates = loaded.dates
     rebalances = exp["rebalances"]
     return {

@@ -21,7 +21,8 @@ from app.backtests.schemas import BacktestRequest
 from app.core.config import Settings
 from app.data.membership import coverage_for, membership_mask_for
 from app.data.store import load_dataset
-from app.engine import jit
+from app.engine import jit, path_stats
+from app.engine.analysis import warm_imports as warm_analysis_imports
 from app.engine.backtest import BacktestResult, run_backtest
 from app.engine.errors import CancelledError, EngineError
 from app.jobs.registry import (
@@ -77,10 +78,13 @@ def last_date(result: BacktestResult) -> dt.date:
 
 
 def warm_up(settings: Settings) -> None:
-    """Compile the engine's kernels (or load them from numba's on-disk cache) and load
+    """Compile the engine's kernels (or load them from numba's on-disk cache), import
+    what the analysis imports lazily (arch, scipy), and load
     the bundled dataset (its derived arrays and membership mask) before a worker
     forks, so no job pays for either."""
     jit.warm_up()
+    path_stats.warm_up()  # the analysis's compiled bootstrap pass
+    warm_analysis_imports()
     data = load_dataset(datasets_dir=settings.resolved_datasets_dir)
     data.precompute()
     membership_mask_for(data)

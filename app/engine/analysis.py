@@ -1,8 +1,10 @@
 """Analysis of one completed backtest: one pure function, arrays in, a JSON-safe dict.
 
 :func:`analyse_backtest` takes the daily equity curve (n,) with its dates and,
-optionally, benchmark equity curves (name -> (n,), the first one is "the" benchmark for
-rolling beta). Conventions (those shared with :mod:`app.engine.metrics` are the same:
+optionally, any number of benchmark equity curves (name -> (n,), in order; the first
+one is "the" benchmark for rolling beta; ``benchmarks`` in the output lists the names,
+``rolling.beta_benchmark`` names the first). Conventions (those shared with
+:mod:`app.engine.metrics` are the same:
 simple daily returns ``r_t = E_t / E_{t-1} - 1``, ``P = periods_per_year`` = 252,
 annual ``risk_free_rate`` -> ``rf_d = (1 + rf) ** (1 / P) - 1``, ``x = r - rf_d``,
 sample std (ddof=1), CAGR over calendar days / 365.25, drawdowns negative fractions):
@@ -48,7 +50,12 @@ sample std (ddof=1), CAGR over calendar days / 365.25, drawdowns negative fracti
   Sharpe distribution under H0 "zero mean excess return, same dependence";
   ``p_value_sharpe`` = share of null Sharpes >= the observed one (one-sided), and
   ``sharpe_below_null_p5`` flags an observed Sharpe below the null's 5th percentile
-  (significantly negative at 5 %).
+  (significantly negative at 5 %). ``observed`` holds the same three statistics of
+  the actual path; ``histograms`` the whole resampled distributions: per statistic
+  ``HISTOGRAM_BINS`` = 40 equal bins from the smallest to the largest finite
+  resample (``edges`` 41 values, ``counts`` 40), the Sharpe's with ``null_counts``
+  of the zero-mean null on the same edges. The compiled pass over the paths is
+  :func:`app.engine.path_stats.growth_and_drawdown`.
 
 No value is NaN or inf: None where undefined.
 """
@@ -56,7 +63,7 @@ No value is NaN or inf: None where undefined.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -70,9 +77,12 @@ from app.engine.metrics import (
     _series,
 )
 from app.engine.overfitting import probabilistic_sharpe
+from app.engine.path_stats import growth_and_drawdown
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+#: Benchmark equity curves by name, in order: a mapping or (name, curve) pairs.
+Benchmarks = Mapping[str, npt.ArrayLike] | Sequence[tuple[str, npt.ArrayLike]]
 
 #: Rolling window in sessions (one trading year).
 ROLLING_WINDOW = 252
@@ -81,6 +91,8 @@ TOP_DRAWDOWNS = 5
 #: Stationary bootstrap: resamples and mean block length in sessions.
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_BLOCK = 21
+#: Bins of the stored histograms of the resampled statistics.
+HISTOGRAM_BINS = 40
 #: Named stress windows (first and last day, inclusive).
 CRISES: tuple[tuple[str, str, str], ...] = (
     ("financial crisis", "2007-10-09", "2009-03-09"),
@@ -94,7 +106,7 @@ def analyse_backtest(
     dates: npt.ArrayLike,
     equity: npt.ArrayLike,
     seed: int,
-    benchmarks: Mapping[str, npt.ArrayLike] | None = None,
+    benchmarks: Benchmarks | None = None,
     risk_free_rate: float = 0.0,
     periods_per_year: int = 252,
     max_points: int = 500,
@@ -102,15 +114,19 @@ def analyse_backtest(
     """The analysis of one run; every convention is in the module docstring.
 
     ``dates`` (n,) strictly increasing days, ``equity`` and each benchmark (n,) > 0 in
-    currency; ``seed`` makes the bootstrap reproducible; ``max_points`` (>= 2) caps
-    the rolling series. Raises InvalidInputError on unusable input.
+    currency; ``benchmarks`` any number of named curves (a mapping or a list of
+    ``(name, curve)`` pairs, names distinct), every per-benchmark block (annual
+    returns, crises, capture) has one entry each, rolling beta is to the first;
+    ``seed`` makes the bootstrap reproducible; ``max_points`` (>= 2) caps the
+    rolling series. Raises InvalidInputError on unusable input.
     """
     days = _as_days(dates)
     e = _series(equity, "equity", days.size)
-    bench = {
-        str(k): _series(v, f"benchmarks[{k}]", days.size)
-        for k, v in (benchmarks or {}).items()
-    }
+    given = benchmarks or ()
+    pairs = list(given.items() if isinstance(given, Mapping) else given)
+    bench = {str(k): _series(v, f"benchmarks[{k}]", days.size) for k, v in pairs}
+    if len(bench) != len(pairs):
+        raise InvalidInputError("benchmark names must be distinct", field="benchmarks")
     _check_scalars(seed, max_points, risk_free_rate, periods_per_year)
     rf_d = (1.0 + risk_free_rate) ** (1.0 / periods_per_year) - 1.0
     r = e[1:] / e[:-1] - 1.0
@@ -118,6 +134,7 @@ def analyse_backtest(
     years = _annual_returns(days, e, bench)
     ranked = sorted(years, key=lambda y: y["portfolio"])
     out: dict[str, Any] = {
+        "benchmarks": list(bench),
         "psr": probabilistic_sharpe((r - rf_d)[:, None])[0] if r.size else None,
         **_t_test(r),
         **_var_cvar(r),
@@ -139,7 +156,15 @@ def analyse_backtest(
             r, int(days[-1] - days[0]), int(seed), rf_d, periods_per_year
         ),
     }
+    out["rolling"]["beta_benchmark"] = next(iter(bench), None)
     return out
+
+
+def warm_imports() -> None:
+    """Import what the analysis imports lazily (scipy, arch: seconds on a busy
+    machine), so that a worker pays for it before it forks, not in a job."""
+    from arch.bootstrap import StationaryBootstrap  # noqa: PLC0415, F401
+    from scipy.special import stdtr  # noqa: PLC0415, F401
 
 
 # ------------------------------------------------------------------- return tests
@@ -318,9 +343,11 @@ def _bootstrap(
     from arch.bootstrap import StationaryBootstrap  # noqa: PLC0415
 
     bs = StationaryBootstrap(BOOTSTRAP_BLOCK, r, seed=seed)
-    idx = np.stack([bs.update_indices() for _ in range(BOOTSTRAP_RESAMPLES)])
-    paths = r[idx]  # (resamples, n): one resampled return path per row
     n = r.size
+    idx = np.empty((BOOTSTRAP_RESAMPLES, n), dtype=np.int64)
+    for k in range(BOOTSTRAP_RESAMPLES):
+        idx[k] = bs.update_indices()
+    paths = r[idx]  # (resamples, n): one resampled return path per row
     # mean and variance from sums: paths hold r's own values, so mean^2 << variance
     mean = paths.sum(axis=1) / n
     var = (np.einsum("ij,ij->i", paths, paths) - n * mean * mean) / (n - 1)
@@ -330,12 +357,12 @@ def _bootstrap(
     # Demeaning shifts a path by the constant mean(r): same std, mean - mean(r).
     null = (mean - r.mean()) / root_var
     observed = _sharpe_rows((r - rf_d)[None, :], periods)[0]
-    log_wealth = np.cumsum(np.log1p(paths, out=paths), axis=1)
-    log_growth = log_wealth[:, -1]
+    # log wealth, its peak (floored at E_0 = 1) and drawdown in one compiled pass
+    log_growth = np.empty(BOOTSTRAP_RESAMPLES)
+    log_dd = np.empty(BOOTSTRAP_RESAMPLES)
+    growth_and_drawdown(np.log1p(r), idx, log_growth, log_dd)
     cagr = np.expm1(log_growth * (DAYS_PER_YEAR / calendar_days))
-    # drawdown in logs: log E_t - log max(E_0 = 1, max_{s<=t} E_s)
-    peak = np.maximum(np.maximum.accumulate(log_wealth, axis=1), 0.0)
-    max_dd = np.expm1(np.minimum((log_wealth - peak).min(axis=1), 0.0))
+    max_dd = np.expm1(log_dd)
     null_valid = null[np.isfinite(null)]
     ok = math.isfinite(observed) and null_valid.size > 0
     p5, p95 = np.percentile(null_valid, [5.0, 95.0]) if ok else (np.nan, np.nan)
@@ -351,7 +378,45 @@ def _bootstrap(
         "null_sharpe_p95": _num(p95),
         "p_value_sharpe": float(np.mean(null_valid >= observed)) if ok else None,
         "sharpe_below_null_p5": bool(observed < p5) if ok else None,
+        "observed": _observed(r, observed, calendar_days),
+        "histograms": {
+            "cagr": _histogram(cagr),
+            "sharpe": _histogram(sharpe, null),
+            "max_drawdown": _histogram(max_dd),
+        },
     }
+
+
+def _observed(r: FloatArray, sharpe: float, calendar_days: int) -> dict[str, Any]:
+    """The statistics the bootstrap resamples, of the observed return path."""
+    growth = np.empty(1)
+    dd = np.empty(1)
+    growth_and_drawdown(np.log1p(r), np.arange(r.size)[None, :], growth, dd)
+    return {
+        "cagr": _num(np.expm1(growth[0] * (DAYS_PER_YEAR / calendar_days))),
+        "sharpe": _num(sharpe),
+        "max_drawdown": _num(np.expm1(dd[0])),
+    }
+
+
+def _histogram(v: FloatArray, null: FloatArray | None = None) -> dict[str, Any] | None:
+    """``HISTOGRAM_BINS`` equal bins over the finite values of ``v`` (and of the
+    ``null`` distribution, counted on the same edges); None when none is finite."""
+    v = v[np.isfinite(v)]
+    both = v if null is None else np.concatenate((v, null[np.isfinite(null)]))
+    if v.size == 0:
+        return None
+    lo, hi = float(both.min()), float(both.max())
+    if hi <= lo:  # one value: a bin of width 0 is not drawable
+        lo, hi = lo - 0.5 * abs(lo or 1.0) * 1e-3, hi + 0.5 * abs(hi or 1.0) * 1e-3
+    edges = np.linspace(lo, hi, HISTOGRAM_BINS + 1)
+    out: dict[str, Any] = {
+        "edges": edges.tolist(),
+        "counts": np.histogram(v, edges)[0].tolist(),
+    }
+    if null is not None:
+        out["null_counts"] = np.histogram(null[np.isfinite(null)], edges)[0].tolist()
+    return out
 
 
 def _sharpe_rows(x: FloatArray, periods: int) -> FloatArray:

@@ -588,6 +588,11 @@ async def test_report_is_one_self_contained_html_file(
     ):  # fmt: skip
         assert heading in text, heading
     assert doc.tags.count("svg") >= 5  # equity (lin + log), drawdown, annual, rolling
+    # the bootstrap as whole distributions: one histogram per statistic, each with
+    # the observed value and the 5th/50th/95th percentiles marked
+    assert doc.attrs.count("hist") == 3
+    for mark in ("observed", "p5", "p50", "p95"):
+        assert doc.attrs.count(mark) == 3, mark
     result = _engine(name)
     # the numbers shown are the stored ones
     assert f"{result.metrics['total_return'] * 100:.1f}%" in text

@@ -157,7 +157,13 @@ def test_analysis_rolling_is_empty_for_short_series() -> None:
     dates = np.busday_offset("2021-01-04", np.arange(252), roll="forward")
     equity = 100 * np.cumprod(np.full(252, 1.001))
     out = analyse_backtest(dates=dates, equity=equity, seed=0)  # 251 returns
-    assert out["rolling"] == {"dates": [], "sharpe": [], "volatility": [], "beta": None}
+    assert out["rolling"] == {
+        "dates": [],
+        "sharpe": [],
+        "volatility": [],
+        "beta": None,
+        "beta_benchmark": None,
+    }
 
 
 # ---------------------------------------------------------------- crises, capture
@@ -291,3 +297,78 @@ def test_analysis_rejects_bad_input(series: tuple) -> None:
         analyse_backtest(dates=dates, equity=equity, seed=-1)
     with pytest.raises(InvalidInputError, match="risk_free_rate"):
         analyse_backtest(dates=dates, equity=equity, seed=0, risk_free_rate=-1.0)
+
+
+# ------------------------------------------------------- bootstrap distribution
+def test_analysis_bootstrap_histograms_hold_every_resample(
+    result: dict, series: tuple
+) -> None:
+    # the stored distribution: the same resamples as the arch loop, binned
+    dates, _, _, r = series
+    years = (dates[-1] - dates[0]).astype(int) / 365.25
+    bs = StationaryBootstrap(21, r, seed=7)
+    sharpe, null, cagr = [], [], []
+    for (x,), _ in bs.bootstrap(1000):
+        sharpe.append(ep.sharpe_ratio(x))
+        null.append(ep.sharpe_ratio(x - r.mean()))
+        cagr.append(np.prod(1 + x) ** (1 / years) - 1)
+    hist = result["bootstrap"]["histograms"]
+    for key, values in (("sharpe", sharpe), ("cagr", cagr)):
+        edges, counts = np.array(hist[key]["edges"]), hist[key]["counts"]
+        assert len(edges) == len(counts) + 1 == 41
+        assert sum(counts) == 1000
+        assert edges[0] <= min(values) + 1e-12
+        assert edges[-1] >= max(values) - 1e-12
+        want, _ = np.histogram(values, edges)
+        # values on a bin edge may fall either side after rounding: totals agree
+        assert np.abs(np.array(counts) - want).sum() <= 2
+    assert sum(hist["sharpe"]["null_counts"]) == 1000
+    assert sum(hist["max_drawdown"]["counts"]) == 1000
+    observed = result["bootstrap"]["observed"]
+    assert observed["sharpe"] == pytest.approx(ep.sharpe_ratio(r), rel=1e-9)
+    assert observed["max_drawdown"] == pytest.approx(ep.max_drawdown(r), rel=1e-9)
+    want_cagr = np.prod(1 + r) ** (1 / years) - 1
+    assert observed["cagr"] == pytest.approx(want_cagr, rel=1e-9)
+
+
+# ------------------------------------------------------------ several benchmarks
+def test_analysis_takes_a_list_of_named_benchmarks(series: tuple) -> None:
+    dates, equity, bench, _ = series
+    other = bench[::-1].copy()
+    third = np.sqrt(bench * other)
+    pairs = [("60/40", other), ("SPY", bench), ("blend", third)]
+    out = analyse_backtest(dates=dates, equity=equity, benchmarks=pairs, seed=7)
+    assert out["benchmarks"] == ["60/40", "SPY", "blend"]
+    assert out["rolling"]["beta_benchmark"] == "60/40"
+    assert list(out["capture"]) == ["60/40", "SPY", "blend"]
+    r = pd.Series(equity[1:] / equity[:-1] - 1)
+    for name, curve in pairs:
+        rb = pd.Series(curve[1:] / curve[:-1] - 1)
+        assert out["capture"][name]["up"] == pytest.approx(
+            ep.up_capture(r, rb), rel=1e-10
+        )
+        first_year = out["annual_returns"][0]
+        year_end = np.flatnonzero(
+            dates.astype("datetime64[Y]") == dates[0].astype("datetime64[Y]")
+        )[-1]
+        assert first_year["benchmarks"][name] == pytest.approx(
+            curve[year_end] / curve[0] - 1, rel=1e-12
+        )
+        assert all(name in c["benchmarks"] for c in out["crises"])
+    # the same curves as a mapping give the same analysis
+    assert (
+        analyse_backtest(dates=dates, equity=equity, benchmarks=dict(pairs), seed=7)
+        == out
+    )
+
+
+def test_analysis_refuses_two_benchmarks_with_one_name(series: tuple) -> None:
+    dates, equity, bench, _ = series
+    with pytest.raises(InvalidInputError) as err:
+        analyse_backtest(
+            dates=dates,
+            equity=equity,
+            benchmarks=[("SPY", bench), ("SPY", bench)],
+            seed=1,
+        )
+    assert err.value.field == "benchmarks"

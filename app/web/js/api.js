@@ -102,6 +102,12 @@ export const api = {
     }),
   /** @param {string} id */
   analysis: (id) => request("GET", `/v1/backtest/${encodeURIComponent(id)}/analysis`),
+  /** @param {string} id @param {number} [maxPoints] */
+  exposure: (id, maxPoints = 500) =>
+    request("GET", `/v1/backtest/${encodeURIComponent(id)}/exposure`, { query: { max_points: maxPoints } }),
+  /** The full-resolution daily series as JSON rows. @param {string} id */
+  dailySeries: (id) =>
+    request("GET", `/v1/backtest/${encodeURIComponent(id)}/equity`, { query: { format: "json" } }),
   /** @param {string} id @param {string} [day] */
   holdings: (id, day) =>
     request("GET", `/v1/backtest/${encodeURIComponent(id)}/holdings`, { query: { date: day } }),

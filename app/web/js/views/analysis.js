@@ -4,6 +4,7 @@
 // worker (GET /v1/backtest/{id}/analysis); plus the report download and the exports.
 
 import { api, downloadFile } from "../api.js";
+import { rollingCharts } from "../components/analysis-charts.js";
 import { h, replace } from "../dom.js";
 import { int, num, pct, tone } from "../format.js";
 
@@ -61,10 +62,14 @@ function bootstrapBlock(a) {
 /**
  * @param {Analysis} a
  * @param {string | undefined} bench
+ * @param {HTMLElement} rolling
  */
-function body(a, bench) {
+function body(a, bench, rolling) {
   const years = a.annual_returns || [];
   const crises = a.crises || [];
+  // every benchmark the analysis covers (stored before the list existed: the config's)
+  /** @type {string[]} */
+  const names = a.benchmarks || (bench ? [bench] : []);
   return h("div", {},
     h("h3", {}, "Significance and tail risk"), riskList(a),
     h("h3", {}, "Deepest drawdowns"),
@@ -74,15 +79,17 @@ function body(a, bench) {
         "analysis-drawdowns")
       : h("p", { class: "muted small" }, "Never under water."),
     h("h3", {}, "Annual returns"),
-    table(["Year", "Portfolio", bench || "Benchmark"],
-      years.map((/** @type {any} */ y) => [String(y.year), signedPct(y.portfolio), bench ? signedPct(y.benchmarks?.[bench]) : "—"]),
+    table(["Year", "Portfolio", ...(names.length ? names : ["Benchmark"])],
+      years.map((/** @type {any} */ y) => [String(y.year), signedPct(y.portfolio), ...(names.length ? names.map((n) => signedPct(y.benchmarks?.[n])) : ["—"])]),
       "analysis-annual"),
     h("h3", {}, "Crisis windows"),
     crises.length
-      ? table(["Window", "Sessions", "Portfolio", bench || "Benchmark"],
-        crises.map((/** @type {any} */ c) => [c.name + (c.complete ? "" : " (in part)"), `${c.from} → ${c.to}`, signedPct(c.portfolio), bench ? signedPct(c.benchmarks?.[bench]) : "—"]),
+      ? table(["Window", "Sessions", "Portfolio", ...(names.length ? names : ["Benchmark"])],
+        crises.map((/** @type {any} */ c) => [c.name + (c.complete ? "" : " (in part)"), `${c.from} → ${c.to}`, signedPct(c.portfolio),
+          ...(names.length ? names.map((n) => signedPct(c.benchmarks?.[n])) : ["—"])]),
         "analysis-crises")
       : h("p", { class: "muted small" }, "The backtest overlaps none of the crisis windows."),
+    rolling,
     h("h3", {}, "Bootstrap"), bootstrapBlock(a));
 }
 
@@ -93,6 +100,8 @@ function body(a, bench) {
  */
 export function createAnalysisPanel(id, config) {
   let disposed = false;
+  /** @type {import("../components/analysis-charts.js").ChartCard | null} */
+  let charts = null;
   const slot = h("div", { id: "analysis-body" }, h("div", { class: "loading" }, "Loading…"));
   const note = h("span", { class: "muted small", id: "download-note", "aria-live": "polite" }, "");
   const path = `/v1/backtest/${encodeURIComponent(id)}`;
@@ -125,11 +134,14 @@ export function createAnalysisPanel(id, config) {
     slot);
 
   api.analysis(id).then(({ data }) => {
-    if (!disposed) replace(slot, body(data || {}, config.benchmark || undefined));
+    if (disposed) return;
+    charts = rollingCharts(data?.rolling || {});
+    replace(slot, body(data || {}, config.benchmark || undefined, charts.element));
+    charts.mount();
   }).catch((err) => {
     if (disposed || err.status === 401) return;
     replace(slot, h("div", { class: "alert alert-error" }, `The analysis could not be loaded: ${err.message}`));
   });
 
-  return { element, destroy: () => { disposed = true; } };
+  return { element, destroy: () => { disposed = true; charts?.destroy(); } };
 }

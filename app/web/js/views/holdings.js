@@ -3,6 +3,7 @@
 // session (GET /v1/backtest/{id}/holdings?date=…), with cash; Σ value + cash = equity.
 
 import { api } from "../api.js";
+import { sectorExposureChart } from "../components/analysis-charts.js";
 import { field, h, replace } from "../dom.js";
 import { money, pct, qty } from "../format.js";
 
@@ -51,7 +52,19 @@ export function createHoldingsPanel(id, config) {
   }
 
   load(undefined);
+  const exposureSlot = h("div", { id: "exposure" });
+  /** @type {import("../components/analysis-charts.js").ChartCard | null} */
+  let exposure = null;
+  api.exposure(id).then(({ data }) => {
+    if (disposed) return;
+    exposure = sectorExposureChart(data);
+    replace(exposureSlot, exposure.element);
+    exposure.mount();
+  }).catch((err) => {
+    if (disposed || err.status === 401) return;
+    replace(exposureSlot, h("div", { class: "alert alert-error" }, `The exposure could not be loaded: ${err.message}`));
+  });
   const element = h("section", { class: "card", "aria-labelledby": "holdings-title", id: "holdings" },
-    h("h2", { id: "holdings-title" }, "Holdings"), form, summary, slot);
-  return { element, destroy: () => { disposed = true; } };
+    h("h2", { id: "holdings-title" }, "Holdings"), form, summary, slot, exposureSlot);
+  return { element, destroy: () => { disposed = true; exposure?.destroy(); } };
 }
