@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import math
 
 import numpy as np
@@ -156,9 +157,9 @@ def test_monthly_contributions_irr_and_twr(data: MarketData) -> None:
     )
     # TWR: chained sub-period returns between flows (a flow starts a sub-period)
     e = result.equity
-    bounds = [0, *flow_rows.tolist(), len(e)]
-    growth = e[bounds[1] - 1] / e[0]
-    for a, b in zip(bounds[1:-1], bounds[2:], strict=True):
+    bounds = [*flow_rows.tolist(), len(e)]
+    growth = e[bounds[0] - 1] / e[0]
+    for a, b in itertools.pairwise(bounds):
         growth *= e[b - 1] / (e[a - 1] + flows[a])
     assert m["total_return"] == pytest.approx(growth - 1.0, rel=1e-10)
     assert m["final_value"] == m["final_equity"] == pytest.approx(e[-1])
@@ -179,7 +180,7 @@ def test_allocation_benchmark_equals_the_allocation_run(data: MarketData) -> Non
             allocation=SIXTY_FORTY,
             rebalancing="quarterly",
             cash_flows=plan,
-        ),  # fmt: skip
+        ),
         data,
     )
     run = result.benchmark_runs[1]
