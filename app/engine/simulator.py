@@ -513,6 +513,7 @@ def _simulate_portfolio(  # noqa: PLR0912, PLR0915 - one event loop
             check_from = -1
         row, phase, kind, idx = heapq.heappop(heap)
         local = row - start_row
+        fills_before = book.n_fills
         if divs is not None and local > last:
             seg = divs[last + 1 : local + 1]
             day_income = seg @ book.q
@@ -571,15 +572,16 @@ def _simulate_portfolio(  # noqa: PLR0912, PLR0915 - one event loop
                     row,
                 )
                 rebalanced = True
-        elif (row, phase) != last_fill:  # _REINVEST, no rebalance at this fill
+        elif (row, phase) != last_fill and pending.any():  # _REINVEST
             price = (open_ if phase == _PHASE_OPEN else close)[row]
             _reinvest(book, pending, price, gone_after, row, local)
         if rebalanced:
             n_rebalances += 1
             last_fill = (row, phase)
             pending[:] = 0.0
-        states.append(book.q.copy())
-        rows_done.append(local)
+        if book.n_fills != fills_before:  # holdings changed: a new state
+            states.append(book.q.copy())
+            rows_done.append(local)
         check_from = row if phase == _PHASE_OPEN else row + 1
         done += 1
         if done % chunk == 0:

@@ -46,9 +46,9 @@ def _body(**changes: Any) -> dict[str, Any]:
          "body.cash_flows.frequency", "monthly"),
         ({"benchmarks": ["SPY", "AGG", "IWM", "QQQ"]}, "body.benchmarks", "3"),
         ({"benchmark": "SPY", "benchmarks": ["AGG"]}, "body.benchmarks", "not both"),
-        ({"benchmarks": ["NOPE"]}, "body.benchmarks.0", "NOPE"),
+        ({"benchmarks": ["NOPE"]}, "body.benchmarks[0]", "NOPE"),
         ({"benchmarks": [{"name": "x", "allocation": {"SPY": 1.2}}]},
-         "body.benchmarks.0.portfolio.allocation", "(0, 1]"),
+         "body.benchmarks[0].portfolio.allocation", "(0, 1]"),
     ],
 )  # fmt: skip
 async def test_portfolio_validation_names_the_field(

@@ -238,9 +238,9 @@ def test_a_withdrawal_larger_than_the_portfolio_empties_it(data: MarketData) -> 
         ({"allocation": (("SPY", 0.6), ("NOPE", 0.4))}, "allocation"),
         ({"allocation": (("SPY", 0.7), ("AGG", 0.4))}, "allocation"),
         ({"allocation": SIXTY_FORTY, "strategy_id": 2}, "allocation"),
-        ({"benchmarks": ("NOPE",)}, "benchmarks.0"),
+        ({"benchmarks": ("NOPE",)}, "benchmarks[0]"),
         ({"benchmarks": ("SPY", AllocationBenchmark("x", (("ZZZ", 1.0),)))},
-         "benchmarks.1.allocation"),
+         "benchmarks[1].allocation"),
         ({"rebalance_band": 0.0}, "rebalance_band"),
     ],
 )  # fmt: skip
