@@ -572,7 +572,18 @@ def _simulate_portfolio(  # noqa: PLR0912, PLR0915 - one event loop
                     row,
                 )
                 rebalanced = True
-        elif (row, phase) != last_fill and pending.any():  # _REINVEST
+        elif (row, phase) != last_fill and band is None and divs is not None:
+            # _REINVEST: this one and the reinvestments right after it, compiled
+            run = [row]
+            while heap and heap[0][2] == _REINVEST and heap[0][:2] != last_fill:
+                run.append(heapq.heappop(heap)[0])
+            last = _reinvest_run(
+                book, divs, open_ if phase == _PHASE_OPEN else close, gone_after,
+                pending, income, run, start_row, last, states, rows_done,
+            )  # fmt: skip
+            check_from = -1
+            continue
+        elif (row, phase) != last_fill and pending.any():  # _REINVEST, with a band
             price = (open_ if phase == _PHASE_OPEN else close)[row]
             _reinvest(book, pending, price, gone_after, row, local)
         if rebalanced:
@@ -702,6 +713,40 @@ def _band_breach(
         drift = np.abs(values / equity[:, None] - target[cols]).max(axis=1)
     over = np.flatnonzero(drift > band)
     return int(over[0]) + lo if over.size else -1
+
+
+def _reinvest_run(  # noqa: PLR0917
+    book: _Book,
+    divs: FloatArray,
+    px: FloatArray,
+    gone_after: IntArray,
+    pending: FloatArray,
+    income: FloatArray,
+    rows: list[int],
+    start_row: int,
+    last: int,
+    states: list[FloatArray],
+    rows_done: list[int],
+) -> int:
+    """Consecutive reinvestments in one compiled call (:func:`jit.reinvest_run`,
+    the same rule as :func:`_reinvest`); returns the last credited local row."""
+    fill_rows = np.asarray(rows, dtype=np.int64)
+    n_sym = len(book.q)
+    out = np.empty((len(rows), n_sym))
+    changed = np.zeros(len(rows), dtype=np.bool_)
+    done = 0
+    while done < len(rows):
+        book.reserve()
+        k, last = jit.reinvest_run(
+            book.work, book.log, book.state, book.params, divs, px, gone_after,
+            pending, income, fill_rows[done:], start_row, last, out[done:],
+            changed[done:],
+        )  # fmt: skip
+        done += k
+    for j in np.flatnonzero(changed):
+        states.append(out[j].copy())
+        rows_done.append(int(fill_rows[j]) - start_row)
+    return last
 
 
 def _reinvest(  # noqa: PLR0917
