@@ -464,15 +464,19 @@ def _simulate_portfolio(  # noqa: PLR0912, PLR0915 - one event loop
     if portfolio.flow_rows is not None:
         heap += [(int(r), fill_phase, _FLOW, 0) for r in portfolio.flow_rows]
     divs = _run_rows(dividends, start_row, end_row)
+    # Reinvestment fills: after each ex-date. Without a band they are not heap
+    # events: each stretch of them before the next other event runs in one
+    # compiled call (_reinvest_run); with a band, one at a time between scans.
+    rv = np.zeros(0, dtype=np.int64)
     if portfolio.reinvest and divs is not None:
         ex = np.flatnonzero(divs.any(axis=1)) + start_row
-        shift = 1 if execution == "next_open" else 0
-        heap += [
-            (int(t) + shift, fill_phase, _REINVEST, 0)
-            for t in ex
-            if start_row < t + shift <= end_row
-        ]
+        ex += 1 if execution == "next_open" else 0
+        rv = ex[(ex > start_row) & (ex <= end_row)].astype(np.int64)
+    if portfolio.band is not None:
+        heap += [(int(r), fill_phase, _REINVEST, 0) for r in rv]
+        rv = rv[:0]
     heapq.heapify(heap)
+    ptr = 0
     chunk = max(1, len(heap) // 50)
 
     book = _Book(n_symbols, initial_capital, costs)
@@ -489,7 +493,27 @@ def _simulate_portfolio(  # noqa: PLR0912, PLR0915 - one event loop
     last_fill: tuple[int, int] = (-1, -1)
     band = portfolio.band
     done = 0
-    while heap:
+    while heap or ptr < len(rv):
+        if ptr < len(rv):
+            if heap:
+                top_row, top_phase = heap[0][0], heap[0][1]
+                # a reinvestment at the top's row comes first only at an earlier phase
+                at_row = fill_phase < top_phase
+                stop = int(np.searchsorted(rv, top_row, "right" if at_row else "left"))
+            else:
+                stop = len(rv)
+            if stop > ptr:
+                run = rv[ptr:stop]
+                ptr = stop
+                if last_fill[1] == fill_phase:  # a rebalance there spent it
+                    run = run[run != last_fill[0]]
+                if run.size and divs is not None:  # rv is empty without divs
+                    last = _reinvest_run(
+                        book, divs, open_ if fill_phase == _PHASE_OPEN else close,
+                        gone_after, pending, income, run, start_row, last, states,
+                        rows_done,
+                    )  # fmt: skip
+                continue
         if band is not None and current >= 0 and check_from >= 0:
             limit = min(heap[0][0], end_row) - 1
             hit = _band_breach(
@@ -572,17 +596,6 @@ def _simulate_portfolio(  # noqa: PLR0912, PLR0915 - one event loop
                     row,
                 )
                 rebalanced = True
-        elif (row, phase) != last_fill and band is None and divs is not None:
-            # _REINVEST: this one and the reinvestments right after it, compiled
-            run = [row]
-            while heap and heap[0][2] == _REINVEST and heap[0][:2] != last_fill:
-                run.append(heapq.heappop(heap)[0])
-            last = _reinvest_run(
-                book, divs, open_ if phase == _PHASE_OPEN else close, gone_after,
-                pending, income, run, start_row, last, states, rows_done,
-            )  # fmt: skip
-            check_from = -1
-            continue
         elif (row, phase) != last_fill and pending.any():  # _REINVEST, with a band
             price = (open_ if phase == _PHASE_OPEN else close)[row]
             _reinvest(book, pending, price, gone_after, row, local)
@@ -722,7 +735,7 @@ def _reinvest_run(  # noqa: PLR0917
     gone_after: IntArray,
     pending: FloatArray,
     income: FloatArray,
-    rows: list[int],
+    fill_rows: IntArray,
     start_row: int,
     last: int,
     states: list[FloatArray],
@@ -730,7 +743,7 @@ def _reinvest_run(  # noqa: PLR0917
 ) -> int:
     """Consecutive reinvestments in one compiled call (:func:`jit.reinvest_run`,
     the same rule as :func:`_reinvest`); returns the last credited local row."""
-    fill_rows = np.asarray(rows, dtype=np.int64)
+    rows = fill_rows
     n_sym = len(book.q)
     out = np.empty((len(rows), n_sym))
     changed = np.zeros(len(rows), dtype=np.bool_)
