@@ -35,6 +35,7 @@ import numpy.typing as npt
 from app.engine.analysis import analyse_backtest
 from app.engine.backtest import BacktestResult
 from app.engine.data import MarketData
+from app.engine.portfolio import twr_index
 from app.engine.positions import (
     Positions,
     build_positions,
@@ -66,12 +67,9 @@ def seed_of(job_id: uuid.UUID) -> int:
 
 
 def benchmark_curves(result: BacktestResult) -> list[tuple[str, FloatArray]]:
-    """(name, daily equity curve) of each benchmark of ``result``, in the request's
-    order. Today a run has at most one (``config.benchmark``); a run with several
-    passes its list to :func:`build` instead, and the analysis covers each."""
-    if result.benchmark_equity is None or not result.config.benchmark:
-        return []
-    return [(result.config.benchmark, result.benchmark_equity)]
+    """(name, daily equity curve) of each benchmark of ``result`` (``benchmark`` or
+    up to three ``benchmarks``), in the request's order; the analysis covers each."""
+    return [(run.name, run.equity) for run in result.benchmark_runs]
 
 
 def build(
@@ -104,10 +102,23 @@ def build(
         last_mark=sim.mark[-1],
         cum_dividends=cum_div,
     )
+    # With cash flows the analysis reads time-weighted curves (flows are not
+    # performance; README "Portfolios"), the benchmarks' with the same flows.
+    flows = result.flows
+    has_flows = flows is not None and bool(flows.any())
+
+    def curve(values: FloatArray) -> FloatArray:
+        return twr_index(values, flows) if has_flows and flows is not None else values
+
+    pairs = (
+        [(name, curve(values)) for name, values in benchmark_curves(result)]
+        if benchmarks is None
+        else list(benchmarks)
+    )
     analysis = analyse_backtest(
         dates=result.dates,
-        equity=result.equity,
-        benchmarks=benchmark_curves(result) if benchmarks is None else benchmarks,
+        equity=curve(result.equity),
+        benchmarks=pairs,
         seed=seed_of(job_id),
         risk_free_rate=config.risk_free_rate,
     )
@@ -176,6 +187,9 @@ def _book_bytes(result: BacktestResult) -> bytes:
         "held_mark": held["mark"],
         "cash": sim.cash,
         "dividends": sim.dividend_income,
+        # external flows per day (> 0 contribution, < 0 withdrawal): the ledger's
+        # cash-flow rows, beside the fills
+        "net_flow": np.zeros(len(sim.cash)) if result.flows is None else result.flows,
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(  # an .npz that np.load reads

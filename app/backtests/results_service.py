@@ -210,21 +210,38 @@ def exposure_body(
 # -------------------------------------------------------------------- equity table
 def equity_columns(loaded: Loaded) -> dict[str, list[Any]]:
     """The full-resolution daily table, column name -> values (``return`` is None on
-    the first session; ``benchmark_<SYMBOL>`` per benchmark)."""
+    the first session and where undefined (an emptied portfolio), time-weighted on
+    flow days; ``net_flow`` the day's contributions minus withdrawals, zeros for
+    books stored before cash flows existed; ``benchmark_<NAME>`` per benchmark)."""
     series, book = loaded.series, loaded.book
     equity = np.asarray(series["equity"], dtype=np.float64)
-    returns: list[float | None] = [None, *(equity[1:] / equity[:-1] - 1.0).tolist()]
+    flows = book["net_flow"] if "net_flow" in book else np.zeros(equity.size)
+    # time-weighted: a day's flow is not return (E_t / (E_{t-1} + F_t) - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        daily = np.where(
+            flows[1:] != 0.0,
+            equity[1:] / (equity[:-1] + flows[1:]) - 1.0,
+            equity[1:] / equity[:-1] - 1.0,
+        )
+    returns: list[float | None] = [
+        None,
+        *(float(x) if np.isfinite(x) else None for x in daily),
+    ]
     columns: dict[str, list[Any]] = {
         "date": list(series["dates"]),
         "equity": equity.tolist(),
         "return": returns,
         "drawdown": list(series["drawdown"]),
         "cash": book["cash"].tolist(),
-        # deposits minus withdrawals: a backtest has no external flows
-        "net_flow": [0.0] * equity.size,
+        # contributions minus withdrawals of the day (books stored before cash
+        # flows existed have none: zeros)
+        "net_flow": flows.tolist(),
         "dividends": book["dividends"].tolist(),
     }
-    if series.get("benchmark") is not None:
+    if series.get("benchmarks"):
+        for run in series["benchmarks"]:
+            columns[f"benchmark_{run['name']}"] = list(run["equity"])
+    elif series.get("benchmark") is not None:
         columns[f"benchmark_{series.get('benchmark_symbol') or 'benchmark'}"] = list(
             series["benchmark"]
         )

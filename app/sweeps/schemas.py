@@ -110,7 +110,7 @@ class SweepCreated(BaseModel):
 class SweepRowOut(BaseModel):
     index: int
     params: dict[str, Any]
-    metrics: dict[str, float | int | None]
+    metrics: dict[str, bool | float | int | None]
     psr: float | None = None
 
 
