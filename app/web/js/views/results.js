@@ -2,7 +2,9 @@
 // Results of a completed backtest: metric cards, charts, monthly heatmap, trades.
 
 import { api, cached } from "../api.js";
-import { drawdownChart, equityChart } from "../charts.js";
+import { drawdownChart } from "../charts.js";
+import { equityChart } from "../portfolio-charts.js";
+import { portfolioCards, portfolioConfigItems } from "../components/portfolio-cards.js";
 import { coverageNote } from "../components/coverage-note.js";
 import { deleteBacktestButton } from "../components/delete-button.js";
 import { metricGrid, metricRow } from "../components/metric-card.js";
@@ -34,7 +36,7 @@ const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
  * @returns {[string, string][]}
  */
 export function configItems(c, strategies) {
-  const strategy = c.filter_criteria
+  const strategy = c.allocation ? "Fixed allocation" : c.filter_criteria
     ? "Custom screen"
     : strategyLabel(strategies.find((s) => s.id === Number(c.strategy_id))) || (c.strategy_id ? `Strategy ${c.strategy_id}` : "—");
   const params = c.strategy_params && Object.keys(c.strategy_params).length
@@ -53,6 +55,7 @@ export function configItems(c, strategies) {
     ["Costs", costs],
     ["Execution", c.execution === "close" ? "same-day close" : "next open"],
     ["Benchmark", c.benchmark || "none"],
+    ...portfolioConfigItems(c),
   ];
 }
 
@@ -213,6 +216,7 @@ export function renderResults(/** @type {HTMLElement} */ container, /** @type {B
     metricGrid(HEADLINE, m, { id: "metric-cards" }),
     ...charts.elements,
     benchmarkCard(status.config?.benchmark, m),
+    ...portfolioCards(m),
     h("section", { class: "card", "aria-labelledby": "risk-title" },
       h("h2", { id: "risk-title" }, "Risk and trading"),
       h("dl", { class: "kv-grid", id: "detail-metrics" }, DETAIL.map((k) => metricRow(k, m[k])))),
