@@ -80,6 +80,7 @@ test("benchmarks: the select counts towards the limit; entries named by request 
   const wrong = benchmarkErrors([sym("SPY"), { ...alloc, name: " ", rows: [{ symbol: "SPY", weight: 120 }] }], "SPY", KNOWN);
   assert.deepEqual(wrong.map((e) => e.field), ["benchmarks[1]", "benchmarks[2]", "benchmarks[2].allocation", "benchmarks[2].allocation"]);
   assert.deepEqual(benchmarkErrors([sym("")], "", KNOWN).map((e) => e.field), ["benchmarks[0]"]);
+  assert.deepEqual(benchmarkErrors([sym("QQQ"), sym("AGG")], "SPY", KNOWN, 2).map((e) => e.message), ["At most 2 benchmarks in all (3 chosen)."]);
 });
 
 test("benchmark fields: the shorthand alone, or every benchmark in `benchmarks` (primary first)", () => {

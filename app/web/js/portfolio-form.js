@@ -15,6 +15,7 @@ import { isIsoDate } from "./form-checks.js";
  *   {kind: "allocation", name: string, rows: WeightRow[], rebalancing: string}} BenchmarkDraft
  */
 
+/** The fallback when GET /v1/symbols does not say (limits.max_benchmarks). */
 export const MAX_BENCHMARKS = 3;
 export const FREQUENCIES = /** @type {const} */ (["monthly", "quarterly", "yearly"]);
 /** Sums within this many percentage points of 100 count as fully invested (typing 33.33 three times). */
@@ -142,13 +143,14 @@ export function benchmarkEntry(draft) {
  * entry 0 when there is one; an allocation's own as `benchmarks[i].allocation`). `primary` is the
  * one-symbol Benchmark select of the form ("" for none); it counts towards the limit.
  * @param {BenchmarkDraft[]} drafts @param {string} primary @param {Set<string>} known
+ * @param {number} [max] the API's limit (GET /v1/symbols: limits.max_benchmarks)
  * @returns {FieldError[]}
  */
-export function benchmarkErrors(drafts, primary, known) {
+export function benchmarkErrors(drafts, primary, known, max = MAX_BENCHMARKS) {
   /** @type {FieldError[]} */
   const errors = [];
   const total = drafts.length + (primary ? 1 : 0);
-  if (total > MAX_BENCHMARKS) errors.push({ field: "benchmarks", message: `At most ${MAX_BENCHMARKS} benchmarks in all (${total} chosen).` });
+  if (total > max) errors.push({ field: "benchmarks", message: `At most ${max} benchmarks in all (${total} chosen).` });
   const names = new Set(primary ? [primary] : []);
   drafts.forEach((d, j) => {
     const field = `benchmarks[${j + (primary ? 1 : 0)}]`;

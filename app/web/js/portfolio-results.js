@@ -2,8 +2,8 @@
 // The investor-portfolio parts of a result, pure (tests/web/portfolio-results.test.mjs):
 // every benchmark's curve and relative metrics, the cash flows to mark on the equity
 // chart, the portfolio metrics and their formats. Reads the chart data of
-// GET /v1/backtest/{id}/chart and the run's metrics; a run without the new fields
-// (older runs, one `benchmark`) reads as before.
+// GET /v1/backtest/{id}/chart (`benchmarks`, `flows`, `depleted_on`) and the run's
+// metrics; a run without them (older runs, one `benchmark`) reads as before.
 
 import { int, money, num, pct, signedMoney } from "./format.js";
 
@@ -13,6 +13,7 @@ import { int, money, num, pct, signedMoney } from "./format.js";
 /** Relative metrics shown per benchmark: [key, label, format]. */
 export const RELATIVE = /** @type {[string, string, (v: unknown) => string][]} */ ([
   ["total_return", "Return", (v) => pct(v, { signed: true })],
+  ["cagr", "CAGR", (v) => pct(v, { signed: true })],
   ["alpha", "Alpha", (v) => pct(v, { signed: true })],
   ["beta", "Beta", (v) => num(v, 2)],
   ["information_ratio", "Information ratio", (v) => num(v, 2)],
@@ -34,31 +35,22 @@ export const PORTFOLIO = /** @type {[string, string, (v: unknown) => string, str
 /** @param {unknown} v @returns {v is Record<string, any>} */
 const isObject = (v) => typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** A curve given as numbers or as {date, equity|value} points → numbers aligned to `dates`. @param {any[]} raw @param {string[]} dates */
-function aligned(raw, dates) {
-  if (!raw.length || !isObject(raw[0])) return raw.map((v) => (typeof v === "number" ? v : null));
-  const byDate = new Map(raw.map((p) => [p.date, p.equity ?? p.value ?? null]));
-  return dates.map((d) => byDate.get(d) ?? null);
-}
+/** @param {Record<string, any>} chart @returns {Record<string, any>[]} */
+const listed = (chart) => (Array.isArray(chart.benchmarks) ? chart.benchmarks.filter(isObject) : []);
 
 /**
- * Pure: each benchmark's curve, aligned with `equity_curve`. Reads `benchmarks` (a list
- * of {name, values|equity|curve} or a {name: curve} object), else each point's
- * `benchmarks` {name: value}, else the one-benchmark `benchmark` column.
+ * Pure: each benchmark's curve, one value per `equity_curve` point (chart `benchmarks`:
+ * [{name, equity, metrics, ...}]); a run stored before there were several reads its one
+ * `equity_curve[].benchmark` column.
  * @param {Record<string, any>} chart @returns {BenchmarkCurve[]}
  */
 export function benchmarkCurves(chart) {
   const points = Array.isArray(chart.equity_curve) ? chart.equity_curve : [];
-  const dates = points.map((p) => p.date);
-  const listed = chart.benchmarks;
-  if (Array.isArray(listed) && listed.length && isObject(listed[0])) {
-    return listed.map((b, i) => ({ name: String(b.name ?? b.symbol ?? `Benchmark ${i + 1}`), values: aligned(b.values ?? b.equity ?? b.curve ?? [], dates) }));
+  const many = listed(chart);
+  if (many.length) {
+    return many.map((b, i) => ({ name: String(b.name ?? b.symbol ?? `Benchmark ${i + 1}`),
+      values: (Array.isArray(b.equity) ? b.equity : []).map((v) => (typeof v === "number" ? v : null)) }));
   }
-  if (isObject(listed) && Object.keys(listed).length) {
-    return Object.entries(listed).map(([name, curve]) => ({ name, values: aligned(Array.isArray(curve) ? curve : [], dates) }));
-  }
-  const names = [...new Set(points.flatMap((p) => (isObject(p.benchmarks) ? Object.keys(p.benchmarks) : [])))];
-  if (names.length) return names.map((name) => ({ name, values: points.map((p) => p.benchmarks?.[name] ?? null) }));
   if (points.some((p) => typeof p.benchmark === "number")) {
     return [{ name: String(chart.benchmark_symbol || "Benchmark"), values: points.map((p) => p.benchmark ?? null) }];
   }
@@ -66,27 +58,21 @@ export function benchmarkCurves(chart) {
 }
 
 /**
- * Pure: the relative metrics of each benchmark as [name, {key: value}]. Reads
- * `metrics.benchmarks` ({name: {...}} or [{name, ...}]), else the one-benchmark flat keys.
- * @param {Record<string, any>} m @param {string | null | undefined} single the run's `benchmark`
- * @returns {[string, Record<string, unknown>][]}
+ * Pure: the run's statistics relative to each benchmark, as [name, {key: value}]
+ * (chart `benchmarks[].metrics`).
+ * @param {Record<string, any>} chart @returns {[string, Record<string, unknown>][]}
  */
-export function relativeMetrics(m, single) {
-  const listed = m.benchmarks ?? m.benchmark_metrics;
-  if (Array.isArray(listed)) return listed.filter(isObject).map((b, i) => [String(b.name ?? b.symbol ?? `Benchmark ${i + 1}`), b]);
-  if (isObject(listed)) return Object.entries(listed).filter(([, v]) => isObject(v));
-  if (!single) return [];
-  return [[single, { total_return: m.benchmark_total_return, alpha: m.alpha, beta: m.beta, information_ratio: m.information_ratio,
-    tracking_error: m.tracking_error, up_capture: m.up_capture, down_capture: m.down_capture, correlation: m.correlation }]];
+export function relativeMetrics(chart) {
+  return listed(chart).map((b, i) => [String(b.name ?? b.symbol ?? `Benchmark ${i + 1}`), isObject(b.metrics) ? b.metrics : {}]);
 }
 
 /**
- * Pure: the dated cash flows of a run (chart `cash_flows`/`flows`: [{date, amount}]),
- * zero amounts left out, in date order.
+ * Pure: the dated cash flows of a run (chart `flows`: [{date, amount}], the amount
+ * actually moved), zero amounts left out, in date order.
  * @param {Record<string, any>} chart @returns {Flow[]}
  */
 export function flowsOf(chart) {
-  const raw = chart.cash_flows ?? chart.flows ?? [];
+  const raw = chart.flows ?? [];
   if (!Array.isArray(raw)) return [];
   return raw.filter((f) => isObject(f) && typeof f.amount === "number" && f.amount !== 0 && typeof f.date === "string")
     .map((f) => ({ date: String(f.date).slice(0, 10), amount: f.amount }))
@@ -111,11 +97,14 @@ export function flowMarks(dates, flows) {
   return marks;
 }
 
-/** Pure: was the portfolio emptied by withdrawals, and when (null: no). @param {Record<string, any>} m @returns {string | true | null} */
-export function emptiedOn(m) {
-  if (typeof m.portfolio_emptied === "string") return m.portfolio_emptied;
-  if (m.emptied_on) return String(m.emptied_on);
-  return m.portfolio_emptied === true || m.emptied === true ? true : null;
+/**
+ * Pure: was the portfolio emptied by withdrawals (metric `portfolio_depleted`), and on
+ * which day (chart `depleted_on`, once loaded). null: it was not.
+ * @param {Record<string, any>} m @param {Record<string, any>} [chart] @returns {string | true | null}
+ */
+export function emptiedOn(m, chart = {}) {
+  if (typeof chart.depleted_on === "string") return chart.depleted_on;
+  return m.portfolio_depleted === true ? true : null;
 }
 
 /** A flow amount for the chart legend: "+$1,000" or "−$500". @param {number} v */

@@ -66,7 +66,11 @@ export function createAllocationBuilder({ symbols, initial = [], field = "alloca
     onclick: () => { add({ symbol: "", weight: null }); render(); rows[rows.length - 1].symbol.focus(); } }, "Add symbol");
   const element = h("div", { class: "field alloc-builder", dataset: { field }, role: "group", "aria-label": label },
     list, rowsEl, h("div", { class: "row", style: { alignItems: "center" } }, addButton, total), errorEl);
-  element.addEventListener("input", refresh);
+  element.addEventListener("input", () => {
+    refresh();
+    errorEl.textContent = "";
+    element.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
+  });
   render();
   return {
     element,

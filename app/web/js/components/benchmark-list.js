@@ -1,5 +1,5 @@
 // @ts-check
-// "More benchmarks": up to MAX_BENCHMARKS in all (the Benchmark select counts), each a
+// "More benchmarks": up to `max` in all (GET /v1/symbols: limits.max_benchmarks) (the Benchmark select counts), each a
 // symbol or a named allocation with its rebalancing. Entry i carries data-field
 // "benchmarks[i]" (its allocation "benchmarks[i].allocation") so messages land on it.
 
@@ -50,19 +50,19 @@ function benchmarkEntry({ symbols, draft, onRemove, onChange }) {
 /**
  * createBenchmarkList({symbols, initial, primary, onChange}) → {element, drafts()}.
  * `primary()` reads the form's one-symbol Benchmark select (it counts towards the limit).
- * @param {{symbols: SymbolInfo[], initial: BenchmarkDraft[], primary: () => string, onChange: () => void}} spec
+ * @param {{symbols: SymbolInfo[], initial: BenchmarkDraft[], primary: () => string, onChange: () => void, max?: number}} spec
  */
-export function createBenchmarkList({ symbols, initial, primary, onChange }) {
+export function createBenchmarkList({ symbols, initial, primary, onChange, max = MAX_BENCHMARKS }) {
   /** @type {ReturnType<typeof benchmarkEntry>[]} */
   const entries = [];
   const list = h("div", { class: "bench-list" });
-  const room = () => MAX_BENCHMARKS - (primary() ? 1 : 0) - entries.length;
+  const room = () => max - (primary() ? 1 : 0) - entries.length;
   const addButton = h("button", { type: "button", class: "btn btn-s", id: "add-benchmark" }, "Add a benchmark");
   const note = h("span", { class: "hint" });
   const refresh = () => {
     entries.forEach((e, i) => e.place(i + (primary() ? 1 : 0)));
     addButton.disabled = room() <= 0;
-    note.textContent = `Up to ${MAX_BENCHMARKS} benchmarks in all, the Benchmark above included.`;
+    note.textContent = `Up to ${max} benchmarks in all, the Benchmark above included.`;
   };
   const render = () => {
     replace(list, entries.map((e) => e.element));

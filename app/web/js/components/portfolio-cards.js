@@ -1,19 +1,18 @@
 // @ts-check
 // Result-page cards of an investor portfolio: the "portfolio emptied" warning, the
-// portfolio and cash-flow metrics, and every benchmark's relative metrics side by side.
-// Cards without data are left out, so other runs look as before.
+// portfolio and cash-flow metrics, and every benchmark's relative metrics side by side
+// (chart data `benchmarks[].metrics`).
 
-import { h } from "../dom.js";
+import { h, replace } from "../dom.js";
 import { date, pct, signedMoney } from "../format.js";
 import { emptiedOn, PORTFOLIO, RELATIVE, relativeMetrics } from "../portfolio-results.js";
 
-/** @param {Record<string, any>} m */
-function emptiedAlert(m) {
-  const when = emptiedOn(m);
-  if (!when) return null;
-  return h("div", { class: "alert alert-error", role: "alert", id: "portfolio-emptied" },
+/** The warning, or nothing. @param {string | true | null} when */
+function emptiedAlert(when) {
+  if (!when) return [];
+  return [h("div", { class: "alert alert-error", role: "alert", id: "portfolio-emptied" },
     h("strong", {}, "The portfolio was emptied. "),
-    `Withdrawals used up all of it${typeof when === "string" ? ` on ${date(when)}` : ""}; the run ends at zero from then on.`);
+    `Withdrawals used up all of it${typeof when === "string" ? ` on ${date(when)}` : ""}; it stays at zero from then on.`)];
 }
 
 /** @param {Record<string, any>} m */
@@ -33,23 +32,36 @@ function relativeTable(rows) {
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Benchmark"), RELATIVE.map(([, label]) => h("th", { scope: "col", class: "num" }, label)))),
     h("tbody", {}, rows.map(([name, values]) => h("tr", { dataset: { benchmark: name } },
       h("th", { scope: "row" }, name),
-      RELATIVE.map(([key, , format]) => h("td", { class: "num", dataset: { metric: key, value: values[key] ?? "" } }, format(values[key]))))))));
+      RELATIVE.map(([key, , format]) => h("td", { class: "num", dataset: { rel: key, value: values[key] ?? "" } }, format(values[key]))))))));
 }
 
-/** @param {Record<string, any>} m */
-function benchmarksCard(m) {
-  const rows = relativeMetrics(m, null);
-  if (!rows.length) return null;
-  return h("section", { class: "card", "aria-labelledby": "benchmarks-title" },
-    h("h2", { id: "benchmarks-title" }, rows.length > 1 ? "Against each benchmark" : "Against the benchmarks"),
-    h("p", { class: "muted small" }, "Alpha and tracking error annualised; up/down capture: the strategy's mean return on the benchmark's up/down days over the benchmark's."),
-    relativeTable(rows));
+/** The relative metrics card's content, or nothing without benchmarks. @param {Record<string, any>} chart */
+function benchmarksContent(chart) {
+  const rows = relativeMetrics(chart);
+  if (!rows.length) return [];
+  return [h("h2", { id: "benchmarks-title" }, rows.length > 1 ? "Against each benchmark" : "Against the benchmark, in detail"),
+    h("p", { class: "muted small" }, "Alpha and tracking error annualised; up/down capture: the strategy's return over the benchmark's on the benchmark's up/down days."),
+    relativeTable(rows)];
 }
 
-/** The cards, in reading order (nulls for those without data). @param {Record<string, any>} metrics */
-export function portfolioCards(metrics) {
+/**
+ * createPortfolioCards(metrics) → {elements, load(chart)}: the emptied warning and the
+ * portfolio metrics at once, the per-benchmark table once the chart data is in.
+ * Cards without data stay hidden, so other runs look as before.
+ * @param {Record<string, any> | null | undefined} metrics
+ */
+export function createPortfolioCards(metrics) {
   const m = metrics || {};
-  return [emptiedAlert(m), portfolioCard(m), benchmarksCard(m)];
+  const alert = h("div", { id: "portfolio-alert" }, emptiedAlert(emptiedOn(m)));
+  const bench = h("section", { class: "card", "aria-labelledby": "benchmarks-title", id: "benchmarks-card", hidden: true });
+  return {
+    elements: [alert, portfolioCard(m), bench],
+    load(/** @type {Record<string, any>} */ chart) {
+      replace(alert, emptiedAlert(emptiedOn(m, chart)));
+      replace(bench, benchmarksContent(chart));
+      bench.hidden = !bench.childElementCount;
+    },
+  };
 }
 
 /**
@@ -70,8 +82,13 @@ export function portfolioConfigItems(c) {
   }
   if (c.reinvest_dividends === false) items.push(["Dividends", "kept as cash"]);
   else if (c.reinvest_dividends === true) items.push(["Dividends", "reinvested"]);
-  if (Array.isArray(c.benchmarks) && c.benchmarks.length) {
-    items.push(["Benchmarks", c.benchmarks.map((b) => (typeof b === "string" ? b : String(b?.name ?? "allocation"))).join(", ")]);
-  }
   return items;
+}
+
+/** Pure: the run's benchmarks by name (["SPY", "60/40"]), [] without any. @param {Record<string, any>} c the run's config */
+export function benchmarkNames(c) {
+  if (Array.isArray(c.benchmarks) && c.benchmarks.length) {
+    return c.benchmarks.map((b) => (typeof b === "string" ? b : String(b?.name ?? "allocation")));
+  }
+  return c.benchmark ? [String(c.benchmark)] : [];
 }

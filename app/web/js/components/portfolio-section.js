@@ -6,7 +6,7 @@
 // and more benchmarks (`benchmarks`, at most 3 with the form's Benchmark select).
 
 import { field, h } from "../dom.js";
-import { benchmarkDrafts, benchmarkErrors, benchmarkFields, cashFlowBody, cashFlowErrors } from "../portfolio-form.js";
+import { benchmarkDrafts, benchmarkErrors, benchmarkFields, cashFlowBody, cashFlowErrors, MAX_BENCHMARKS } from "../portfolio-form.js";
 import { createBenchmarkList } from "./benchmark-list.js";
 import { dateInput, numberInput, readNumber, selectOf } from "./form-controls.js";
 
@@ -39,15 +39,17 @@ export function portfolioSection(universe, cfg, { primary, onChange }) {
   const c = flowControls(universe, cfg.cash_flows || {});
   const reinvest = h("input", { type: "checkbox", name: "reinvest_dividends", id: "reinvest-dividends", checked: cfg.reinvest_dividends ?? true });
   const known = new Set(universe.symbols.map((s) => s.symbol));
-  const benchmarks = createBenchmarkList({ symbols: universe.symbols, initial: benchmarkDrafts(cfg)[1], primary, onChange: changed });
+  const max = /** @type {{max_benchmarks?: number}} */ (universe.limits).max_benchmarks ?? MAX_BENCHMARKS;
+  const benchmarks = createBenchmarkList({ symbols: universe.symbols, initial: benchmarkDrafts(cfg)[1], primary, onChange: changed, max });
   ready = true;
   const element = h("section", { class: "card", id: "portfolio-card" },
     h("h2", {}, "Cash flows, dividends and benchmarks"),
-    h("div", { class: "grid-4" },
+    h("div", { class: "field", dataset: { field: "cash_flows" } }, h("div", { class: "grid-4" },
       field({ label: "Cash flow ($ per period)", control: c.amount, name: "cash_flows.amount", hint: "Optional: positive adds money, negative withdraws" }),
       field({ label: "Frequency", control: c.frequency, name: "cash_flows.frequency", hint: "On the first session of each period" }),
       field({ label: "First flow (optional)", control: c.start, name: "cash_flows.start_date", hint: "YYYY-MM-DD · default: the start" }),
       field({ label: "Last flow (optional)", control: c.end, name: "cash_flows.end_date", hint: "YYYY-MM-DD · default: the end" })),
+    h("div", { class: "field-error" })),
     h("div", { class: "field", dataset: { field: "reinvest_dividends" }, style: { marginTop: "16px" } },
       h("span", { class: "label" }, "Dividend reinvestment"),
       h("label", { class: "choice" }, reinvest, "Reinvest dividends in the holding that paid them (off: kept as cash until the next rebalance)"),
@@ -63,7 +65,7 @@ export function portfolioSection(universe, cfg, { primary, onChange }) {
     },
     localErrors: () => [
       ...cashFlowErrors(flowValues(c), { first: universe.first_date, last: universe.last_date }),
-      ...benchmarkErrors(benchmarks.drafts(), primary(), known),
+      ...benchmarkErrors(benchmarks.drafts(), primary(), known, max),
     ],
   };
 }

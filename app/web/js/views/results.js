@@ -4,7 +4,7 @@
 import { api, cached } from "../api.js";
 import { drawdownChart } from "../charts.js";
 import { equityChart } from "../portfolio-charts.js";
-import { portfolioCards, portfolioConfigItems } from "../components/portfolio-cards.js";
+import { benchmarkNames, createPortfolioCards, portfolioConfigItems } from "../components/portfolio-cards.js";
 import { coverageNote } from "../components/coverage-note.js";
 import { deleteBacktestButton } from "../components/delete-button.js";
 import { metricGrid, metricRow } from "../components/metric-card.js";
@@ -54,7 +54,7 @@ export function configItems(c, strategies) {
     ["Rebalancing", c.rebalancing || "—"],
     ["Costs", costs],
     ["Execution", c.execution === "close" ? "same-day close" : "next open"],
-    ["Benchmark", c.benchmark || "none"],
+    ["Benchmark", benchmarkNames(c).join(", ") || "none"],
     ...portfolioConfigItems(c),
   ];
 }
@@ -207,6 +207,7 @@ export function renderResults(/** @type {HTMLElement} */ container, /** @type {B
   const trades = createTradesTable(id, status.config || {});
   const analysis = createAnalysisPanel(id, status.config || {});
   const holdings = createHoldingsPanel(id, status.config || {});
+  const portfolio = createPortfolioCards(m);
   append(container, [
     resultsHead(status, note),
     shareControl(id),
@@ -215,8 +216,8 @@ export function renderResults(/** @type {HTMLElement} */ container, /** @type {B
     h("h2", { class: "visually-hidden" }, "Key metrics"),
     metricGrid(HEADLINE, m, { id: "metric-cards" }),
     ...charts.elements,
-    benchmarkCard(status.config?.benchmark, m),
-    ...portfolioCards(m),
+    benchmarkCard(benchmarkNames(status.config || {})[0], m),
+    ...portfolio.elements,
     h("section", { class: "card", "aria-labelledby": "risk-title" },
       h("h2", { id: "risk-title" }, "Risk and trading"),
       h("dl", { class: "kv-grid", id: "detail-metrics" }, DETAIL.map((k) => metricRow(k, m[k])))),
@@ -231,6 +232,7 @@ export function renderResults(/** @type {HTMLElement} */ container, /** @type {B
   api.chart(id, 1000).then(({ data }) => {
     if (disposed) return;
     charts.load(data);
+    portfolio.load(data);
     replace(heatSlot, heatmap(data.monthly_returns));
   }).catch((err) => {
     if (disposed || err.status === 401) return;
