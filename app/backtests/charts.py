@@ -66,4 +66,11 @@ def chart_response(payload: dict[str, Any], max_points: int) -> dict[str, Any]:
         "drawdown_series": [{"date": dates[i], "drawdown": drawdown[i]} for i in idx],
         "monthly_returns": payload["monthly_returns"],
         "benchmark_symbol": payload.get("benchmark_symbol"),
+        # absent from payloads stored before portfolios existed: empty, not missing
+        "benchmarks": [
+            {**b, "equity": [b["equity"][i] for i in idx]}
+            for b in payload.get("benchmarks") or []
+        ],
+        "flows": payload.get("flows") or [],
+        "depleted_on": payload.get("depleted_on"),
     }

@@ -22,6 +22,7 @@ from pydantic.config import JsonDict
 from app.api.schemas import Schema
 from app.data.membership import has_membership
 from app.engine.config import (
+    MAX_BENCHMARKS,
     MAX_CAPITAL,
     MAX_COMMISSION_RATE,
     MAX_RISK_FREE_RATE,
@@ -29,7 +30,10 @@ from app.engine.config import (
     MAX_SPAN_YEARS,
     MAX_SYMBOLS,
     MIN_CAPITAL,
+    WEIGHT_SUM_TOLERANCE,
+    AllocationBenchmark,
     BacktestConfig,
+    CashFlowPlan,
     Universe,
 )
 
@@ -81,6 +85,93 @@ _REQUEST_EXAMPLE: JsonDict = {
 }
 
 
+Rebalancing = Literal["daily", "weekly", "monthly", "quarterly", "never"]
+FlowFrequency = Literal["monthly", "quarterly", "yearly"]
+
+
+def _check_allocation(value: dict[str, float] | None) -> dict[str, float] | None:
+    """Symbols upper-cased; weights in (0, 1]; their sum at most 1 (the rest is
+    cash)."""
+    if value is None:
+        return None
+    if not value:
+        raise ValueError("allocation must name at least one symbol")
+    out: dict[str, float] = {}
+    for raw, weight in value.items():
+        symbol = raw.strip().upper()
+        if not symbol or len(symbol) > 16:
+            raise ValueError("allocation symbols must be 1 to 16 characters")
+        if symbol in out:
+            raise ValueError(f"allocation names {symbol} twice")
+        if not 0.0 < weight <= 1.0:
+            raise ValueError(f"allocation weight of {symbol} must be in (0, 1]")
+        out[symbol] = float(weight)
+    if sum(out.values()) > 1.0 + WEIGHT_SUM_TOLERANCE:
+        raise ValueError(
+            f"allocation weights add up to {sum(out.values()):.6g}; at most 1 "
+            "(the rest stays cash)"
+        )
+    return out
+
+
+Allocation = Annotated[dict[str, float], AfterValidator(_check_allocation)]
+
+
+class CashFlows(Schema):
+    """A recurring contribution (``amount`` > 0) or withdrawal (< 0), applied on the
+    first session of each period after the run's first session, within
+    ``start_date``..``end_date`` when given; each is followed by a rebalance to the
+    target weights that day (README "Portfolios")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: float = Field(
+        ge=-MAX_CAPITAL,
+        le=MAX_CAPITAL,
+        description="Per period: positive = contribution, negative = withdrawal.",
+    )
+    frequency: FlowFrequency = "monthly"
+    start_date: dt.date | None = Field(
+        default=None, description="First day a flow may fall on (default: the start)."
+    )
+    end_date: dt.date | None = Field(
+        default=None, description="Last day a flow may fall on (default: the end)."
+    )
+
+    @field_validator("amount")
+    @classmethod
+    def _non_zero(cls, value: float) -> float:
+        if value == 0.0:
+            raise ValueError("amount must not be 0 (omit cash_flows instead)")
+        return value
+
+    @field_validator("end_date")
+    @classmethod
+    def _ordered(cls, end: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        start = info.data.get("start_date")
+        if end is not None and start is not None and end < start:
+            raise ValueError("cash_flows.end_date must not be before its start_date")
+        return end
+
+
+class BenchmarkPortfolio(Schema):
+    """A benchmark that is an allocation, simulated like a backtest of it (same
+    costs, execution, whole shares, dividend convention)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=60, description="Its label.")
+    allocation: Allocation = Field(description="Symbol -> weight, as `allocation`.")
+    rebalancing: Rebalancing = "monthly"
+    rebalance_band: float | None = Field(default=None, gt=0.0, le=1.0)
+
+
+BenchmarkEntry = Annotated[
+    str | BenchmarkPortfolio,
+    Field(description="A symbol (`SPY`) or an allocation benchmark."),
+]
+
+
 def _add_years(day: dt.date, years: int) -> dt.date:
     """``day`` moved ``years`` years on; Feb 29 becomes Feb 28 in a common year."""
     try:
@@ -107,6 +198,12 @@ class BacktestRequest(Schema):
         default=None,
         description="A custom screen: filters, rank_by, top_n, weighting (README).",
     )
+    allocation: Allocation | None = Field(
+        default=None,
+        description="Fixed target weights, symbol -> weight in (0, 1], summing to "
+        "at most 1 (the rest stays cash); any symbol of the dataset, ETFs included. "
+        "Not with strategy_id, filter_criteria or symbols.",
+    )
     symbols: list[str] | None = Field(
         default=None,
         max_length=MAX_SYMBOLS,
@@ -115,7 +212,22 @@ class BacktestRequest(Schema):
     start_date: dt.date
     end_date: dt.date
     initial_capital: float = Field(default=100_000.0, ge=MIN_CAPITAL, le=MAX_CAPITAL)
-    rebalancing: Literal["daily", "weekly", "monthly", "quarterly"] = "monthly"
+    rebalancing: Rebalancing = Field(
+        default="monthly",
+        description="Calendar rebalancing; never = buy and hold (flows and the band "
+        "still rebalance).",
+    )
+    rebalance_band: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="Also rebalance every holding to target when any holding's "
+        "weight is more than this (absolute) away from its target; checked at every "
+        "close, combined with the calendar (whichever comes first).",
+    )
+    cash_flows: CashFlows | None = Field(
+        default=None, description="Recurring contributions or withdrawals."
+    )
     commission: float = Field(
         default=0.001, ge=0.0, le=MAX_COMMISSION_RATE, description="Rate of notional."
     )
@@ -133,8 +245,21 @@ class BacktestRequest(Schema):
     dividends: StrictBool = Field(
         default=True, description="Credit cash dividends (total return)."
     )
+    reinvest_dividends: StrictBool = Field(
+        default=True,
+        description="Reinvest each dividend in the holding that paid it at the next "
+        "fill (whole shares, same costs); false: keep it as cash until the next "
+        "rebalance. No effect without dividends.",
+    )
     benchmark: str | None = Field(
-        default=None, description="A benchmark symbol (GET /v1/symbols: benchmarks)."
+        default=None,
+        description="A benchmark symbol (GET /v1/symbols: benchmarks); shorthand for "
+        "benchmarks: [symbol].",
+    )
+    benchmarks: list[BenchmarkEntry] | None = Field(
+        default=None,
+        max_length=MAX_BENCHMARKS,
+        description=f"Up to {MAX_BENCHMARKS} benchmarks: symbols or allocations.",
     )
     dataset: str | None = Field(
         default=None, description="An imported dataset's name; default: bundled."
@@ -170,7 +295,9 @@ class BacktestRequest(Schema):
 
     @field_validator("symbols")
     @classmethod
-    def _normalise_symbols(cls, value: list[str] | None) -> list[str] | None:
+    def _normalise_symbols(
+        cls, value: list[str] | None, info: ValidationInfo
+    ) -> list[str] | None:
         if value is None:
             return None
         cleaned = [s.strip().upper() for s in value]
@@ -180,6 +307,10 @@ class BacktestRequest(Schema):
             )
         if len(set(cleaned)) != len(cleaned):
             raise ValueError("symbols contains duplicates")
+        if info.data.get("allocation") is not None:
+            raise ValueError(
+                "give either allocation or symbols: the allocation names its symbols"
+            )
         if not cleaned:
             raise ValueError(
                 "symbols must not be empty; omit it for the whole universe"
@@ -190,6 +321,59 @@ class BacktestRequest(Schema):
     @classmethod
     def _normalise_benchmark(cls, value: str | None) -> str | None:
         return value.strip().upper() if value else None
+
+    @field_validator("allocation")
+    @classmethod
+    def _allocation_alone(
+        cls, value: dict[str, float] | None, info: ValidationInfo
+    ) -> dict[str, float] | None:
+        if value is None:
+            return None
+        for other in ("strategy_id", "filter_criteria"):
+            if info.data.get(other) is not None:
+                raise ValueError(f"give either allocation or {other}, not both")
+        return value
+
+    @field_validator("cash_flows")
+    @classmethod
+    def _flows_inside(
+        cls, value: CashFlows | None, info: ValidationInfo
+    ) -> CashFlows | None:
+        start, end = info.data.get("start_date"), info.data.get("end_date")
+        if value is None or start is None or end is None:
+            return value
+        for day in (value.start_date, value.end_date):
+            if day is not None and not start <= day <= end:
+                raise ValueError(
+                    "cash_flows dates must lie inside the backtest's "
+                    "start_date..end_date"
+                )
+        return value
+
+    @field_validator("benchmarks")
+    @classmethod
+    def _normalise_benchmarks(
+        cls, value: list[str | BenchmarkPortfolio] | None, info: ValidationInfo
+    ) -> list[str | BenchmarkPortfolio] | None:
+        if value is None:
+            return None
+        if info.data.get("benchmark"):
+            raise ValueError(
+                "give either benchmark (one symbol) or benchmarks, not both"
+            )
+        out: list[str | BenchmarkPortfolio] = []
+        for entry in value:
+            if isinstance(entry, str):
+                symbol = entry.strip().upper()
+                if not symbol or len(symbol) > 16:
+                    raise ValueError("benchmark symbols must be 1 to 16 characters")
+                out.append(symbol)
+            else:
+                out.append(entry)
+        labels = [e if isinstance(e, str) else e.name for e in out]
+        if len(set(labels)) != len(labels):
+            raise ValueError("benchmarks must have distinct symbols and names")
+        return out
 
     # Cross-field rules are field validators so that errors name the field to fix
     # (body.end_date, body.filter_criteria) rather than the whole body. Each runs
@@ -228,11 +412,23 @@ class BacktestRequest(Schema):
             end_date=self.end_date,
             initial_capital=self.initial_capital,
             rebalancing=self.rebalancing,
+            rebalance_band=self.rebalance_band,
             commission_rate=self.commission,
             slippage_rate=self.slippage,
             execution=self.execution,
             dividends=self.dividends,
+            reinvest_dividends=self.reinvest_dividends and self.dividends,
             benchmark=self.benchmark,
+            benchmarks=self.benchmark_configs(),
+            allocation=tuple(self.allocation.items()) if self.allocation else None,
+            cash_flows=None
+            if self.cash_flows is None
+            else CashFlowPlan(
+                amount=self.cash_flows.amount,
+                frequency=self.cash_flows.frequency,
+                start_date=self.cash_flows.start_date,
+                end_date=self.cash_flows.end_date,
+            ),
             symbols=tuple(self.symbols) if self.symbols else None,
             strategy_id=self.strategy_id,
             strategy_params=dict(self.strategy_params or {}),
@@ -242,13 +438,32 @@ class BacktestRequest(Schema):
             universe=self.universe or default_universe(self),
         )
 
+    def benchmark_configs(self) -> tuple[str | AllocationBenchmark, ...]:
+        """The benchmarks to simulate, in order: ``benchmark`` alone, or the
+        ``benchmarks`` list (the first one also fills the single-benchmark
+        fields: metrics alpha/beta/..., equity_curve[].benchmark)."""
+        if self.benchmarks is None:
+            return (self.benchmark,) if self.benchmark else ()
+        return tuple(
+            e
+            if isinstance(e, str)
+            else AllocationBenchmark(
+                name=e.name,
+                allocation=tuple(e.allocation.items()),
+                rebalancing=e.rebalancing,
+                rebalance_band=e.rebalance_band,
+            )
+            for e in self.benchmarks
+        )
+
 
 def default_universe(request: BacktestRequest) -> Universe:
     """``sp500_pit`` for a whole-universe run on the bundled data (the honest
     default); ``all`` when the request names its symbols (the list is the user's
     choice, kept as given) or uses an imported dataset (no membership data)."""
     screen_list = (request.filter_criteria or {}).get("universe")
-    if request.symbols or screen_list or not has_membership(request.dataset):
+    named = request.symbols or request.allocation or screen_list
+    if named or not has_membership(request.dataset):
         return "all"
     return "sp500_pit"
 
@@ -290,7 +505,11 @@ class DataCoverage(BaseModel):
 
 class BacktestStatus(BaseModel):
     """A job's state; `metrics` appears once it has completed. Every metric is a
-    number except `metrics.data_coverage` (a DataCoverage object)."""
+    number except `metrics.data_coverage` (a DataCoverage object) and
+    `metrics.portfolio_depleted` (true when a withdrawal emptied the portfolio).
+    Portfolio metrics: `rebalance_count`, `money_weighted_return` (XIRR, actual/365),
+    `total_contributions`, `total_withdrawals`, `final_value`; with cash flows the
+    return metrics are time-weighted (README "Portfolios")."""
 
     task_id: uuid.UUID
     name: str | None = None
@@ -308,7 +527,7 @@ class BacktestStatus(BaseModel):
     started_at: dt.datetime | None = None
     completed_at: dt.datetime | None = None
     error: str | None = None
-    metrics: dict[str, float | int | DataCoverage | None] | None = None
+    metrics: dict[str, bool | float | int | DataCoverage | None] | None = None
 
 
 class TradeOut(BaseModel):
@@ -337,11 +556,42 @@ class DrawdownPoint(BaseModel):
     drawdown: float
 
 
+class BenchmarkSeries(BaseModel):
+    """One benchmark: its curve (one value per `equity_curve` point, same dates) and
+    the run's statistics relative to it. `symbol` for a one-symbol benchmark,
+    `allocation`/`rebalancing` for an allocation one. `metrics`: total_return, cagr,
+    alpha, beta, correlation, tracking_error, information_ratio, up_capture,
+    down_capture (None where undefined)."""
+
+    name: str
+    symbol: str | None = None
+    allocation: dict[str, float] | None = None
+    rebalancing: str | None = None
+    equity: list[float | None]
+    metrics: dict[str, float | None]
+
+
+class CashFlowPoint(BaseModel):
+    """An external flow applied on `date`: > 0 contribution, < 0 withdrawal (the
+    amount actually withdrawn: less than asked when the portfolio ran out)."""
+
+    date: dt.date
+    amount: float
+
+
 class ChartData(BaseModel):
+    """`equity_curve[].benchmark` and `benchmark_symbol` describe the first
+    benchmark (kept for older clients); `benchmarks` has every one."""
+
     equity_curve: list[EquityPoint]
     drawdown_series: list[DrawdownPoint]
     monthly_returns: dict[str, float]
     benchmark_symbol: str | None = None
+    benchmarks: list[BenchmarkSeries] = Field(default_factory=list)
+    flows: list[CashFlowPoint] = Field(default_factory=list)
+    depleted_on: dt.date | None = Field(
+        default=None, description="The day a withdrawal emptied the portfolio."
+    )
 
 
 class HistoryItem(BaseModel):

@@ -12,11 +12,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Rebalancing = Literal["daily", "weekly", "monthly", "quarterly"]
+Rebalancing = Literal["daily", "weekly", "monthly", "quarterly", "never"]
+FlowFrequency = Literal["monthly", "quarterly", "yearly"]
 Execution = Literal["next_open", "close"]
 Universe = Literal["sp500_pit", "all"]
 
-REBALANCING_CHOICES: tuple[str, ...] = ("daily", "weekly", "monthly", "quarterly")
+REBALANCING_CHOICES: tuple[str, ...] = (
+    "daily",
+    "weekly",
+    "monthly",
+    "quarterly",
+    "never",
+)
+FLOW_FREQUENCIES: tuple[str, ...] = ("monthly", "quarterly", "yearly")
 EXECUTION_CHOICES: tuple[str, ...] = ("next_open", "close")
 UNIVERSE_CHOICES: tuple[str, ...] = ("sp500_pit", "all")
 
@@ -31,6 +39,10 @@ MAX_SPAN_YEARS = 10
 MAX_SYMBOLS = 1000
 # Annual risk-free rate bound (Sharpe/Sortino/alpha).
 MAX_RISK_FREE_RATE = 0.2
+# At most this many benchmarks per backtest (symbols or allocations).
+MAX_BENCHMARKS = 3
+# Allocation weights may add up to 1 + this (float residue of e.g. 0.1 + 0.2 + 0.7).
+WEIGHT_SUM_TOLERANCE = 1e-9
 
 
 def request_limits() -> dict[str, float | int]:
@@ -44,7 +56,31 @@ def request_limits() -> dict[str, float | int]:
         "max_commission": MAX_COMMISSION_RATE,
         "max_slippage": MAX_SLIPPAGE_RATE,
         "max_risk_free_rate": MAX_RISK_FREE_RATE,
+        "max_benchmarks": MAX_BENCHMARKS,
     }
+
+
+@dataclass(frozen=True)
+class CashFlowPlan:
+    """A recurring external flow: ``amount`` per period (> 0 contribution, < 0
+    withdrawal) on the first session of each ``frequency`` period after the run's
+    first session, restricted to ``start_date``..``end_date`` when given."""
+
+    amount: float
+    frequency: FlowFrequency = "monthly"
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class AllocationBenchmark:
+    """A benchmark that is a fixed allocation (symbol, weight pairs), simulated as a
+    backtest of that allocation with the run's costs and conventions."""
+
+    name: str
+    allocation: tuple[tuple[str, float], ...]
+    rebalancing: Rebalancing = "monthly"
+    rebalance_band: float | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +105,13 @@ class BacktestConfig:
     execution: Execution = "next_open"
     dividends: bool = True
     benchmark: str | None = None
+    #: fixed target weights ((symbol, weight), ...): an allocation portfolio
+    allocation: tuple[tuple[str, float], ...] | None = None
+    rebalance_band: float | None = None
+    cash_flows: CashFlowPlan | None = None
+    reinvest_dividends: bool = True
+    #: the benchmarks to simulate (symbols or allocations); empty: ``benchmark``
+    benchmarks: tuple[str | AllocationBenchmark, ...] = ()
     symbols: tuple[str, ...] | None = None
     strategy_id: int | None = None
     strategy_params: Mapping[str, Any] = field(default_factory=dict)

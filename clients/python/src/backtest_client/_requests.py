@@ -14,7 +14,7 @@ from backtest_client.errors import UnknownStrategy
 from backtest_client.models import BacktestRequest, Strategy
 
 DateLike = str | dt.date
-Rebalancing = Literal["daily", "weekly", "monthly", "quarterly"]
+Rebalancing = Literal["daily", "weekly", "monthly", "quarterly", "never"]
 Universe = Literal["sp500_pit", "all"]
 Execution = Literal["next_open", "close"]
 # submit()'s keyword → the request field it fills; other keywords keep their names.

@@ -304,6 +304,11 @@ class Backtests:
         execution: Execution | None = None,
         dividends: bool | None = None,
         benchmark: str | None = None,
+        benchmarks: Sequence[str | Mapping[str, Any]] | None = None,
+        allocation: Mapping[str, float] | None = None,
+        rebalance_band: float | None = None,
+        cash_flows: Mapping[str, Any] | None = None,
+        reinvest_dividends: bool | None = None,
         dataset: str | None = None,
         risk_free_rate: float | None = None,
         universe: Universe | None = None,
@@ -326,6 +331,13 @@ class Backtests:
             execution=execution, dividends=dividends, benchmark=benchmark,
             dataset=dataset, risk_free_rate=risk_free_rate, universe=universe,
             callback_url=callback_url, notify_email=notify_email,
+            benchmarks=None if benchmarks is None else [
+                b if isinstance(b, str) else dict(b) for b in benchmarks
+            ],
+            allocation=None if allocation is None else dict(allocation),
+            rebalance_band=rebalance_band,
+            cash_flows=None if cash_flows is None else dict(cash_flows),
+            reinvest_dividends=reinvest_dividends,
         )  # fmt: skip
         key = idempotency_key or new_idempotency_key()
         response = self._client.transport.request(

@@ -138,12 +138,22 @@ class BacktestRequest(Model):
     filter_criteria: dict[str, Any] | None = None
     symbols: list[str] | None = None
     initial_capital: float | None = None
-    rebalancing: Literal["daily", "weekly", "monthly", "quarterly"] | None = None
+    rebalancing: Literal["daily", "weekly", "monthly", "quarterly", "never"] | None = (
+        None
+    )
+    # Investor portfolios (README "Portfolios"): fixed weights, a drift band,
+    # recurring flows ({"amount", "frequency", "start_date", "end_date"}).
+    allocation: dict[str, float] | None = None
+    rebalance_band: float | None = None
+    cash_flows: dict[str, Any] | None = None
+    reinvest_dividends: bool | None = None
     commission: float | None = None
     slippage: float | None = None
     execution: Literal["next_open", "close"] | None = None
     dividends: bool | None = None
     benchmark: str | None = None
+    # Up to 3: a symbol or {"name", "allocation", "rebalancing", "rebalance_band"}.
+    benchmarks: list[str | dict[str, Any]] | None = None
     dataset: str | None = None
     risk_free_rate: float | None = None
     # "sp500_pit": point-in-time S&P 500 members; server default for whole-universe
@@ -180,7 +190,7 @@ class BacktestStatus(Model):
     started_at: dt.datetime | None = None
     completed_at: dt.datetime | None = None
     error: str | None = None
-    metrics: dict[str, float | int | None] | None = None
+    metrics: dict[str, bool | float | int | None] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,12 +236,35 @@ class DrawdownPoint(Model):
 
 
 @dataclasses.dataclass(frozen=True)
+class BenchmarkSeries(Model):
+    """One benchmark's curve (aligned to ``equity_curve``) and relative metrics."""
+
+    __schema__ = "BenchmarkSeries"
+    name: str
+    equity: list[float | None]
+    metrics: dict[str, float | None]
+    symbol: str | None = None
+    allocation: dict[str, float] | None = None
+    rebalancing: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class CashFlowPoint(Model):
+    __schema__ = "CashFlowPoint"
+    date: dt.date
+    amount: float
+
+
+@dataclasses.dataclass(frozen=True)
 class ChartData(Model):
     __schema__ = "ChartData"
     equity_curve: list[EquityPoint]
     drawdown_series: list[DrawdownPoint]
     monthly_returns: dict[str, float]
     benchmark_symbol: str | None = None
+    benchmarks: list[BenchmarkSeries] = dataclasses.field(default_factory=list)
+    flows: list[CashFlowPoint] = dataclasses.field(default_factory=list)
+    depleted_on: dt.date | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,6 +297,8 @@ SCHEMA_MODELS: tuple[type[Model], ...] = (
     BacktestCreated,
     BacktestStatus,
     ProgressUpdate,
+    BenchmarkSeries,
+    CashFlowPoint,
     Trade,
     EquityPoint,
     DrawdownPoint,
