@@ -80,7 +80,9 @@ def test_allocation_builder_live_sum_messages_and_request(
 
     # Refused by the form itself: nothing is posted, the message sits on the builder.
     page.get_by_role("button", name="Run backtest").click()
-    error = page.locator("[data-pane='allocation'] [data-field='allocation'] > .field-error")
+    error = page.locator(
+        "[data-pane='allocation'] [data-field='allocation'] > .field-error"
+    )
     error.wait_for()
     assert "add up to 110%" in error.inner_text()
     assert "#/new" in page.url
@@ -113,7 +115,13 @@ def test_allocation_builder_live_sum_messages_and_request(
         {"name": "All bonds", "allocation": {"AGG": 1.0}, "rebalancing": "monthly"},
         "QQQ",
     ]
-    for absent in ("strategy_id", "filter_criteria", "symbols", "universe", "benchmark"):
+    for absent in (
+        "strategy_id",
+        "filter_criteria",
+        "symbols",
+        "universe",
+        "benchmark",
+    ):
         assert absent not in body, absent
 
     page.get_by_label("Reinvest dividends", exact=False).uncheck()
@@ -142,11 +150,12 @@ def test_sixty_forty_with_monthly_contributions_from_form_to_results(
     entry.locator(".bench-rebalancing").select_option("yearly")
     page.get_by_role("button", name="Run backtest").click()
 
-    page.wait_for_selector("#metric-cards", timeout=120_000)
-    page.wait_for_selector("#equity-chart canvas")
+    page.wait_for_url(re.compile(r"#/backtest/"))
     task_id = task_id_from_url(page)
-    status = api.status(account, task_id).json()
-    assert status["status"] == "completed", status
+    status = api.wait_terminal(account, task_id)
+    assert status["status"] == "completed", status.get("error")
+    page.wait_for_selector("#metric-cards", timeout=60_000)
+    page.wait_for_selector("#equity-chart canvas")
     metrics = status["metrics"]
     chart = api.get(account, f"/v1/backtest/{task_id}/chart", max_points=1000).json()
 
@@ -161,31 +170,48 @@ def test_sixty_forty_with_monthly_contributions_from_form_to_results(
     # Every benchmark's curve on the equity chart, and the contributions marked on it.
     equity = page.locator("#equity-chart")
     assert equity.get_attribute("data-benchmarks") == "2"
-    flows = [f for f in chart.get("cash_flows", []) if f["amount"]]
+    flows = [f for f in chart["flows"] if f["amount"]]
     assert len(flows) >= 30  # about one a month over three years
     assert equity.get_attribute("data-flow-marks") == str(len(flows))
-    assert equity.get_attribute("data-series-count") == "4"  # strategy, 2 benchmarks, contributions
+    # strategy, 2 benchmarks, contributions
+    assert equity.get_attribute("data-series-count") == "4"
 
     # The portfolio metrics as the API gives them.
-    for key in ("final_value", "total_contributions", "money_weighted_return", "rebalance_count"):
+    for key in (
+        "final_value",
+        "total_contributions",
+        "money_weighted_return",
+        "rebalance_count",
+    ):
         row = page.locator(f"#portfolio-metrics [data-metric='{key}']")
-        assert float(row.get_attribute("data-value")) == pytest.approx(metrics[key]), key
+        assert float(row.get_attribute("data-value")) == pytest.approx(metrics[key]), (
+            key
+        )
         shown = row.locator("dd").inner_text()
         if shown.endswith("%"):
             assert parse_display(shown) == pytest.approx(metrics[key] * 100, abs=0.0051)
         else:
             assert parse_display(shown) == pytest.approx(metrics[key], abs=0.51), key
-    assert metrics["total_contributions"] == pytest.approx(sum(f["amount"] for f in flows))
+    assert metrics["total_contributions"] == pytest.approx(
+        sum(f["amount"] for f in flows)
+    )
     assert page.locator("#portfolio-emptied").count() == 0
 
     # One row of relative metrics per benchmark, each cell the API's number.
     rows = page.locator("#benchmark-table tbody tr")
-    assert rows.count() == 2
-    for i in range(2):
+    assert rows.count() == len(chart["benchmarks"]) == 2
+    for i, bench in enumerate(chart["benchmarks"]):
+        assert rows.nth(i).get_attribute("data-benchmark") == bench["name"]
         cells = rows.nth(i).locator("td[data-rel]")
+        assert cells.count() >= 8
         for j in range(cells.count()):
+            key = cells.nth(j).get_attribute("data-rel")
             raw = cells.nth(j).get_attribute("data-value")
-            if raw:
-                assert re.search(r"\d", cells.nth(j).inner_text())
+            expected = bench["metrics"].get(key)
+            if expected is None:
+                assert raw == "" and cells.nth(j).inner_text() == "—", (key, raw)
+            else:
+                assert float(raw) == pytest.approx(expected, rel=1e-12, abs=1e-12), key
+    assert [b["name"] for b in chart["benchmarks"]] == ["SPY", "60/40 yearly"]
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=screenshots / "31-allocation-results.png", full_page=True)
