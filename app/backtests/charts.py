@@ -1,5 +1,8 @@
 """Chart payloads: stored once at completion at full resolution, down-sampled on read.
 
+Every benchmark's curve is down-sampled at the equity curve's points; the cash flows
+(``flows``, one entry per flow day) are never down-sampled.
+
 Down-sampling keeps what a reader of a chart must not lose: the first and last points,
 the equity extremes (MinMaxLTTB: min/max preselection, then Largest-Triangle-Three-
 Buckets, from the ``tsdownsample`` library) and always the day of the deepest drawdown.
@@ -22,13 +25,35 @@ DEFAULT_POINTS = 1_000
 def series_payload(result: BacktestResult) -> dict[str, Any]:
     """The full-resolution chart data stored with a completed backtest."""
     bench = result.benchmark_equity
+    days = result.dates.astype("datetime64[D]").astype(str).tolist()
+    runs = result.benchmark_runs
+    flows = result.flows
+    depleted = result.depleted_row
     return {
-        "dates": result.dates.astype("datetime64[D]").astype(str).tolist(),
+        "dates": days,
         "equity": result.equity.tolist(),
         "benchmark": None if bench is None else bench.tolist(),
         "drawdown": result.drawdown.tolist(),
         "monthly_returns": result.monthly_returns,
-        "benchmark_symbol": result.config.benchmark,
+        # the first benchmark's label, as before benchmarks became a list
+        "benchmark_symbol": runs[0].name if runs else result.config.benchmark,
+        "benchmarks": [
+            {
+                "name": run.name,
+                "symbol": run.symbol,
+                "allocation": run.allocation,
+                "rebalancing": run.rebalancing,
+                "equity": run.equity.tolist(),
+                "metrics": run.metrics,
+            }
+            for run in runs
+        ],
+        "flows": []
+        if flows is None
+        else [
+            {"date": days[i], "amount": float(flows[i])} for i in np.flatnonzero(flows)
+        ],
+        "depleted_on": days[depleted] if depleted >= 0 else None,
     }
 
 

@@ -83,9 +83,7 @@ def build(result: BacktestResult, data: MarketData, job_id: uuid.UUID) -> Stored
         last_mark=sim.mark[-1],
         cum_dividends=cum_div,
     )
-    benchmarks = {}
-    if result.benchmark_equity is not None and config.benchmark:
-        benchmarks[config.benchmark] = result.benchmark_equity
+    benchmarks = {run.name: run.equity for run in result.benchmark_runs}
     analysis = analyse_backtest(
         dates=result.dates,
         equity=result.equity,
@@ -158,6 +156,9 @@ def _book_bytes(result: BacktestResult) -> bytes:
         "held_mark": held["mark"],
         "cash": sim.cash,
         "dividends": sim.dividend_income,
+        # external flows per day (> 0 contribution, < 0 withdrawal): the ledger's
+        # cash-flow rows, beside the fills
+        "net_flow": np.zeros(len(sim.cash)) if result.flows is None else result.flows,
     }
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)

@@ -196,11 +196,17 @@ def equity_columns(loaded: Loaded) -> dict[str, list[Any]]:
         "return": returns,
         "drawdown": list(series["drawdown"]),
         "cash": book["cash"].tolist(),
-        # deposits minus withdrawals: a backtest has no external flows
-        "net_flow": [0.0] * equity.size,
+        # contributions minus withdrawals of the day (books stored before cash
+        # flows existed have none: zeros)
+        "net_flow": book["net_flow"].tolist()
+        if "net_flow" in book
+        else [0.0] * equity.size,
         "dividends": book["dividends"].tolist(),
     }
-    if series.get("benchmark") is not None:
+    if series.get("benchmarks"):
+        for run in series["benchmarks"]:
+            columns[f"benchmark_{run['name']}"] = list(run["equity"])
+    elif series.get("benchmark") is not None:
         columns[f"benchmark_{series.get('benchmark_symbol') or 'benchmark'}"] = list(
             series["benchmark"]
         )

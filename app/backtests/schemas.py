@@ -439,11 +439,12 @@ class BacktestRequest(Schema):
         )
 
     def benchmark_configs(self) -> tuple[str | AllocationBenchmark, ...]:
-        """The benchmarks to simulate, in order: ``benchmark`` alone, or the
-        ``benchmarks`` list (the first one also fills the single-benchmark
-        fields: metrics alpha/beta/..., equity_curve[].benchmark)."""
+        """The ``benchmarks`` list in the engine's types (empty without it: the
+        engine then uses the ``benchmark`` shorthand). The first benchmark also
+        fills the single-benchmark fields: metrics alpha/beta/...,
+        equity_curve[].benchmark."""
         if self.benchmarks is None:
-            return (self.benchmark,) if self.benchmark else ()
+            return ()
         return tuple(
             e
             if isinstance(e, str)

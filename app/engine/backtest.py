@@ -14,12 +14,26 @@ Celery task both call it. Conventions specific to this layer:
   it was an index member that day; holdings that leave the index get weight 0 and
   are sold at the next rebalance (buy-and-hold never rebalances, so it keeps them).
 * Benchmark: buy-and-hold of the benchmark symbol with the same initial capital,
-  fractional shares and no costs, on ``adj_close`` (total return) when ``dividends`` is
-  on and on ``close`` otherwise.
+  fractional shares and no costs, on ``adj_close`` (total return: dividends
+  reinvested on the ex-date, the convention ``reinvest_dividends`` gives the
+  portfolio; kept with ``reinvest_dividends=false`` too, as before it existed) when
+  ``dividends`` is on and on ``close`` otherwise; the run's cash flows buy or sell
+  units at the previous close
+  (:func:`app.engine.portfolio.symbol_benchmark`). An allocation benchmark is a
+  backtest of that allocation with the run's costs, execution, dividends and flows.
+  ``benchmarks`` holds up to three; the first also fills the single-benchmark
+  fields (``benchmark_equity``, metrics ``alpha``, ``beta``, ...).
+* Portfolios (:mod:`app.engine.portfolio`): ``allocation`` (constant weights),
+  ``rebalancing="never"`` (applied once), ``rebalance_band``, ``cash_flows`` and
+  ``reinvest_dividends`` (see :func:`app.engine.simulator._simulate_portfolio`).
+  With flows, return metrics, the drawdown series and monthly returns are
+  time-weighted (:func:`app.engine.portfolio.twr_index`); ``final_value`` is the
+  money in the account at the end.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,20 +44,25 @@ import numpy.typing as npt
 
 from app.engine import jit
 from app.engine import metrics as metrics_mod
+from app.engine import portfolio as pf
 from app.engine.config import (
     EXECUTION_CHOICES,
+    FLOW_FREQUENCIES,
+    MAX_BENCHMARKS,
     MAX_CAPITAL,
     MAX_COMMISSION_RATE,
     MAX_SLIPPAGE_RATE,
     MIN_CAPITAL,
     REBALANCING_CHOICES,
     UNIVERSE_CHOICES,
+    WEIGHT_SUM_TOLERANCE,
+    AllocationBenchmark,
     BacktestConfig,
 )
 from app.engine.data import MarketData
 from app.engine.errors import InvalidInputError, NumericLimitError
 from app.engine.schedule import decision_rows
-from app.engine.simulator import Costs, Fills, Simulation, simulate
+from app.engine.simulator import Costs, Fills, Portfolio, Simulation, simulate
 from app.engine.strategies import Strategy, parse_filter_criteria, resolve_strategy
 from app.engine.trades import Trades, match_fifo
 
@@ -51,6 +70,19 @@ FloatArray = npt.NDArray[np.float64]
 BoolMatrix = npt.NDArray[np.bool_]
 ProgressCallback = Callable[[float, dt.date, int], None]
 CancelCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class BenchmarkRun:
+    """One simulated benchmark: ``equity`` (n_days,) in currency (with the run's
+    flows), ``metrics`` the run's statistics relative to it (time-weighted)."""
+
+    name: str
+    symbol: str | None
+    allocation: dict[str, float] | None
+    rebalancing: str | None
+    equity: FloatArray
+    metrics: dict[str, float | None]
 
 
 @dataclass(frozen=True)
@@ -68,6 +100,13 @@ class BacktestResult:
     trades: Trades
     metrics: dict[str, Any]
     monthly_returns: dict[str, float]
+    #: external flows per day (zeros without cash_flows)
+    flows: FloatArray | None = None
+    benchmark_runs: tuple[BenchmarkRun, ...] = ()
+
+    @property
+    def depleted_row(self) -> int:
+        return self.simulation.depleted_row
 
     @property
     def fills(self) -> Fills:
@@ -133,7 +172,79 @@ def validate_config(config: BacktestConfig, data: MarketData) -> tuple[int, int]
         raise InvalidInputError(
             f"benchmark must be one of: {', '.join(data.benchmarks)}", field="benchmark"
         )
+    _validate_portfolio(config, data)
     return start_row, end_row
+
+
+def _check_allocation(
+    allocation: tuple[tuple[str, float], ...], data: MarketData, field: str
+) -> None:
+    if not allocation:
+        raise InvalidInputError("allocation must name at least one symbol", field=field)
+    for symbol, weight in allocation:
+        if symbol not in data.column_of:
+            raise InvalidInputError(
+                f"{symbol} is not a symbol of dataset {data.name!r} "
+                "(GET /v1/symbols lists them, ETFs included)",
+                field=field,
+            )
+        if not 0.0 < weight <= 1.0:
+            raise InvalidInputError(
+                f"the weight of {symbol} must be in (0, 1]", field=field
+            )
+    if sum(w for _, w in allocation) > 1.0 + WEIGHT_SUM_TOLERANCE:
+        raise InvalidInputError("weights must add up to at most 1", field=field)
+
+
+def _validate_portfolio(config: BacktestConfig, data: MarketData) -> None:  # noqa: PLR0912
+    """The portfolio fields: allocation, band, flows, benchmarks."""
+    if config.allocation is not None:
+        if config.strategy_id is not None or config.filter_criteria is not None:
+            raise InvalidInputError(
+                "give either allocation or a strategy (strategy_id, "
+                "filter_criteria), not both",
+                field="allocation",
+            )
+        if config.symbols is not None:
+            raise InvalidInputError(
+                "give either allocation or symbols, not both", field="symbols"
+            )
+        _check_allocation(config.allocation, data, "allocation")
+    band = config.rebalance_band
+    if band is not None and not 0.0 < band <= 1.0:
+        raise InvalidInputError(
+            "rebalance_band must be in (0, 1]", field="rebalance_band"
+        )
+    flows = config.cash_flows
+    if flows is not None:
+        if flows.frequency not in FLOW_FREQUENCIES:
+            raise InvalidInputError(
+                f"frequency must be one of {', '.join(FLOW_FREQUENCIES)}",
+                field="cash_flows.frequency",
+            )
+        if not (flows.amount != 0.0 and abs(flows.amount) <= MAX_CAPITAL):
+            raise InvalidInputError(
+                f"amount must be non-zero and at most {MAX_CAPITAL:,.0f} in size",
+                field="cash_flows.amount",
+            )
+    if len(config.benchmarks) > MAX_BENCHMARKS:
+        raise InvalidInputError(
+            f"at most {MAX_BENCHMARKS} benchmarks", field="benchmarks"
+        )
+    for i, entry in enumerate(config.benchmarks):
+        if isinstance(entry, str):
+            if entry not in data.column_of:
+                raise InvalidInputError(
+                    f"{entry} is not a symbol of dataset {data.name!r}",
+                    field=f"benchmarks.{i}",
+                )
+        else:
+            _check_allocation(entry.allocation, data, f"benchmarks.{i}.allocation")
+            if entry.rebalancing not in REBALANCING_CHOICES:
+                raise InvalidInputError(
+                    f"rebalancing must be one of {', '.join(REBALANCING_CHOICES)}",
+                    field=f"benchmarks.{i}.rebalancing",
+                )
 
 
 def _check_rate(value: float, maximum: float, name: str) -> None:
@@ -151,6 +262,8 @@ def _universe(config: BacktestConfig, data: MarketData) -> tuple[str, ...]:
             "not both",
             field="symbols",
         )
+    if config.allocation is not None:
+        return tuple(symbol for symbol, _ in config.allocation)
     chosen = tuple(screen_universe or config.symbols or data.stocks)
     if not chosen:
         raise InvalidInputError(
@@ -190,10 +303,55 @@ def check_config(
     """Every check :func:`run_backtest` makes before simulating, without simulating:
     lets a service reject a bad request at once instead of failing a job later."""
     start_row, end_row = validate_config(config, data)
-    resolve_strategy(config.strategy_id, config.strategy_params, config.filter_criteria)
+    _strategy(config)
     _universe(config, data)
     _membership(config, data, membership)
-    _benchmark(config, data, start_row, end_row)
+    for entry in _benchmark_entries(config):
+        if isinstance(entry, str):
+            _symbol_series(config, data, entry, start_row, end_row, "benchmarks")
+
+
+def _strategy(config: BacktestConfig) -> Strategy:
+    """The configured strategy: the allocation's constant weights, or a predefined
+    strategy or screen; ``rebalancing="never"`` applies the first weights only."""
+    never = config.rebalancing == "never"
+    if config.allocation is not None:
+        return pf.AllocationStrategy(
+            weights=tuple(w for _, w in config.allocation), rebalances=not never
+        )
+    strategy = resolve_strategy(
+        config.strategy_id, config.strategy_params, config.filter_criteria
+    )
+    if never and strategy.rebalances:
+        return _Once(strategy)
+    return strategy
+
+
+@dataclass(frozen=True)
+class _Once:
+    """A strategy whose weights are applied once (``rebalancing="never"``)."""
+
+    inner: Strategy
+    rebalances: bool = False
+
+    @property
+    def warmup_rows(self) -> int:
+        return self.inner.warmup_rows
+
+    def target_weights(
+        self,
+        data: MarketData,
+        rows: npt.NDArray[np.int64],
+        eligible: BoolMatrix | None = None,
+    ) -> FloatArray:
+        return self.inner.target_weights(data, rows, eligible)
+
+
+def _benchmark_entries(config: BacktestConfig) -> tuple[str | AllocationBenchmark, ...]:
+    """``benchmarks``, or the one-symbol ``benchmark`` shorthand."""
+    if config.benchmarks:
+        return config.benchmarks
+    return (config.benchmark,) if config.benchmark else ()
 
 
 def run_backtest(
@@ -214,9 +372,7 @@ def run_backtest(
     the same points and a True answer raises :class:`CancelledError`.
     """
     start_row, end_row = validate_config(config, data)
-    strategy = resolve_strategy(
-        config.strategy_id, config.strategy_params, config.filter_criteria
-    )
+    strategy = _strategy(config)
     universe = _universe(config, data)
     members = _membership(config, data, membership)
     lo = max(0, start_row - strategy.warmup_rows - 1)
@@ -255,7 +411,7 @@ def _simulate(
         start_row=s0,
         end_row=s1,
         rebalancing=config.rebalancing,
-        rebalances=strategy.rebalances,
+        rebalances=strategy.rebalances and config.rebalancing != "never",
     )
     cols = data.columns(window.symbols)
     # The one place membership enters: the eligible mask of each decision row, which
@@ -293,6 +449,7 @@ def _simulate(
             valuation_close=window.valuation_close,
             on_progress=progress,
             should_cancel=should_cancel,
+            portfolio=_portfolio(config, window, s0, s1),
         )
     except NumericLimitError as exc:
         if exc.row is None or exc.col is None:
@@ -303,6 +460,48 @@ def _simulate(
             row=exc.row,
             col=exc.col,
         ) from exc
+
+
+def _portfolio(
+    config: BacktestConfig, window: MarketData, s0: int, s1: int
+) -> Portfolio:
+    plan = config.cash_flows
+    rows = None
+    if plan is not None:
+        rows = pf.flow_rows(window.dates, s0, s1, plan)
+    return Portfolio(
+        flow_rows=rows,
+        flow_amount=0.0 if plan is None else plan.amount,
+        reinvest=config.dividends and config.reinvest_dividends,
+        band=config.rebalance_band,
+    )
+
+
+def _symbol_series(  # noqa: PLR0917
+    config: BacktestConfig,
+    data: MarketData,
+    symbol: str,
+    start_row: int,
+    end_row: int,
+    field: str,
+    flows: FloatArray | None = None,
+) -> FloatArray:
+    """A one-symbol benchmark's value series (module docstring)."""
+    col = data.column_of[symbol]
+    price = (data.adj_close if config.dividends else data.close)[
+        start_row : end_row + 1, col
+    ]
+    if np.isnan(price[0]):
+        raise InvalidInputError(
+            f"benchmark {symbol} has no price on the first day of the range",
+            field=field,
+        )
+    filled = np.maximum.accumulate(np.where(np.isnan(price), 0, np.arange(len(price))))
+    price = price[filled]
+    if flows is None:
+        out: FloatArray = config.initial_capital * price / price[0]
+        return out
+    return pf.symbol_benchmark(price, config.initial_capital, flows)
 
 
 def _benchmark(
@@ -347,19 +546,47 @@ def _assemble(
         last_mark=sim.mark[-1],
         cum_dividends=cum_div,
     )
-    bench = _benchmark(config, data, start_row, end_row)
+    flows = sim.flows if sim.flows is not None else np.zeros(len(dates))
+    has_flows = bool(flows.any())
+    runs = _benchmark_runs(config, data, start_row, end_row, sim, flows)
+    bench = runs[0].equity if runs else None
+    # Time-weighted curves (module docstring); without flows, the curves themselves.
+    curve = pf.twr_index(sim.equity, flows) if has_flows else sim.equity
+    invested = sim.invested
+    if has_flows:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(sim.equity > 0.0, sim.invested / sim.equity, 0.0)
+        invested = curve * share
+    bench_curve = (
+        pf.twr_index(bench, flows) if has_flows and bench is not None else bench
+    )
     closed = ~trades.is_open
     notional = float(np.abs(sim.fills.quantity * sim.fills.price).sum())
     metrics = metrics_mod.compute_metrics(
         dates=dates,
-        equity=sim.equity,
-        invested_value=sim.invested,
+        equity=curve,
+        invested_value=invested,
         closed_trade_pnl=trades.pnl[closed],
         closed_trade_returns=trades.pnl_percent[closed],
         total_trades=len(trades),
         traded_notional=notional,
-        benchmark_equity=bench,
+        benchmark_equity=bench_curve,
         risk_free_rate=config.risk_free_rate,
+    )
+    if has_flows:
+        metrics["final_equity"] = float(sim.equity[-1])
+        metrics["turnover"] = metrics_mod.turnover(
+            notional, sim.equity, int((dates[-1] - dates[0]) // np.timedelta64(1, "D"))
+        )
+    metrics.update(
+        portfolio_metrics(
+            dates,
+            config.initial_capital,
+            flows,
+            sim.equity,
+            rebalance_count=sim.rebalance_count,
+            depleted=sim.depleted_row >= 0,
+        )
     )
     return BacktestResult(
         config=config,
@@ -368,9 +595,92 @@ def _assemble(
         equity=sim.equity,
         cash=sim.cash,
         benchmark_equity=bench,
-        drawdown=metrics_mod.drawdown_series(sim.equity),
+        drawdown=metrics_mod.drawdown_series(curve),
         simulation=sim,
         trades=trades,
         metrics=metrics,
-        monthly_returns=metrics_mod.monthly_returns(dates, sim.equity),
+        monthly_returns=metrics_mod.monthly_returns(dates, curve),
+        flows=flows,
+        benchmark_runs=runs,
     )
+
+
+def portfolio_metrics(
+    dates: npt.NDArray[np.datetime64],
+    initial_capital: float,
+    flows: FloatArray,
+    equity: FloatArray,
+    *,
+    rebalance_count: int,
+    depleted: bool,
+) -> dict[str, Any]:
+    """The portfolio keys of a run's metrics: ``rebalance_count``,
+    ``money_weighted_return`` (XIRR, :func:`app.engine.portfolio.xirr`),
+    ``total_contributions``, ``total_withdrawals`` (positive amounts),
+    ``final_value`` (money in the account on the last session) and
+    ``portfolio_depleted``."""
+    final_value = float(equity[-1])
+    return {
+        "rebalance_count": int(rebalance_count),
+        "money_weighted_return": pf.money_weighted_return(
+            dates, initial_capital, flows, final_value
+        ),
+        "total_contributions": float(flows[flows > 0].sum()),
+        "total_withdrawals": float(-flows[flows < 0].sum()),
+        "final_value": final_value,
+        "portfolio_depleted": bool(depleted),
+    }
+
+
+def _benchmark_runs(  # noqa: PLR0917
+    config: BacktestConfig,
+    data: MarketData,
+    start_row: int,
+    end_row: int,
+    sim: Simulation,
+    flows: FloatArray,
+) -> tuple[BenchmarkRun, ...]:
+    """Every benchmark simulated over the run's rows, with the run's flows, and the
+    run's statistics relative to each (time-weighted returns on both sides)."""
+    dates = data.dates[start_row : end_row + 1]
+    has_flows = bool(flows.any())
+    mine = pf.twr_returns(sim.equity, flows)
+    runs = []
+    for i, entry in enumerate(_benchmark_entries(config)):
+        if isinstance(entry, str):
+            equity = _symbol_series(
+                config, data, entry, start_row, end_row, f"benchmarks.{i}",
+                flows if has_flows else None,
+            )  # fmt: skip
+            name, symbol, alloc, rebalancing = entry, entry, None, None
+        else:
+            inner = dataclasses.replace(
+                config,
+                allocation=entry.allocation,
+                rebalancing=entry.rebalancing,
+                rebalance_band=entry.rebalance_band,
+                strategy_id=None,
+                strategy_params={},
+                filter_criteria=None,
+                symbols=None,
+                benchmark=None,
+                benchmarks=(),
+                universe="all",
+            )
+            equity = run_backtest(inner, data).equity
+            name, symbol = entry.name, None
+            alloc, rebalancing = dict(entry.allocation), entry.rebalancing
+        theirs = pf.twr_index(equity, flows) if has_flows else equity
+        runs.append(
+            BenchmarkRun(
+                name=name,
+                symbol=symbol,
+                allocation=alloc,
+                rebalancing=rebalancing,
+                equity=equity,
+                metrics=metrics_mod.relative_metrics(
+                    dates, mine, theirs, config.risk_free_rate
+                ),
+            )
+        )
+    return tuple(runs)

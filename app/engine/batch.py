@@ -49,6 +49,8 @@ from app.engine import metrics as metrics_mod
 from app.engine.backtest import (
     _benchmark,
     _universe,
+    portfolio_metrics,
+    run_backtest,
     validate_config,
 )
 from app.engine.config import BacktestConfig
@@ -341,6 +343,23 @@ class _Sweep:
         self, overrides: Mapping[str, Any], config: BacktestConfig, cancel: CancelCheck
     ) -> SweepRow:
         data = self.data
+        if uses_portfolio(config):
+            # Flows, reinvestment, bands, allocations and extra benchmarks are the
+            # single-run engine's: run it (same universe rule as this batch: no
+            # membership mask), so a row still equals run_backtest's.
+            result = run_backtest(
+                dataclasses.replace(config, universe="all"),
+                data,
+                should_cancel=cancel,
+            )
+            return SweepRow(
+                overrides=overrides,
+                config=config,
+                dates=result.dates,
+                metrics=result.metrics,
+                equity=result.equity,
+                returns=metrics_mod.daily_returns(result.equity),
+            )
         start_row, end_row = validate_config(config, data)
         strategy = resolve_strategy(
             config.strategy_id, config.strategy_params, config.filter_criteria
@@ -376,6 +395,19 @@ class _Sweep:
             traded_notional=float(np.abs(fills.quantity * fills.price).sum()),
             benchmark_equity=self.benchmark(config, start_row, end_row),
             risk_free_rate=config.risk_free_rate,
+        )
+        n_rebalances = int((np.asarray(decisions) < s1).sum())
+        if config.execution == "close":
+            n_rebalances = len(decisions)
+        metrics.update(
+            portfolio_metrics(
+                dates,
+                config.initial_capital,
+                np.zeros(len(dates)),
+                equity,
+                rebalance_count=max(n_rebalances - 1, 0),
+                depleted=False,
+            )
         )
         return SweepRow(
             overrides=overrides,
@@ -437,6 +469,20 @@ def _simulate(
         commission=log[jit.F_FEE, :n].copy(),
     )
     return equity, invested, fills
+
+
+def uses_portfolio(config: BacktestConfig) -> bool:
+    """Whether ``config`` needs the portfolio event loop (flows, dividend
+    reinvestment, a band, an allocation, "never", several benchmarks), which the
+    compiled batch loop does not implement."""
+    return (
+        config.allocation is not None
+        or config.cash_flows is not None
+        or config.rebalance_band is not None
+        or config.rebalancing == "never"
+        or bool(config.benchmarks)
+        or (config.dividends and config.reinvest_dividends)
+    )
 
 
 def run_sweep(

@@ -240,6 +240,58 @@ def _trade_stats(pnl: FloatArray, rets: FloatArray) -> tuple[float | None, ...]:
     return win_rate, profit_factor, float(rets.mean()), float(rets.max()), rets.min()
 
 
+def turnover(
+    notional: float, equity: npt.ArrayLike, calendar_days: int
+) -> float | None:
+    """Annualised one-way turnover of ``equity`` (see :func:`_turnover`)."""
+    return _turnover(notional, np.asarray(equity, dtype=np.float64), calendar_days)
+
+
+def relative_metrics(
+    dates: npt.ArrayLike,
+    returns: npt.ArrayLike,
+    benchmark_equity: npt.ArrayLike,
+    risk_free_rate: float = 0.0,
+    periods_per_year: int = 252,
+) -> dict[str, float | None]:
+    """A run's statistics relative to one benchmark: its ``total_return`` and
+    ``cagr``, and alpha, beta, correlation, tracking_error, information_ratio (as
+    :func:`compute_metrics`' benchmark keys) and empyrical's up/down capture
+    (``up_capture``/``down_capture``: the run's annualised return over the
+    benchmark's, on the days the benchmark rose/fell; None without such days).
+    ``returns`` (n - 1,) are the run's daily (time-weighted) returns."""
+    days = _as_days(dates)
+    r = np.asarray(returns, dtype=np.float64)
+    b = _series(benchmark_equity, "benchmark_equity", days.size)
+    rf_d = (1.0 + risk_free_rate) ** (1.0 / periods_per_year) - 1.0
+    stats = _benchmark_stats(r, b, int(days[-1] - days[0]), rf_d, periods_per_year)
+    out: dict[str, float | None] = {
+        "total_return": stats["benchmark_total_return"],
+        "cagr": stats["benchmark_cagr"],
+        **{
+            k: stats[k]
+            for k in (
+                "alpha",
+                "beta",
+                "correlation",
+                "tracking_error",
+                "information_ratio",
+            )
+        },
+    }
+    rb = b[1:] / b[:-1] - 1.0
+    for key, sel in (("up_capture", rb > 0.0), ("down_capture", rb < 0.0)):
+        den = _annual_growth(rb[sel], periods_per_year) if sel.any() else 0.0
+        num = _annual_growth(r[sel], periods_per_year) if sel.any() else 0.0
+        out[key] = num / den if den != 0.0 else None
+    return {k: _json_number(v) for k, v in out.items()}
+
+
+def _annual_growth(x: FloatArray, periods: int) -> float:
+    """empyrical's annual return of returns ``x``: ``prod(1 + x) ** (P / n) - 1``."""
+    return float(np.prod(1.0 + x) ** (periods / x.size) - 1.0)
+
+
 def _turnover(notional: float, equity: FloatArray, calendar_days: int) -> float | None:
     """Annualised one-way turnover ``(notional / 2) / mean(E) / (days / 365.25)``.
 

@@ -42,6 +42,8 @@ Valuation
 
 from __future__ import annotations
 
+import dataclasses
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -103,6 +105,31 @@ class Simulation:
     positions: FloatArray
     mark: FloatArray
     fills: Fills
+    #: external flows applied per day (> 0 contribution, < 0 withdrawal)
+    flows: FloatArray | None = None
+    #: rebalances after the initial one (calendar, band and flow-triggered)
+    rebalance_count: int = 0
+    #: local row on which a withdrawal emptied the portfolio, or -1
+    depleted_row: int = -1
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """The investor-portfolio options of :func:`simulate` (all off by default).
+
+    ``flow_rows`` (ascending rows of the window) get ``flow_amount`` each;
+    ``reinvest``: dividends are bought back into the paying holding at the next
+    fill; ``band``: rebalance every holding to target when one drifts further."""
+
+    flow_rows: IntArray | None = None
+    flow_amount: float = 0.0
+    reinvest: bool = False
+    band: float | None = None
+
+    @property
+    def active(self) -> bool:
+        has_flows = self.flow_rows is not None and self.flow_rows.size > 0
+        return has_flows or self.reinvest or self.band is not None
 
 
 @dataclass(frozen=True)
@@ -211,7 +238,8 @@ class _Book:
             # <= cash.
             amount = work[jit.AMOUNT]
             wanted = float(amount[amount > 0.0].sum())
-            k = max(self.cash, 0.0) / wanted
+            # wanted is 0 only when cash is below 0 (a withdrawal): buy nothing
+            k = max(self.cash, 0.0) / wanted if wanted > 0.0 else 0.0
             with np.errstate(divide="ignore", invalid="ignore"):
                 scaled = np.floor(amount * k / (px * self._buy_factor))
             self._buy_qty[:] = np.where(amount > 0.0, scaled, 0.0)
@@ -267,8 +295,13 @@ def simulate(
     valuation_close: FloatArray | None = None,
     on_progress: ProgressFn | None = None,
     should_cancel: CancelFn | None = None,
+    portfolio: Portfolio | None = None,
 ) -> Simulation:
     """Run the portfolio from ``start_row`` to ``end_row`` (inclusive).
+
+    ``portfolio`` (flows, dividend reinvestment, a drift band) switches to the
+    event loop of :func:`_simulate_portfolio`; without it the loop below runs,
+    unchanged (bit for bit) from before portfolios existed.
 
     Price matrices are ``(n_rows, n_symbols)`` over the whole window (rows before
     ``start_row`` are history: they provide the last close of symbols that do not
@@ -302,6 +335,26 @@ def simulate(
     events = _events(decisions, delist, execution=execution, end_row=end_row)
     # Columns that have been cashed out at a row <= r cannot be traded again at r.
     gone_after = np.where(delist >= 0, delist, np.iinfo(np.int64).max)
+    if portfolio is not None and portfolio.active:
+        return _simulate_portfolio(
+            open_=open_,
+            close=close,
+            dividends=dividends,
+            decisions=decisions,
+            weights=weights,
+            start_row=start_row,
+            end_row=end_row,
+            execution=execution,
+            initial_capital=initial_capital,
+            costs=costs,
+            delist=delist,
+            gone_after=gone_after,
+            marks=marks,
+            first=first,
+            portfolio=portfolio,
+            should_cancel=should_cancel,
+            on_progress=on_progress,
+        )
 
     book = _Book(n_symbols, initial_capital, costs)
     n_days = end_row - start_row + 1
@@ -340,7 +393,7 @@ def simulate(
     if divs is not None and last < n_days - 1:
         income[last + 1 :] = divs[last + 1 :] @ book.q
     _check_exact(q_after, fill_rows, start_row)
-    return _daily(
+    daily = _daily(
         initial_capital=initial_capital,
         fills=book.fills(),
         states=q_after,
@@ -348,6 +401,330 @@ def simulate(
         income=income,
         mark=mark,
     )
+    n_rebalances = sum(1 for _, phase, _ in events if phase != _PHASE_DELIST)
+    return dataclasses.replace(daily, rebalance_count=max(n_rebalances - 1, 0))
+
+
+# event kinds of the portfolio loop, in their order within one (row, phase)
+_FLOW, _REBALANCE, _REINVEST = 0, 1, 2
+
+
+def _simulate_portfolio(  # noqa: PLR0912, PLR0915 - one event loop
+    *,
+    open_: FloatArray,
+    close: FloatArray,
+    dividends: FloatArray | None,
+    decisions: IntArray,
+    weights: FloatArray,
+    start_row: int,
+    end_row: int,
+    execution: Execution,
+    initial_capital: float,
+    costs: Costs,
+    delist: IntArray,
+    gone_after: IntArray,
+    marks: FloatArray,
+    first: int,
+    portfolio: Portfolio,
+    should_cancel: CancelFn | None,
+    on_progress: ProgressFn | None,
+) -> Simulation:
+    """The event loop with flows, dividend reinvestment and a drift band.
+
+    Events are (row, phase, kind): calendar rebalances, delisting cash-outs, flows
+    (credited, then a rebalance to the current target at the same fill unless a
+    calendar rebalance fills there anyway), reinvestments (the fill after each
+    ex-date: the dividend cash each holding paid since the last fill buys whole
+    shares of it at the fill price with the usual costs; skipped when a rebalance
+    fills there, which spends the cash anyway) and band rebalances (found by
+    scanning the closes between events: at the close of day ``d``, with the
+    holdings of that close, when ``max_i |w_i - target_i| > band`` a rebalance is
+    decided there and fills at the run's next fill, like a calendar decision).
+    A withdrawal that leaves nothing (cash + holdings at the fill prices <= 0)
+    sells everything, withdraws only what there was, and ends the run: the
+    portfolio stays empty (``depleted_row``).
+    """
+    n_symbols = close.shape[1]
+    n_days = end_row - start_row + 1
+    mark = marks[start_row - first :]
+    fill_phase = _PHASE_OPEN if execution == "next_open" else _PHASE_CLOSE
+    heap: list[tuple[int, int, int, int]] = []
+    for k, r in enumerate(decisions):
+        if execution == "next_open" and r < end_row:
+            heap.append((int(r) + 1, _PHASE_OPEN, _REBALANCE, k))
+        elif execution == "close":
+            heap.append((int(r), _PHASE_CLOSE, _REBALANCE, k))
+    heap += [
+        (int(r), _PHASE_DELIST, _REBALANCE, -1 - c)
+        for c, r in enumerate(delist)
+        if r >= 0
+    ]
+    amount = portfolio.flow_amount
+    if portfolio.flow_rows is not None:
+        heap += [(int(r), fill_phase, _FLOW, 0) for r in portfolio.flow_rows]
+    divs = _run_rows(dividends, start_row, end_row)
+    if portfolio.reinvest and divs is not None:
+        ex = np.flatnonzero(divs.any(axis=1)) + start_row
+        shift = 1 if execution == "next_open" else 0
+        heap += [
+            (int(t) + shift, fill_phase, _REINVEST, 0)
+            for t in ex
+            if start_row < t + shift <= end_row
+        ]
+    heapq.heapify(heap)
+    chunk = max(1, len(heap) // 50)
+
+    book = _Book(n_symbols, initial_capital, costs)
+    income = np.zeros(n_days)
+    external = np.zeros(n_days)
+    pending = np.zeros(n_symbols)  # dividend cash per holding since the last fill
+    states: list[FloatArray] = [np.zeros(n_symbols)]
+    rows_done: list[int] = []
+    last = 0
+    current = -1  # the decision whose weights are the target
+    n_rebalances = 0
+    depleted = -1
+    check_from = -1  # first row whose close the band scan looks at (-1: none yet)
+    last_fill: tuple[int, int] = (-1, -1)
+    band = portfolio.band
+    done = 0
+    while heap:
+        if band is not None and current >= 0 and check_from >= 0:
+            limit = min(heap[0][0], end_row) - 1
+            hit = _band_breach(
+                book,
+                divs,
+                mark,
+                weights[current],
+                band,
+                lo=check_from - start_row,
+                hi=limit - start_row,
+                last=last,
+            )
+            if hit >= 0:
+                d = hit + start_row
+                fill = (
+                    (d + 1, _PHASE_OPEN)
+                    if fill_phase == _PHASE_OPEN
+                    else (d, _PHASE_CLOSE)
+                )
+                heapq.heappush(heap, (*fill, _REBALANCE, current))
+            check_from = -1
+        row, phase, kind, idx = heapq.heappop(heap)
+        local = row - start_row
+        if divs is not None and local > last:
+            seg = divs[last + 1 : local + 1]
+            day_income = seg @ book.q
+            income[last + 1 : local + 1] = day_income
+            book.credit(
+                float(day_income[0])
+                if len(day_income) == 1
+                else float(day_income.sum())
+            )
+            if portfolio.reinvest:
+                pending += seg.sum(axis=0) * book.q
+        last = max(last, local)
+        rebalanced = False
+        if phase == _PHASE_DELIST:
+            only = np.zeros(n_symbols)
+            only[-1 - idx] = book.q[-1 - idx]
+            book.trade(local, only, close[row], SELL)
+        elif kind == _FLOW:
+            price = (open_ if phase == _PHASE_OPEN else close)[row]
+            mark_row = _mark_row(marks, row, phase, first)
+            book.credit(amount)
+            external[local] += amount
+            value_px = np.where(np.isfinite(price), price, mark_row)
+            liquid = (
+                book.cash + float(np.dot(book.q, value_px)) * book.costs.sell_factor
+            )
+            calendar_next = bool(heap) and heap[0][:3] == (row, phase, _REBALANCE)
+            if liquid > 0.0 and current >= 0 and not calendar_next:
+                book.rebalance(
+                    local, weights[current], price, mark_row, gone_after, row
+                )
+                rebalanced = True
+            if liquid <= 0.0 or (rebalanced and book.cash < 0.0):
+                # the withdrawal takes everything there is: sell all, end the run
+                book.rebalance(
+                    local, np.zeros(n_symbols), price, mark_row, gone_after, row
+                )
+                external[local] -= book.cash  # only what there was is withdrawn
+                book.state[jit.CASH] = 0.0
+                depleted = local
+                states.append(book.q.copy())
+                rows_done.append(local)
+                break
+        elif kind == _REBALANCE:
+            if (row, phase) == last_fill:
+                pass  # a band decision that a calendar rebalance already made
+            else:
+                current = max(current, idx)
+                price = (open_ if phase == _PHASE_OPEN else close)[row]
+                book.rebalance(
+                    local,
+                    weights[current],
+                    price,
+                    _mark_row(marks, row, phase, first),
+                    gone_after,
+                    row,
+                )
+                rebalanced = True
+        elif (row, phase) != last_fill:  # _REINVEST, no rebalance at this fill
+            price = (open_ if phase == _PHASE_OPEN else close)[row]
+            _reinvest(book, pending, price, gone_after, row, local)
+        if rebalanced:
+            n_rebalances += 1
+            last_fill = (row, phase)
+            pending[:] = 0.0
+        if kind == _REINVEST:
+            pending[:] = 0.0
+        states.append(book.q.copy())
+        rows_done.append(local)
+        check_from = row if phase == _PHASE_OPEN else row + 1
+        done += 1
+        if done % chunk == 0:
+            if should_cancel is not None and should_cancel():
+                raise CancelledError("backtest cancelled")
+            if on_progress is not None:
+                on_progress(min(local / max(n_days - 1, 1), 1.0), local, book.n_fills)
+    if band is not None and depleted < 0 and current >= 0 and check_from >= 0:
+        # no event left: band rebalances until the end, one at a time
+        while check_from >= 0:
+            hit = _band_breach(
+                book,
+                divs,
+                mark,
+                weights[current],
+                band,
+                lo=check_from - start_row,
+                hi=end_row - 1 - start_row,
+                last=last,
+            )
+            if hit < 0:
+                break
+            d = hit + start_row
+            row, phase = (
+                (d + 1, _PHASE_OPEN) if fill_phase == _PHASE_OPEN else (d, _PHASE_CLOSE)
+            )
+            local = row - start_row
+            if divs is not None and local > last:
+                seg = divs[last + 1 : local + 1]
+                day_income = seg @ book.q
+                income[last + 1 : local + 1] = day_income
+                book.credit(float(day_income.sum()))
+            last = max(last, local)
+            price = (open_ if phase == _PHASE_OPEN else close)[row]
+            book.rebalance(
+                local,
+                weights[current],
+                price,
+                _mark_row(marks, row, phase, first),
+                gone_after,
+                row,
+            )
+            n_rebalances += 1
+            states.append(book.q.copy())
+            rows_done.append(local)
+            check_from = row if phase == _PHASE_OPEN else row + 1
+    if divs is not None and last < n_days - 1:
+        income[last + 1 :] = divs[last + 1 :] @ book.q
+    if on_progress is not None:
+        on_progress(1.0, n_days - 1, book.n_fills)
+    q_after = np.array(states)
+    fill_rows = np.array(rows_done, dtype=np.int64)
+    _check_exact(q_after, fill_rows, start_row)
+    sim = _daily(
+        initial_capital=initial_capital,
+        fills=book.fills(),
+        states=q_after,
+        fill_rows=fill_rows,
+        income=income + external,
+        mark=mark,
+    )
+    cash, equity = sim.cash, sim.equity
+    if depleted >= 0:  # empty from then on: no float residue of the cash sum
+        cash = np.where(np.arange(n_days) >= depleted, 0.0, cash)
+        equity = cash + sim.invested
+    return Simulation(
+        equity=equity,
+        cash=cash,
+        invested=sim.invested,
+        dividend_income=income,
+        positions=sim.positions,
+        mark=mark,
+        fills=sim.fills,
+        flows=external,
+        rebalance_count=max(n_rebalances - 1, 0),
+        depleted_row=depleted,
+    )
+
+
+def _mark_row(marks: FloatArray, row: int, phase: int, first: int) -> FloatArray:
+    """The closes that value untradeable holdings at a fill (the previous close
+    for an open fill)."""
+    row_mark: FloatArray = marks[
+        row - first - (1 if phase == _PHASE_OPEN and row > 0 else 0)
+    ]
+    return row_mark
+
+
+def _band_breach(
+    book: _Book,
+    divs: FloatArray | None,
+    mark: FloatArray,
+    target: FloatArray,
+    band: float,
+    *,
+    lo: int,
+    hi: int,
+    last: int,
+) -> int:
+    """The first local row in ``lo..hi`` at whose close some holding's weight is
+    more than ``band`` from its target, holdings fixed; -1 if none. Cash there is
+    the book's plus the dividends credited after local row ``last``."""
+    if hi < lo or lo < 0:
+        return -1
+    q = book.q
+    cols = np.flatnonzero((q != 0.0) | (target > 0.0))
+    values = mark[lo : hi + 1][:, cols] * q[cols]
+    cash = np.full(hi - lo + 1, book.cash)
+    if divs is not None:
+        extra = np.zeros(hi - lo + 1)
+        start = max(last + 1, lo)
+        pre = float((divs[last + 1 : start] @ q).sum()) if start > last + 1 else 0.0
+        if start <= hi:
+            extra[start - lo :] = np.cumsum(divs[start : hi + 1] @ q)
+        cash += pre + extra
+    equity = cash + values.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drift = np.abs(values / equity[:, None] - target[cols]).max(axis=1)
+    over = np.flatnonzero(drift > band)
+    return int(over[0]) + lo if over.size else -1
+
+
+def _reinvest(  # noqa: PLR0917
+    book: _Book,
+    pending: FloatArray,
+    price: FloatArray,
+    gone_after: IntArray,
+    row: int,
+    local: int,
+) -> None:
+    """Buy whole shares of each holding with the dividend cash it paid
+    (``floor(cash / (price * buy factor))``), never more than the cash there is."""
+    ok = np.isfinite(price) & (gone_after > row) & (pending > 0.0)
+    if not ok.any():
+        return
+    bf = book.costs.buy_factor
+    px = np.where(ok, price, 1.0)
+    qty = np.where(ok, np.floor(pending / (px * bf)), 0.0)
+    cost = float(np.dot(qty, px)) * bf
+    if cost > book.cash:
+        k = max(book.cash, 0.0) / float(pending[ok].sum())
+        qty = np.where(ok, np.floor(pending * k / (px * bf)), 0.0)
+    if qty.any():
+        book.trade(local, qty, px, BUY)
 
 
 def _run_rows(

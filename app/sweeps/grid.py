@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from app.engine.config import BacktestConfig
+from app.engine.config import AllocationBenchmark, BacktestConfig, CashFlowPlan
 
 SCALAR_KEYS = ("rebalancing", "execution", "commission", "slippage")
 SCREEN_KEYS = ("filter_criteria.top_n", "filter_criteria.weighting")
@@ -167,4 +167,30 @@ def engine_config(request: Mapping[str, Any]) -> BacktestConfig:
     symbols = request.get("symbols")
     fields["symbols"] = tuple(symbols) if symbols else None
     fields["strategy_params"] = dict(request.get("strategy_params") or {})
+    allocation = request.get("allocation")
+    fields["allocation"] = tuple(allocation.items()) if allocation else None
+    flows = request.get("cash_flows")
+    fields["cash_flows"] = None if flows is None else CashFlowPlan(
+        amount=float(flows["amount"]),
+        frequency=flows.get("frequency") or "monthly",
+        start_date=_day(flows.get("start_date")),
+        end_date=_day(flows.get("end_date")),
+    )  # fmt: skip
+    fields["benchmarks"] = tuple(
+        entry if isinstance(entry, str) else AllocationBenchmark(
+            name=entry["name"],
+            allocation=tuple(entry["allocation"].items()),
+            rebalancing=entry.get("rebalancing") or "monthly",
+            rebalance_band=entry.get("rebalance_band"),
+        )
+        for entry in request.get("benchmarks") or ()
+    )  # fmt: skip
+    if fields.get("reinvest_dividends") is not None:
+        fields["reinvest_dividends"] = bool(
+            fields["reinvest_dividends"] and request.get("dividends", True)
+        )
     return BacktestConfig(**fields)
+
+
+def _day(value: Any) -> dt.date | None:
+    return None if value is None else dt.date.fromisoformat(str(value))

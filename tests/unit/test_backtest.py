@@ -28,7 +28,31 @@ CANONICAL = BacktestConfig(
     benchmark="SPY",
 )
 
+# Dividends reinvested in the paying holding at the next fill (the default since
+# issue 16): each ex-date adds a small buy, so more fills and lots, and the final
+# equity moves from 248,732.17 (cash until the next rebalance) to 248,901.02.
 GOLDEN = {
+    "final_equity": 248901.01740298286,
+    "total_return": 1.4890101740298287,
+    "cagr": 0.20033657165930352,
+    "volatility": 0.20352476682443793,
+    "sharpe_ratio": 1.0006692386471443,
+    "sortino_ratio": 1.3824612356379629,
+    "max_drawdown": -0.2836090460482358,
+    "max_drawdown_duration_days": 340,
+    "win_rate": 0.6537102473498233,
+    "profit_factor": 2.320280507498631,
+    "total_trades": 1178,
+    "exposure": 0.991929912302434,
+    "turnover": 3.9398027233473725,
+    "benchmark_total_return": 0.7289485046486859,
+    "alpha": 0.06290457160151708,
+    "beta": 1.2005687348486085,
+}
+
+# The same run with reinvest_dividends=False: the numbers pinned before issue 16,
+# unchanged bit for bit (the event loop without portfolio options is untouched).
+GOLDEN_CASH_DIVIDENDS = {
     "final_equity": 248732.17264511026,
     "total_return": 1.4873217264511025,
     "cagr": 0.20017347420675846,
@@ -52,13 +76,15 @@ GOLDEN = {
 # request by default (README "A session with curl"): at each rebalance only that
 # day's S&P 500 members may be bought. Measured when the API's default became
 # sp500_pit; the 'all' numbers above stay the engine's (and `universe: "all"`'s).
+# (Re-measured when dividends became reinvested by default; before: final equity
+# 161,627.29, 1,126 trades.)
 GOLDEN_PIT = {
-    "final_equity": 161627.28759149328,
-    "total_return": 0.6162728759149327,
-    "cagr": 0.10091649732593266,
-    "sharpe_ratio": 0.6228353777465945,
-    "max_drawdown": -0.2962170032402669,
-    "total_trades": 1126,
+    "final_equity": 161634.29221120564,
+    "total_return": 0.6163429221120564,
+    "cagr": 0.10092605125739529,
+    "sharpe_ratio": 0.622865660416247,
+    "max_drawdown": -0.29619979095419136,
+    "total_trades": 1170,
     "benchmark_total_return": 0.7289485046486859,
 }
 
@@ -72,6 +98,14 @@ def test_run_backtest_canonical_golden_numbers(sp500: MarketData) -> None:
     result = run_backtest(CANONICAL, sp500)
     for key, expected in GOLDEN.items():
         assert result.metrics[key] == pytest.approx(expected, rel=1e-9), key
+    assert len(result.fills) == 1542
+
+
+def test_cash_dividends_keep_the_earlier_golden_numbers(sp500: MarketData) -> None:
+    config = BacktestConfig(**{**CANONICAL.__dict__, "reinvest_dividends": False})
+    result = run_backtest(config, sp500)
+    for key, expected in GOLDEN_CASH_DIVIDENDS.items():
+        assert result.metrics[key] == expected, key  # bit for bit
     assert len(result.fills) == 1504
     assert int(result.trades.is_open.sum()) == 45
 

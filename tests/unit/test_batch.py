@@ -18,7 +18,7 @@ from app.data.store import load_dataset
 from app.engine import synthetic
 from app.engine.backtest import run_backtest
 from app.engine.batch import apply_overrides, run_sweep
-from app.engine.config import BacktestConfig
+from app.engine.config import BacktestConfig, CashFlowPlan
 from app.engine.data import MarketData
 from app.engine.errors import CancelledError, InvalidInputError
 from app.engine.metrics import daily_returns
@@ -64,8 +64,13 @@ def synth() -> MarketData:
 @pytest.fixture(scope="module")
 def synth_base(synth: MarketData) -> BacktestConfig:
     days = synth.dates.astype("datetime64[D]")
+    # reinvest_dividends=False: the compiled batch loop's own path (reinvesting
+    # configs fall back to run_backtest; test_portfolio_config_falls_back below)
     return BacktestConfig(
-        start_date=days[300].item(), end_date=days[-1].item(), strategy_id=2
+        start_date=days[300].item(),
+        end_date=days[-1].item(),
+        strategy_id=2,
+        reinvest_dividends=False,
     )
 
 
@@ -110,6 +115,7 @@ def test_other_strategies_and_a_screen_match(
         start_date=synth_base.start_date,
         end_date=synth_base.end_date,
         filter_criteria=screen,
+        reinvest_dividends=False,
     )
     screen_combos: list[Mapping[str, Any]] = [
         {"top_n": 5},
@@ -128,6 +134,7 @@ def test_bundled_slice_matches_run_backtest() -> None:
         strategy_id=2,
         benchmark="SPY",
         symbols=tuple(sorted(data.stocks)[:80]),
+        reinvest_dividends=False,
     )
     combos: list[Mapping[str, Any]] = [
         {"lookback": 126, "top_n": 10, "rebalancing": "monthly"},
@@ -136,6 +143,26 @@ def test_bundled_slice_matches_run_backtest() -> None:
         {"strategy_id": 6, "strategy_params": {"window": 63}},
     ]
     assert_rows_match(base, combos, data)
+
+
+def test_portfolio_config_falls_back_to_run_backtest() -> None:
+    """Reinvested dividends (the default), allocations and flows are the single-run
+    engine's: a sweep row of such a config equals run_backtest's exactly."""
+    data = load_dataset()
+    base = BacktestConfig(
+        start_date=dt.date(2018, 1, 2),
+        end_date=dt.date(2019, 12, 31),
+        allocation=(("SPY", 0.6), ("AGG", 0.4)),
+        cash_flows=CashFlowPlan(amount=500.0),
+    )
+    combos: list[Mapping[str, Any]] = [{"rebalancing": "quarterly"}, {}]
+    rows = run_sweep(base, combos, data).rows
+    for row, overrides in zip(rows, combos, strict=True):
+        single = run_backtest(apply_overrides(base, overrides), data)
+        assert row.metrics == single.metrics
+        np.testing.assert_array_equal(row.equity, single.equity)
+    # every monthly contribution is followed by a rebalance, whatever the calendar
+    assert rows[0].metrics["total_contributions"] == 500.0 * 23
 
 
 def test_factor_matrices_are_computed_once_per_factor(

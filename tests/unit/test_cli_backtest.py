@@ -62,4 +62,6 @@ def test_cli_module_entry_point_runs() -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)["trades_count"] == 1
+    # one lot bought on the first day, plus one per SPY dividend reinvested in 2020
+    # (four quarterly ex-dates; reinvest_dividends is the default)
+    assert json.loads(proc.stdout)["trades_count"] == 5

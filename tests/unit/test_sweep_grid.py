@@ -73,6 +73,13 @@ def test_apply_sets_dotted_paths_without_touching_the_base() -> None:
         {"filter_criteria": {"universe": ["AAPL"], "top_n": 1},
          "start_date": "2018-01-01", "end_date": "2019-12-31",
          "initial_capital": 5000},
+        {"allocation": {"spy": 0.6, "AGG": 0.4}, "rebalancing": "never",
+         "rebalance_band": 0.05, "reinvest_dividends": False,
+         "cash_flows": {"amount": -500, "frequency": "quarterly",
+                        "start_date": "2019-03-01"},
+         "benchmarks": ["SPY", {"name": "60/40",
+                                "allocation": {"SPY": 0.6, "AGG": 0.4}}],
+         "start_date": "2018-01-01", "end_date": "2019-12-31"},
     ],
 )  # fmt: skip
 def test_engine_config_equals_the_backtest_schemas(body: dict[str, Any]) -> None:
