@@ -141,13 +141,13 @@ def test_sixty_forty_with_monthly_contributions_from_form_to_results(
     page.get_by_role("button", name="Add a benchmark").click()
     entry = page.locator(".bench-entry").nth(0)
     entry.locator(".bench-kind").select_option("allocation")
-    entry.locator(".bench-name").fill("60/40 yearly")
+    entry.locator(".bench-name").fill("60/40 quarterly")
     entry.locator(".alloc-symbol").first.fill("SPY")
     entry.locator(".alloc-weight").first.fill("60")
     entry.locator(".alloc-add").click()
     entry.locator(".alloc-symbol").nth(1).fill("AGG")
     entry.locator(".alloc-weight").nth(1).fill("40")
-    entry.locator(".bench-rebalancing").select_option("yearly")
+    entry.locator(".bench-rebalancing").select_option("quarterly")
     page.get_by_role("button", name="Run backtest").click()
 
     page.wait_for_url(re.compile(r"#/backtest/"))
@@ -212,6 +212,6 @@ def test_sixty_forty_with_monthly_contributions_from_form_to_results(
                 assert raw == "" and cells.nth(j).inner_text() == "—", (key, raw)
             else:
                 assert float(raw) == pytest.approx(expected, rel=1e-12, abs=1e-12), key
-    assert [b["name"] for b in chart["benchmarks"]] == ["SPY", "60/40 yearly"]
+    assert [b["name"] for b in chart["benchmarks"]] == ["SPY", "60/40 quarterly"]
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=screenshots / "31-allocation-results.png", full_page=True)

@@ -11,7 +11,7 @@ import { selectOf } from "./form-controls.js";
 /** @typedef {import("../portfolio-form.js").BenchmarkDraft} BenchmarkDraft */
 /** @typedef {import("../views/new-backtest.js").SymbolInfo} SymbolInfo */
 
-const BENCH_REBALANCING = /** @type {[string, string][]} */ (["monthly", "quarterly", "yearly", "never"].map((v) => [v, v === "never" ? "Never (buy and hold)" : v[0].toUpperCase() + v.slice(1)]));
+const BENCH_REBALANCING = /** @type {[string, string][]} */ (["daily", "weekly", "monthly", "quarterly", "never"].map((v) => [v, v === "never" ? "Never (buy and hold)" : v[0].toUpperCase() + v.slice(1)]));
 
 /**
  * One entry: kind (symbol / allocation), then its controls; `read()` gives the draft.

@@ -49,7 +49,7 @@ export function configItems(c, strategies) {
     ["Strategy", strategy + params],
     ...screen,
     ["Period", `${date(c.start_date)} → ${date(c.end_date)}`],
-    ["Universe", c.universe === "sp500_pit" ? `${symbols}, S&P 500 members on each date` : symbols],
+    ["Universe", c.allocation ? "the allocation's symbols" : c.universe === "sp500_pit" ? `${symbols}, S&P 500 members on each date` : symbols],
     ["Capital", money(c.initial_capital, 0)],
     ["Rebalancing", c.rebalancing || "—"],
     ["Costs", costs],
