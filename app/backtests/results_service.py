@@ -186,10 +186,23 @@ def exposure_body(
 # -------------------------------------------------------------------- equity table
 def equity_columns(loaded: Loaded) -> dict[str, list[Any]]:
     """The full-resolution daily table, column name -> values (``return`` is None on
-    the first session; ``benchmark_<SYMBOL>`` per benchmark)."""
+    the first session and where undefined (an emptied portfolio), time-weighted on
+    flow days; ``net_flow`` the day's contributions minus withdrawals, zeros for
+    books stored before cash flows existed; ``benchmark_<NAME>`` per benchmark)."""
     series, book = loaded.series, loaded.book
     equity = np.asarray(series["equity"], dtype=np.float64)
-    returns: list[float | None] = [None, *(equity[1:] / equity[:-1] - 1.0).tolist()]
+    flows = book["net_flow"] if "net_flow" in book else np.zeros(equity.size)
+    # time-weighted: a day's flow is not return (E_t / (E_{t-1} + F_t) - 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        daily = np.where(
+            flows[1:] != 0.0,
+            equity[1:] / (equity[:-1] + flows[1:]) - 1.0,
+            equity[1:] / equity[:-1] - 1.0,
+        )
+    returns: list[float | None] = [
+        None,
+        *(float(x) if np.isfinite(x) else None for x in daily),
+    ]
     columns: dict[str, list[Any]] = {
         "date": list(series["dates"]),
         "equity": equity.tolist(),
@@ -198,9 +211,7 @@ def equity_columns(loaded: Loaded) -> dict[str, list[Any]]:
         "cash": book["cash"].tolist(),
         # contributions minus withdrawals of the day (books stored before cash
         # flows existed have none: zeros)
-        "net_flow": book["net_flow"].tolist()
-        if "net_flow" in book
-        else [0.0] * equity.size,
+        "net_flow": flows.tolist(),
         "dividends": book["dividends"].tolist(),
     }
     if series.get("benchmarks"):

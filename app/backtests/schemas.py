@@ -11,8 +11,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     StrictBool,
+    Tag,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -166,8 +168,15 @@ class BenchmarkPortfolio(Schema):
     rebalance_band: float | None = Field(default=None, gt=0.0, le=1.0)
 
 
+def _entry_kind(value: object) -> str:
+    return "symbol" if isinstance(value, str) else "portfolio"
+
+
+# Discriminated, so that a bad allocation benchmark gets one error
+# (body.benchmarks.<i>.portfolio.<field>), not one per union member.
 BenchmarkEntry = Annotated[
-    str | BenchmarkPortfolio,
+    Annotated[str, Tag("symbol")] | Annotated[BenchmarkPortfolio, Tag("portfolio")],
+    Discriminator(_entry_kind),
     Field(description="A symbol (`SPY`) or an allocation benchmark."),
 ]
 

@@ -236,14 +236,14 @@ def _validate_portfolio(config: BacktestConfig, data: MarketData) -> None:  # no
             if entry not in data.column_of:
                 raise InvalidInputError(
                     f"{entry} is not a symbol of dataset {data.name!r}",
-                    field=f"benchmarks.{i}",
+                    field=f"benchmarks[{i}]",
                 )
         else:
-            _check_allocation(entry.allocation, data, f"benchmarks.{i}.allocation")
+            _check_allocation(entry.allocation, data, f"benchmarks[{i}].allocation")
             if entry.rebalancing not in REBALANCING_CHOICES:
                 raise InvalidInputError(
                     f"rebalancing must be one of {', '.join(REBALANCING_CHOICES)}",
-                    field=f"benchmarks.{i}.rebalancing",
+                    field=f"benchmarks[{i}].rebalancing",
                 )
 
 
@@ -649,7 +649,7 @@ def _benchmark_runs(  # noqa: PLR0917
     for i, entry in enumerate(_benchmark_entries(config)):
         if isinstance(entry, str):
             equity = _symbol_series(
-                config, data, entry, start_row, end_row, f"benchmarks.{i}",
+                config, data, entry, start_row, end_row, f"benchmarks[{i}]",
                 flows if has_flows else None,
             )  # fmt: skip
             name, symbol, alloc, rebalancing = entry, entry, None, None

@@ -434,9 +434,10 @@ def _simulate_portfolio(  # noqa: PLR0912, PLR0915 - one event loop
     Events are (row, phase, kind): calendar rebalances, delisting cash-outs, flows
     (credited, then a rebalance to the current target at the same fill unless a
     calendar rebalance fills there anyway), reinvestments (the fill after each
-    ex-date: the dividend cash each holding paid since the last fill buys whole
-    shares of it at the fill price with the usual costs; skipped when a rebalance
-    fills there, which spends the cash anyway) and band rebalances (found by
+    ex-date: the dividend cash each holding paid, plus its remainder from earlier
+    reinvestments, buys whole shares of it at the fill price with the usual costs;
+    skipped when a rebalance fills there, which spends the cash anyway and clears
+    the remainders) and band rebalances (found by
     scanning the closes between events: at the close of day ``d``, with the
     holdings of that close, when ``max_i |w_i - target_i| > band`` a rebalance is
     decided there and fills at the run's next fill, like a calendar decision).
@@ -512,6 +513,7 @@ def _simulate_portfolio(  # noqa: PLR0912, PLR0915 - one event loop
             check_from = -1
         row, phase, kind, idx = heapq.heappop(heap)
         local = row - start_row
+        fills_before = book.n_fills
         if divs is not None and local > last:
             seg = divs[last + 1 : local + 1]
             day_income = seg @ book.q
@@ -570,17 +572,16 @@ def _simulate_portfolio(  # noqa: PLR0912, PLR0915 - one event loop
                     row,
                 )
                 rebalanced = True
-        elif (row, phase) != last_fill:  # _REINVEST, no rebalance at this fill
+        elif (row, phase) != last_fill and pending.any():  # _REINVEST
             price = (open_ if phase == _PHASE_OPEN else close)[row]
             _reinvest(book, pending, price, gone_after, row, local)
         if rebalanced:
             n_rebalances += 1
             last_fill = (row, phase)
             pending[:] = 0.0
-        if kind == _REINVEST:
-            pending[:] = 0.0
-        states.append(book.q.copy())
-        rows_done.append(local)
+        if book.n_fills != fills_before:  # holdings changed: a new state
+            states.append(book.q.copy())
+            rows_done.append(local)
         check_from = row if phase == _PHASE_OPEN else row + 1
         done += 1
         if done % chunk == 0:
@@ -712,7 +713,9 @@ def _reinvest(  # noqa: PLR0917
     local: int,
 ) -> None:
     """Buy whole shares of each holding with the dividend cash it paid
-    (``floor(cash / (price * buy factor))``), never more than the cash there is."""
+    (``floor(cash / (price * buy factor))``), never more than the cash there is.
+    The remainder (less than a share) stays in ``pending`` and joins the holding's
+    next dividend, so reinvested cash never sits idle by more than one share."""
     ok = np.isfinite(price) & (gone_after > row) & (pending > 0.0)
     if not ok.any():
         return
@@ -725,6 +728,8 @@ def _reinvest(  # noqa: PLR0917
         qty = np.where(ok, np.floor(pending * k / (px * bf)), 0.0)
     if qty.any():
         book.trade(local, qty, px, BUY)
+        # what did not make a whole share waits for the holding's next dividend
+        np.maximum(pending - qty * px * bf, 0.0, out=pending)
 
 
 def _run_rows(

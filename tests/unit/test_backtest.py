@@ -32,22 +32,22 @@ CANONICAL = BacktestConfig(
 # issue 16): each ex-date adds a small buy, so more fills and lots, and the final
 # equity moves from 248,732.17 (cash until the next rebalance) to 248,901.02.
 GOLDEN = {
-    "final_equity": 248901.01740298286,
-    "total_return": 1.4890101740298287,
-    "cagr": 0.20033657165930352,
-    "volatility": 0.20352476682443793,
-    "sharpe_ratio": 1.0006692386471443,
-    "sortino_ratio": 1.3824612356379629,
-    "max_drawdown": -0.2836090460482358,
+    "final_equity": 248901.02015710925,
+    "total_return": 1.4890102015710927,
+    "cagr": 0.20033657431896046,
+    "volatility": 0.20352476862699095,
+    "sharpe_ratio": 1.0006692425024188,
+    "sortino_ratio": 1.3824612374223058,
+    "max_drawdown": -0.28360904210846816,
     "max_drawdown_duration_days": 340,
-    "win_rate": 0.6537102473498233,
-    "profit_factor": 2.320280507498631,
-    "total_trades": 1178,
-    "exposure": 0.991929912302434,
-    "turnover": 3.9398027233473725,
+    "win_rate": 0.6540158870255958,
+    "profit_factor": 2.3202805389913284,
+    "total_trades": 1179,
+    "exposure": 0.9919299327104023,
+    "turnover": 3.939802689977981,
     "benchmark_total_return": 0.7289485046486859,
-    "alpha": 0.06290457160151708,
-    "beta": 1.2005687348486085,
+    "alpha": 0.06290457260866211,
+    "beta": 1.2005687486568353,
 }
 
 # The same run with reinvest_dividends=False: the numbers pinned before issue 16,
@@ -98,7 +98,7 @@ def test_run_backtest_canonical_golden_numbers(sp500: MarketData) -> None:
     result = run_backtest(CANONICAL, sp500)
     for key, expected in GOLDEN.items():
         assert result.metrics[key] == pytest.approx(expected, rel=1e-9), key
-    assert len(result.fills) == 1542
+    assert len(result.fills) == 1543
 
 
 def test_cash_dividends_keep_the_earlier_golden_numbers(sp500: MarketData) -> None:
