@@ -95,6 +95,16 @@ def test_allocation_builder_live_sum_messages_and_request(
 
     page.get_by_label("Cash flow ($ per period)").fill("1000")
     page.get_by_label("Frequency").select_option("quarterly")
+    # A flow date outside the backtest's period is refused before posting.
+    first_flow = page.get_by_label("First flow (optional)")
+    first_flow.fill("2010-01-04")
+    page.get_by_role("button", name="Run backtest").click()
+    flow_error = page.locator("[data-field='cash_flows.start_date'] .field-error")
+    flow_error.wait_for()
+    assert "inside the backtest's period" in flow_error.inner_text()
+    assert first_flow.get_attribute("aria-invalid") == "true"
+    assert "#/new" in page.url
+    first_flow.fill("")
     page.get_by_role("button", name="Add a benchmark").click()
     entry = page.locator(".bench-entry").nth(0)
     entry.locator(".bench-kind").select_option("allocation")

@@ -88,7 +88,8 @@ export function rowsOf(allocation) {
 }
 
 /**
- * Pure: the cash-flow fields' errors. `amount` is what the box holds (null when empty: no flows).
+ * Pure: the cash-flow fields' errors. `amount` is what the box holds (null when empty: no flows);
+ * `range` the backtest's start and end dates (the API refuses flow dates outside them).
  * @param {{amount: unknown, frequency: string, start: string, end: string}} flow
  * @param {{first?: string, last?: string}} range
  * @returns {FieldError[]}
@@ -107,7 +108,7 @@ export function cashFlowErrors({ amount, frequency, start, end }, { first, last 
     if (!text) continue;
     if (!isIsoDate(text)) errors.push({ field: `cash_flows.${key}`, message: `Enter the ${label} date as YYYY-MM-DD.` });
     else if ((first && text < first) || (last && text > last)) {
-      errors.push({ field: `cash_flows.${key}`, message: `The data runs from ${first} to ${last}.` });
+      errors.push({ field: `cash_flows.${key}`, message: `Flows must fall inside the backtest's period, ${first} to ${last}.` });
     }
   }
   if (isIsoDate(start.trim()) && isIsoDate(end.trim()) && end.trim() < start.trim()) {

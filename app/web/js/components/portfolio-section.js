@@ -7,6 +7,7 @@
 
 import { field, h } from "../dom.js";
 import { benchmarkDrafts, benchmarkErrors, benchmarkFields, cashFlowBody, cashFlowErrors, MAX_BENCHMARKS } from "../portfolio-form.js";
+import { isIsoDate } from "../form-checks.js";
 import { createBenchmarkList } from "./benchmark-list.js";
 import { dateInput, numberInput, readNumber, selectOf } from "./form-controls.js";
 
@@ -30,10 +31,19 @@ function flowValues(c) {
 }
 
 /**
- * @param {Universe} universe @param {Record<string, any>} cfg
- * @param {{primary: () => string, onChange: () => void}} hooks primary: the form's Benchmark select
+ * The dates flows may fall on: the backtest's period where its boxes hold real dates, else the data's.
+ * @param {{start?: string | null, end?: string | null}} span @param {Universe} universe
  */
-export function portfolioSection(universe, cfg, { primary, onChange }) {
+function inside({ start, end }, universe) {
+  return { first: start && isIsoDate(start) ? start : universe.first_date, last: end && isIsoDate(end) ? end : universe.last_date };
+}
+
+/**
+ * @param {Universe} universe @param {Record<string, any>} cfg
+ * @param {{primary: () => string, onChange: () => void, period: () => {start?: string | null, end?: string | null}}} hooks
+ *   primary: the form's Benchmark select; period: the backtest's dates as typed
+ */
+export function portfolioSection(universe, cfg, { primary, onChange, period }) {
   let ready = false;
   const changed = () => ready && onChange();
   const c = flowControls(universe, cfg.cash_flows || {});
@@ -64,7 +74,7 @@ export function portfolioSection(universe, cfg, { primary, onChange }) {
       return { reinvest_dividends: reinvest.checked, ...(flows ? { cash_flows: flows } : {}), ...benchmarkFields(primary(), benchmarks.drafts()) };
     },
     localErrors: () => [
-      ...cashFlowErrors(flowValues(c), { first: universe.first_date, last: universe.last_date }),
+      ...cashFlowErrors(flowValues(c), inside(period(), universe)),
       ...benchmarkErrors(benchmarks.drafts(), primary(), known, max),
     ],
   };

@@ -87,7 +87,8 @@ function backtestForm({ strategies, universe, screening, cfg, name }) {
   const strategy = strategySection(strategies, screening, cfg, update, universe.symbols);
   const universeCard = universeSection(universe, cfg, update);
   const period = periodSection(universe, cfg, name);
-  const portfolio = portfolioSection(universe, cfg, { primary: () => period.body().benchmark || "", onChange: update });
+  const portfolio = portfolioSection(universe, cfg, { primary: () => period.body().benchmark || "", onChange: update,
+    period: () => ({ start: period.body().start_date, end: period.body().end_date }) });
   // A fixed allocation names its own symbols: no universe fields then.
   const body = () => ({ ...period.nameField(), ...strategy.body(), ...(strategy.isAllocation() ? {} : universeCard.body()),
     ...period.body(), ...portfolio.body() });
