@@ -226,6 +226,17 @@ def test_sixty_forty_with_monthly_contributions_from_form_to_results(
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=screenshots / "31-allocation-results.png", full_page=True)
 
+    # "Run again with changes" starts from the same portfolio.
+    page.get_by_role("link", name="Run again with changes").click()
+    page.wait_for_selector("#new-backtest-form")
+    again = request_json(page)
+    assert again["allocation"] == {"SPY": 0.6, "AGG": 0.4}
+    assert again["cash_flows"] == {"amount": 1000, "frequency": "monthly"}
+    assert again["benchmarks"][0] == "SPY"
+    assert again["benchmarks"][1]["name"] == "60/40 quarterly"
+    assert again["benchmarks"][1]["allocation"] == {"SPY": 0.6, "AGG": 0.4}
+    assert again["benchmarks"][1]["rebalancing"] == "quarterly"
+
 
 @pytest.mark.xfail(
     strict=True,
