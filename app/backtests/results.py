@@ -31,6 +31,7 @@ import numpy.typing as npt
 from app.engine.analysis import analyse_backtest
 from app.engine.backtest import BacktestResult
 from app.engine.data import MarketData
+from app.engine.portfolio import twr_index
 from app.engine.positions import (
     Positions,
     build_positions,
@@ -83,10 +84,18 @@ def build(result: BacktestResult, data: MarketData, job_id: uuid.UUID) -> Stored
         last_mark=sim.mark[-1],
         cum_dividends=cum_div,
     )
-    benchmarks = {run.name: run.equity for run in result.benchmark_runs}
+    # With cash flows the analysis reads time-weighted curves (flows are not
+    # performance; README "Portfolios"), the benchmarks' with the same flows.
+    flows = result.flows
+    has_flows = flows is not None and bool(flows.any())
+
+    def curve(values: FloatArray) -> FloatArray:
+        return twr_index(values, flows) if has_flows and flows is not None else values
+
+    benchmarks = {run.name: curve(run.equity) for run in result.benchmark_runs}
     analysis = analyse_backtest(
         dates=result.dates,
-        equity=result.equity,
+        equity=curve(result.equity),
         benchmarks=benchmarks,
         seed=seed_of(job_id),
         risk_free_rate=config.risk_free_rate,

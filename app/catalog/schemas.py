@@ -59,6 +59,7 @@ class RequestLimits(BaseModel):
     max_commission: float = Field(description="Fraction of notional (0.1 = 10%).")
     max_slippage: float = Field(description="Fraction of price (0.05 = 5%).")
     max_risk_free_rate: float = Field(description="Annual fraction (0.2 = 20%).")
+    max_benchmarks: int = Field(description="At most this many `benchmarks` entries.")
 
 
 class SymbolCatalog(BaseModel):

@@ -469,10 +469,13 @@ def _portfolio(
     rows = None
     if plan is not None:
         rows = pf.flow_rows(window.dates, s0, s1, plan)
+    # With daily rebalancing every fill is a rebalance, which spends the dividend
+    # cash anyway: reinvesting adds nothing, so the plain event loop runs.
+    reinvest = config.dividends and config.reinvest_dividends
     return Portfolio(
         flow_rows=rows,
         flow_amount=0.0 if plan is None else plan.amount,
-        reinvest=config.dividends and config.reinvest_dividends,
+        reinvest=reinvest and config.rebalancing != "daily",
         band=config.rebalance_band,
     )
 

@@ -464,15 +464,19 @@ def _simulate_portfolio(  # noqa: PLR0912, PLR0915 - one event loop
     if portfolio.flow_rows is not None:
         heap += [(int(r), fill_phase, _FLOW, 0) for r in portfolio.flow_rows]
     divs = _run_rows(dividends, start_row, end_row)
+    # Reinvestment fills: after each ex-date. Without a band they are not heap
+    # events: each stretch of them before the next other event runs in one
+    # compiled call (_reinvest_run); with a band, one at a time between scans.
+    rv = np.zeros(0, dtype=np.int64)
     if portfolio.reinvest and divs is not None:
         ex = np.flatnonzero(divs.any(axis=1)) + start_row
-        shift = 1 if execution == "next_open" else 0
-        heap += [
-            (int(t) + shift, fill_phase, _REINVEST, 0)
-            for t in ex
-            if start_row < t + shift <= end_row
-        ]
+        ex += 1 if execution == "next_open" else 0
+        rv = ex[(ex > start_row) & (ex <= end_row)].astype(np.int64)
+    if portfolio.band is not None:
+        heap += [(int(r), fill_phase, _REINVEST, 0) for r in rv]
+        rv = rv[:0]
     heapq.heapify(heap)
+    ptr = 0
     chunk = max(1, len(heap) // 50)
 
     book = _Book(n_symbols, initial_capital, costs)
@@ -489,7 +493,27 @@ def _simulate_portfolio(  # noqa: PLR0912, PLR0915 - one event loop
     last_fill: tuple[int, int] = (-1, -1)
     band = portfolio.band
     done = 0
-    while heap:
+    while heap or ptr < len(rv):
+        if ptr < len(rv):
+            if heap:
+                top_row, top_phase = heap[0][0], heap[0][1]
+                # a reinvestment at the top's row comes first only at an earlier phase
+                at_row = fill_phase < top_phase
+                stop = int(np.searchsorted(rv, top_row, "right" if at_row else "left"))
+            else:
+                stop = len(rv)
+            if stop > ptr:
+                run = rv[ptr:stop]
+                ptr = stop
+                if last_fill[1] == fill_phase:  # a rebalance there spent it
+                    run = run[run != last_fill[0]]
+                if run.size and divs is not None:  # rv is empty without divs
+                    last = _reinvest_run(
+                        book, divs, open_ if fill_phase == _PHASE_OPEN else close,
+                        gone_after, pending, income, run, start_row, last, states,
+                        rows_done,
+                    )  # fmt: skip
+                continue
         if band is not None and current >= 0 and check_from >= 0:
             limit = min(heap[0][0], end_row) - 1
             hit = _band_breach(
@@ -572,7 +596,7 @@ def _simulate_portfolio(  # noqa: PLR0912, PLR0915 - one event loop
                     row,
                 )
                 rebalanced = True
-        elif (row, phase) != last_fill and pending.any():  # _REINVEST
+        elif (row, phase) != last_fill and pending.any():  # _REINVEST, with a band
             price = (open_ if phase == _PHASE_OPEN else close)[row]
             _reinvest(book, pending, price, gone_after, row, local)
         if rebalanced:
@@ -702,6 +726,40 @@ def _band_breach(
         drift = np.abs(values / equity[:, None] - target[cols]).max(axis=1)
     over = np.flatnonzero(drift > band)
     return int(over[0]) + lo if over.size else -1
+
+
+def _reinvest_run(  # noqa: PLR0917
+    book: _Book,
+    divs: FloatArray,
+    px: FloatArray,
+    gone_after: IntArray,
+    pending: FloatArray,
+    income: FloatArray,
+    fill_rows: IntArray,
+    start_row: int,
+    last: int,
+    states: list[FloatArray],
+    rows_done: list[int],
+) -> int:
+    """Consecutive reinvestments in one compiled call (:func:`jit.reinvest_run`,
+    the same rule as :func:`_reinvest`); returns the last credited local row."""
+    rows = fill_rows
+    n_sym = len(book.q)
+    out = np.empty((len(rows), n_sym))
+    changed = np.zeros(len(rows), dtype=np.bool_)
+    done = 0
+    while done < len(rows):
+        book.reserve()
+        k, last = jit.reinvest_run(
+            book.work, book.log, book.state, book.params, divs, px, gone_after,
+            pending, income, fill_rows[done:], start_row, last, out[done:],
+            changed[done:],
+        )  # fmt: skip
+        done += k
+    for j in np.flatnonzero(changed):
+        states.append(out[j].copy())
+        rows_done.append(int(fill_rows[j]) - start_row)
+    return last
 
 
 def _reinvest(  # noqa: PLR0917
