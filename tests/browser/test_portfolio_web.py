@@ -240,9 +240,9 @@ def test_sixty_forty_with_monthly_contributions_from_form_to_results(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="engine (h16engine at 196618a): a run whose withdrawals empty the portfolio "
-    "fails in metrics ('equity[i] is 0.0, must be a finite number > 0') instead of "
-    "ending at zero with portfolio_depleted; remove this mark once that is fixed",
+    reason="server (h16engine at 95b01d4): GET /v1/backtest/{id}/holdings answers 500 "
+    "for a run whose withdrawals emptied the portfolio (the page's holdings card asks "
+    "for it; the console error fails the test); remove this mark once that is fixed",
 )
 def test_withdrawals_that_empty_the_portfolio_are_marked_and_flagged(
     page: Any, api: Api, account: Account
