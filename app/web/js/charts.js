@@ -18,7 +18,7 @@ export function toSeconds(isoDate) {
 const utc = (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC");
 
 /** @param {number | null | undefined} v */
-function compactMoney(v) {
+export function compactMoney(v) {
   if (v === null || v === undefined) return "";
   const abs = Math.abs(v);
   if (abs >= 1e9) return `$${+(v / 1e9).toFixed(2)}B`;

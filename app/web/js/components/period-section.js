@@ -11,7 +11,8 @@ import { dateInput, numberInput, readNumber, selectOf } from "./form-controls.js
 
 /** @typedef {import("../views/new-backtest.js").RequestLimits} RequestLimits */
 
-const REBALANCING = /** @type {[string, string][]} */ (["daily", "weekly", "monthly", "quarterly"].map((v) => [v, v[0].toUpperCase() + v.slice(1)]));
+const REBALANCING = /** @type {[string, string][]} */ ([...["daily", "weekly", "monthly", "quarterly"].map((v) => [v, v[0].toUpperCase() + v.slice(1)]),
+  ["never", "Never (buy and hold)"]]);
 
 /**
  * Pure: the percent fields' local errors. `values` are what the user typed (percent).

@@ -6,6 +6,7 @@ import { field, h, replace } from "../dom.js";
 import { paramHint, paramLabel, strategyLabel } from "../labels.js";
 import { numberInput, radioGroup, readNumber, selectedValue } from "./form-controls.js";
 import { createScreenBuilder, DEFAULT_SCREEN } from "./screen-builder.js";
+import { allocationPane } from "./allocation-pane.js";
 
 /**
  * @typedef {{name: string, type: string, default: number, min?: number | null, max?: number | null, description?: string}} StrategyParam
@@ -77,26 +78,33 @@ function screenPane(screening, cfg, onChange) {
 /**
  * @param {Strategy[]} strategies @param {import("../views/new-backtest.js").Screening} screening
  * @param {Record<string, any>} cfg @param {() => void} onChange
+ * @param {import("../views/new-backtest.js").SymbolInfo[]} [symbols] the catalog for the allocation builder
  */
-export function strategySection(strategies, screening, cfg, onChange) {
+export function strategySection(strategies, screening, cfg, onChange, symbols = []) {
   // The parameter fields render (and report a change) before the form exists.
   let ready = false;
   const changed = () => ready && onChange();
   const modeGroup = radioGroup("strategy-mode", [
     { value: "strategy", label: "Predefined strategy" },
     { value: "screen", label: "Custom screen" },
-  ], cfg.filter_criteria ? "screen" : "strategy", "Strategy type");
+    { value: "allocation", label: "Fixed allocation" },
+  ], cfg.allocation ? "allocation" : cfg.filter_criteria ? "screen" : "strategy", "Strategy type");
   const strategy = strategyPane(strategies, cfg, changed);
   const screen = screenPane(screening, cfg, changed);
+  const allocation = allocationPane(symbols, cfg, changed);
   ready = true;
-  const isStrategy = () => selectedValue(modeGroup) === "strategy";
+  const mode = () => selectedValue(modeGroup);
   return {
-    element: h("section", { class: "card" }, h("h2", {}, "Strategy"), modeGroup, strategy.element, screen.element),
+    element: h("section", { class: "card" }, h("h2", {}, "Strategy"), modeGroup, strategy.element, screen.element, allocation.element),
     sync() {
-      strategy.element.hidden = !isStrategy();
-      screen.element.hidden = isStrategy();
+      strategy.element.hidden = mode() !== "strategy";
+      screen.element.hidden = mode() !== "screen";
+      allocation.element.hidden = mode() !== "allocation";
     },
     refresh: screen.refresh,
-    body: () => (isStrategy() ? strategy.body() : { filter_criteria: screen.criteria() }),
+    isAllocation: () => mode() === "allocation",
+    localErrors: () => (mode() === "allocation" ? allocation.errors() : []),
+    body: () => (mode() === "allocation" ? allocation.body()
+      : mode() === "strategy" ? strategy.body() : { filter_criteria: screen.criteria() }),
   };
 }

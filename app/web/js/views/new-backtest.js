@@ -5,6 +5,7 @@ import { api, cached } from "../api.js";
 import { clearFieldErrors, showFieldErrors } from "../components/form-errors.js";
 import { pageHead } from "../components/page-head.js";
 import { periodSection } from "../components/period-section.js";
+import { portfolioSection } from "../components/portfolio-section.js";
 import { rateLimitBanner } from "../components/rate-limit.js";
 import { saveFormAsTemplate } from "../components/save-template.js";
 import { strategySection } from "../components/strategy-section.js";
@@ -84,15 +85,20 @@ function backtestForm({ strategies, universe, screening, cfg, name }) {
     strategy.refresh();
     requestJson.textContent = JSON.stringify(body(), null, 2);
   };
-  const strategy = strategySection(strategies, screening, cfg, update);
+  const strategy = strategySection(strategies, screening, cfg, update, universe.symbols);
   const universeCard = universeSection(universe, cfg, update);
   const period = periodSection(universe, cfg, name);
-  const body = () => ({ ...period.nameField(), ...strategy.body(), ...universeCard.body(), ...period.body() });
+  const portfolio = portfolioSection(universe, cfg, { primary: () => period.body().benchmark || "", onChange: update,
+    period: () => ({ start: period.body().start_date, end: period.body().end_date }) });
+  // A fixed allocation names its own symbols: no universe fields then.
+  const body = () => ({ ...period.nameField(), ...strategy.body(), ...(strategy.isAllocation() ? {} : universeCard.body()),
+    ...period.body(), ...portfolio.body() });
+  const localErrors = () => [...strategy.localErrors(), ...period.localErrors(), ...portfolio.localErrors()];
   const summary = h("div", { class: "alert alert-error", role: "alert", id: "form-errors", tabindex: "-1" });
   const submit = h("button", { type: "submit", class: "btn btn-primary", id: "submit-backtest" }, "Run backtest");
   const rate = rateLimitBanner(submit);
   const form = h("form", { novalidate: true, id: "new-backtest-form", "aria-labelledby": "new-title" },
-    summary, rate.element, strategy.element, universeCard.element, period.element,
+    summary, rate.element, strategy.element, universeCard.element, period.element, portfolio.element,
     h("details", { class: "card" }, h("summary", {}, "Show the request as JSON (POST /v1/backtest)"), requestJson),
     h("div", { class: "form-actions" }, submit,
       h("a", { class: "btn", href: "#/history" }, "Cancel"),
@@ -103,13 +109,16 @@ function backtestForm({ strategies, universe, screening, cfg, name }) {
     if (target.name === "strategy-mode" || target.name === "universe-mode") {
       strategy.sync();
       universeCard.sync();
+      universeCard.element.hidden = strategy.isAllocation();
     }
+    portfolio.sync();
     update();
   });
   form.addEventListener("input", update);
-  form.addEventListener("submit", onSubmit({ form, summary, submit, rate, body, localErrors: period.localErrors }));
+  form.addEventListener("submit", onSubmit({ form, summary, submit, rate, body, localErrors }));
   strategy.sync();
   universeCard.sync();
+  universeCard.element.hidden = strategy.isAllocation();
   update();
   rate.apply();
   return { form, stop: rate.stop };

@@ -2,7 +2,9 @@
 // Results of a completed backtest: metric cards, charts, monthly heatmap, trades.
 
 import { api, cached } from "../api.js";
-import { drawdownChart, equityChart } from "../charts.js";
+import { drawdownChart } from "../charts.js";
+import { equityChart } from "../portfolio-charts.js";
+import { benchmarkNames, createPortfolioCards, portfolioConfigItems } from "../components/portfolio-cards.js";
 import { coverageNote } from "../components/coverage-note.js";
 import { deleteBacktestButton } from "../components/delete-button.js";
 import { metricGrid, metricRow } from "../components/metric-card.js";
@@ -34,7 +36,7 @@ const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
  * @returns {[string, string][]}
  */
 export function configItems(c, strategies) {
-  const strategy = c.filter_criteria
+  const strategy = c.allocation ? "Fixed allocation" : c.filter_criteria
     ? "Custom screen"
     : strategyLabel(strategies.find((s) => s.id === Number(c.strategy_id))) || (c.strategy_id ? `Strategy ${c.strategy_id}` : "—");
   const params = c.strategy_params && Object.keys(c.strategy_params).length
@@ -47,12 +49,13 @@ export function configItems(c, strategies) {
     ["Strategy", strategy + params],
     ...screen,
     ["Period", `${date(c.start_date)} → ${date(c.end_date)}`],
-    ["Universe", c.universe === "sp500_pit" ? `${symbols}, S&P 500 members on each date` : symbols],
+    ["Universe", c.allocation ? "the allocation's symbols" : c.universe === "sp500_pit" ? `${symbols}, S&P 500 members on each date` : symbols],
     ["Capital", money(c.initial_capital, 0)],
     ["Rebalancing", c.rebalancing || "—"],
     ["Costs", costs],
     ["Execution", c.execution === "close" ? "same-day close" : "next open"],
-    ["Benchmark", c.benchmark || "none"],
+    ["Benchmark", benchmarkNames(c).join(", ") || "none"],
+    ...portfolioConfigItems(c),
   ];
 }
 
@@ -204,6 +207,7 @@ export function renderResults(/** @type {HTMLElement} */ container, /** @type {B
   const trades = createTradesTable(id, status.config || {});
   const analysis = createAnalysisPanel(id, status.config || {});
   const holdings = createHoldingsPanel(id, status.config || {});
+  const portfolio = createPortfolioCards(m);
   append(container, [
     resultsHead(status, note),
     shareControl(id),
@@ -212,7 +216,8 @@ export function renderResults(/** @type {HTMLElement} */ container, /** @type {B
     h("h2", { class: "visually-hidden" }, "Key metrics"),
     metricGrid(HEADLINE, m, { id: "metric-cards" }),
     ...charts.elements,
-    benchmarkCard(status.config?.benchmark, m),
+    benchmarkCard(benchmarkNames(status.config || {})[0], m),
+    ...portfolio.elements,
     h("section", { class: "card", "aria-labelledby": "risk-title" },
       h("h2", { id: "risk-title" }, "Risk and trading"),
       h("dl", { class: "kv-grid", id: "detail-metrics" }, DETAIL.map((k) => metricRow(k, m[k])))),
@@ -227,6 +232,7 @@ export function renderResults(/** @type {HTMLElement} */ container, /** @type {B
   api.chart(id, 1000).then(({ data }) => {
     if (disposed) return;
     charts.load(data);
+    portfolio.load(data);
     replace(heatSlot, heatmap(data.monthly_returns));
   }).catch((err) => {
     if (disposed || err.status === 401) return;
