@@ -68,8 +68,15 @@ CHEAP_SYMBOLS = ["AAPL", "MSFT", "AMZN", "JPM", "XOM", "JNJ"]
 
 
 def cheap_sweep(n: int, years: int) -> dict[str, Any]:
-    """``n`` combinations (top_n 1..5 x commission steps) of momentum on 6 symbols."""
+    """At least ``n`` combinations (top_n 1..5 x commission steps, x slippage steps
+    past 1,000 commission values: a grid key takes at most 1,000) of momentum on 6
+    symbols."""
     per = -(-n // 5)  # commission values needed
+    grid: dict[str, Any] = {"strategy_params.top_n": [1, 2, 3, 4, 5]}
+    if per > 1000:
+        grid["slippage"] = [round(i * 1e-6, 6) for i in range(-(-per // 1000))]
+        per = 1000
+    grid["commission"] = [round(i * 1e-6, 6) for i in range(per)]
     return {
         "name": f"{n} rows",
         "base": {
@@ -79,10 +86,7 @@ def cheap_sweep(n: int, years: int) -> dict[str, Any]:
             "start_date": f"{2024 - years}-01-02",
             "end_date": "2023-12-29",
         },
-        "grid": {
-            "strategy_params.top_n": [1, 2, 3, 4, 5],
-            "commission": [round(i * 1e-6, 6) for i in range(per)],
-        },
+        "grid": grid,
     }
 
 
