@@ -42,7 +42,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from app.engine import jit
 from app.engine import metrics as metrics_mod
 from app.engine import portfolio as pf
 from app.engine.config import (
@@ -540,14 +539,14 @@ def _assemble(
 ) -> BacktestResult:
     dates = data.dates[start_row : end_row + 1]
     s0 = window.n_days - len(dates)
-    cum_div = None
-    if config.dividends:  # universe columns only: (n_days, n_symbols) of the run
-        cum_div = jit.cumsum_rows(window.dividends_per_share[s0:])
     trades = match_fifo(
         sim.fills,
         n_symbols=window.n_symbols,
         last_mark=sim.mark[-1],
-        cum_dividends=cum_div,
+        cum_dividends=None,
+        # universe columns only, (n_days, n_symbols) of the run; the ledger sums them
+        # at the rows it needs instead of building the cumulative matrix
+        dividends=window.dividends_per_share[s0:] if config.dividends else None,
     )
     flows = sim.flows if sim.flows is not None else np.zeros(len(dates))
     has_flows = bool(flows.any())

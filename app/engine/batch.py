@@ -57,7 +57,7 @@ from app.engine.config import BacktestConfig
 from app.engine.data import FloatMatrix, IntArray, MarketData
 from app.engine.errors import CancelledError, InvalidInputError
 from app.engine.schedule import decision_rows
-from app.engine.simulator import Costs, Fills, _events
+from app.engine.simulator import Costs, Fills
 from app.engine.strategies import (
     Factor,
     Pipeline,
@@ -68,7 +68,14 @@ from app.engine.strategies import (
     get_strategy_def,
     resolve_strategy,
 )
-from app.engine.strategies.base import COMPARISONS, BoolMatrix, Score
+from app.engine.strategies.base import (
+    COMPARISONS,
+    BoolMatrix,
+    Score,
+    check_rows,
+    tradable,
+    weigh_equal,
+)
 from app.engine.strategies.screen import FilterCriteria
 from app.engine.trades import closed_trade_stats
 
@@ -160,6 +167,10 @@ class _FactorCache:
 
     matrices: dict[tuple[Any, ...], FloatMatrix] = field(default_factory=dict)
     orders: dict[tuple[Any, ...], IntArray] = field(default_factory=dict)
+    #: (stable ranking, eligible mask) of a top-n selection from the tradable symbols
+    rankings: dict[tuple[Any, ...], tuple[IntArray, BoolMatrix]] = field(
+        default_factory=dict
+    )
     computations: int = 0
     hits: int = 0
     ranking_computations: int = 0
@@ -228,6 +239,44 @@ class _CachedTopN:
         keep = np.zeros_like(eligible)
         np.put_along_axis(keep, order[:, :n], True, axis=1)
         return keep & eligible
+
+    def equal_weights(self, data: MarketData, rows: IntArray) -> FloatMatrix:
+        """``Pipeline((self,), weigh_equal).target_weights(data, rows)`` without a
+        membership mask, from a ranking shared by every ``n``.
+
+        The tradable mask and the score depend only on the window and ``rows``, so the
+        eligible mask and its stable ranking are computed once per (score, rows); a
+        combination then takes the first ``n`` columns of each row's ranking that are
+        eligible (what ``keep & eligible`` keeps) and gives each ``1 / count``, the
+        same expression :func:`weigh_equal` evaluates.
+        """
+        rows = check_rows(rows, data.n_days)
+        if rows.size == 0:
+            return np.zeros((0, data.n_symbols))
+        cache = self.score.cache
+        key = (*self.score.key, self.score.score, self.ascending, rows.tobytes())
+        found = cache.rankings.get(key)
+        if found is None:
+            values = self.score(data, rows)
+            eligible = tradable(data, rows) & ~np.isnan(values)
+            ranked = np.where(eligible, values if self.ascending else -values, np.inf)
+            found = np.argsort(ranked, axis=1, kind="stable"), eligible
+            cache.rankings[key] = found
+            cache.ranking_computations += 1
+        else:
+            cache.ranking_hits += 1
+        order, eligible = found
+        weights = np.zeros(eligible.shape)
+        n = min(self.n, eligible.shape[1])
+        if n == 0:
+            return weights
+        # flat positions of each row's first n ranked columns (take/put_along_axis
+        # by hand: the same elements, without their index broadcasting)
+        top = order[:, :n] + (np.arange(order.shape[0]) * order.shape[1])[:, None]
+        chosen = eligible.reshape(-1)[top]
+        count = chosen.sum(axis=1, keepdims=True)
+        weights.reshape(-1)[top] = np.where(chosen, 1.0 / np.maximum(count, 1), 0.0)
+        return weights
 
 
 @dataclass(frozen=True)
@@ -299,6 +348,7 @@ class _Sweep:
         self.benchmarks: dict[tuple[Any, ...], FloatArray | None] = {}
         self.universes: dict[tuple[Any, ...], tuple[str, ...]] = {}
         self.factors = _FactorCache()
+        self.log_buffer = _LogBuffer()
 
     def window(
         self, config: BacktestConfig, lo: int, end_row: int, universe: tuple[str, ...]
@@ -376,8 +426,10 @@ class _Sweep:
             rebalancing=config.rebalancing,
             rebalances=strategy.rebalances,
         )
-        weights = strategy.target_weights(win.data, decisions)
-        equity, invested, fills = _simulate(config, win, decisions, weights)
+        weights = _target_weights(strategy, win.data, decisions)
+        equity, invested, fills = _simulate(
+            config, win, decisions, weights, self.log_buffer
+        )
         dates = data.dates[start_row : end_row + 1]
         pnl, returns, n_trades = closed_trade_stats(
             fills,
@@ -419,8 +471,67 @@ class _Sweep:
         )
 
 
+def _target_weights(
+    strategy: Strategy, data: MarketData, decisions: IntArray
+) -> FloatMatrix:
+    """``strategy.target_weights(data, decisions)``; an equal-weighted top-n (the
+    momentum, low-volatility and reversal strategies) through the shared ranking."""
+    if (
+        isinstance(strategy, Pipeline)
+        and strategy.weigh is weigh_equal
+        and len(strategy.select) == 1
+        and isinstance(strategy.select[0], _CachedTopN)
+    ):
+        return strategy.select[0].equal_weights(data, decisions)
+    return strategy.target_weights(data, decisions)
+
+
+def _event_arrays(
+    decisions: IntArray, delist: IntArray, *, execution: str, end_row: int
+) -> tuple[IntArray, IntArray, IntArray]:
+    """:func:`app.engine.simulator._events` as three arrays (fill row, phase,
+    index), in the same order (by row, then phase, then index), built without a
+    Python loop over the decisions."""
+    k = np.arange(len(decisions), dtype=np.int64)
+    if execution == "next_open":
+        ahead = decisions < end_row
+        rows, phase, idx = decisions[ahead] + 1, jit.PHASE_OPEN, k[ahead]
+    elif execution == "close":
+        rows, phase, idx = decisions, jit.PHASE_CLOSE, k
+    else:
+        raise InvalidInputError(
+            f"unknown execution {execution!r}; allowed: next_open, close",
+            field="execution",
+        )
+    cols = np.flatnonzero(delist >= 0)
+    ev_row = np.concatenate((rows, delist[cols])).astype(np.int64)
+    ev_phase = np.concatenate(
+        (np.full(len(rows), phase), np.full(len(cols), jit.PHASE_DELIST))
+    ).astype(np.int64)
+    ev_idx = np.concatenate((idx, cols)).astype(np.int64)
+    order = np.lexsort((ev_idx, ev_phase, ev_row))
+    return ev_row[order], ev_phase[order], ev_idx[order]
+
+
+class _LogBuffer:
+    """One fill-log buffer reused by every combination of a sweep (the fills are
+    copied out after each run), grown when a run needs more room."""
+
+    def __init__(self) -> None:
+        self.log = np.empty((5, 0))
+
+    def __call__(self, capacity: int) -> FloatMatrix:
+        if self.log.shape[1] < capacity:
+            self.log = np.empty((5, capacity))
+        return self.log
+
+
 def _simulate(
-    config: BacktestConfig, win: _Window, decisions: IntArray, weights: FloatMatrix
+    config: BacktestConfig,
+    win: _Window,
+    decisions: IntArray,
+    weights: FloatMatrix,
+    log_buffer: Callable[[int], FloatMatrix],
 ) -> tuple[FloatArray, FloatArray, Fills]:
     """The simulator's rules in one compiled call (:func:`jit.run_events`):
     ``(equity, invested, fills)``, daily arrays local to the run."""
@@ -429,13 +540,14 @@ def _simulate(
     delist = np.where(
         (win.delist >= start_row) & (win.delist <= end_row), win.delist, -1
     )
-    events = _events(decisions, delist, execution=config.execution, end_row=end_row)
-    ev = np.array(events, dtype=np.int64).reshape(-1, 3)
+    ev_row, ev_phase, ev_idx = _event_arrays(
+        decisions, delist, execution=config.execution, end_row=end_row
+    )
     gone_after = np.where(delist >= 0, delist, np.iinfo(np.int64).max)
     costs = Costs(config.commission_rate, config.slippage_rate)
     n_sym = data.n_symbols
     work = np.zeros((jit.N_WORK, n_sym))
-    log = np.empty((5, max(len(events), 1) * n_sym))
+    log = log_buffer(max(len(ev_row), 1) * n_sym)
     state = np.array([config.initial_capital, 0.0])
     params = np.array(
         [
@@ -457,8 +569,7 @@ def _simulate(
         work, log, state, params,
         data.open if config.execution == "next_open" else data.close,
         data.close, data.valuation_close[first:], divs, weights,
-        np.ascontiguousarray(ev[:, 0]), np.ascontiguousarray(ev[:, 1]),
-        np.ascontiguousarray(ev[:, 2]), gone_after, start_row, first, equity, invested,
+        ev_row, ev_phase, ev_idx, gone_after, start_row, first, equity, invested,
     )  # fmt: skip
     n = int(state[jit.N_FILLS])
     fills = Fills(

@@ -39,6 +39,8 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from app.engine import jit_ledger
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -589,4 +591,5 @@ def warm_up() -> float:
     frozen = np.ones((2, 2))
     frozen.flags.writeable = False
     cumsum_rows(frozen)
+    jit_ledger.warm_up()
     return time.perf_counter() - t0

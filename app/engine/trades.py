@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from app.engine import jit
+from app.engine import jit, jit_ledger
 from app.engine.errors import NumericLimitError
 from app.engine.simulator import Fills
 
@@ -70,12 +70,15 @@ def match_fifo(
     n_symbols: int,
     last_mark: FloatArray,
     cum_dividends: FloatArray | None,
+    dividends: FloatArray | None = None,
 ) -> Trades:
     """Match ``fills`` into FIFO round trips.
 
     ``last_mark`` (n_symbols,) is the close used to value open lots. ``cum_dividends``
     (n_days, n_symbols), if given, is the cumulative cash dividend per share by local
-    row (dividends of ex-dates ``<= row``).
+    row (dividends of ex-dates ``<= row``); or give ``dividends`` instead, the cash
+    dividend per share by ex-date (n_days, n_symbols), whose cumulative sums are then
+    taken at the rows the trades need only (the same values, no matrix built).
     """
     buy_fill, sell_fill, quantity = fifo_pieces(fills, n_symbols=n_symbols)
     return _assemble(
@@ -85,6 +88,7 @@ def match_fifo(
         quantity,
         last_mark=last_mark,
         cum_dividends=cum_dividends,
+        dividends=dividends,
     )
 
 
@@ -142,6 +146,7 @@ def _assemble(
     *,
     last_mark: FloatArray,
     cum_dividends: FloatArray | None,
+    dividends: FloatArray | None = None,
 ) -> Trades:
     t = _pnl(
         fills,
@@ -150,9 +155,9 @@ def _assemble(
         quantity,
         last_mark=last_mark,
         cum_dividends=cum_dividends,
+        dividends=dividends,
     )
-    exit_key = np.where(t["closed"], t["exit_row"], np.iinfo(np.int64).max)
-    order = np.lexsort((exit_key, t["col"], t["entry_row"]))
+    order = _ledger_order(fills, buy_fill, t)
     return Trades(
         col=t["col"][order],
         entry_row=t["entry_row"][order],
@@ -166,6 +171,37 @@ def _assemble(
     )
 
 
+def _ledger_order(fills: Fills, buy_fill: IntArray, t: dict[str, Any]) -> IntArray:
+    """The ledger's order: entry row, then column, then exit row (open last).
+
+    ``fifo_pieces`` emits each lot's pieces in the order its shares were sold (so by
+    exit row when the fill log is in row order), the unsold rest last. So when the
+    fill rows never decrease and the buy fills are in strictly increasing (row,
+    column) order, as the simulator logs them (one buy step per event, columns
+    ascending), a stable sort by buy fill is that order exactly and costs a fraction
+    of the three-key lexsort, which remains for any other fill log.
+    """
+    order, done = jit_ledger.order_by_buy(
+        fills.row, fills.col, fills.quantity, np.ascontiguousarray(buy_fill)
+    )
+    if done:
+        return order
+    exit_key = np.where(t["closed"], t["exit_row"], np.iinfo(np.int64).max)
+    lexsorted: IntArray = np.lexsort((exit_key, t["col"], t["entry_row"]))
+    return lexsorted
+
+
+def dividends_at(dividends: FloatArray, rows: IntArray, cols: IntArray) -> FloatArray:
+    """``np.cumsum(dividends, axis=0)[rows, cols]`` (same bits) without building the
+    ``(n_days, n_symbols)`` cumulative matrix (:func:`app.engine.jit_ledger.
+    cumsum_at`)."""
+    return jit_ledger.cumsum_at(
+        dividends,
+        np.ascontiguousarray(rows, dtype=np.int64),
+        np.ascontiguousarray(cols, dtype=np.int64),
+    )
+
+
 def _pnl(
     fills: Fills,
     buy_fill: IntArray,
@@ -173,29 +209,47 @@ def _pnl(
     quantity: FloatArray,
     *,
     last_mark: FloatArray,
-    cum_dividends: FloatArray | None,
+    cum_dividends: FloatArray | None = None,
+    dividends: FloatArray | None = None,
 ) -> dict[str, Any]:
-    """Per piece (unordered): column, entry/exit row and price, P&L, return, closed."""
-    closed = sell_fill >= 0
-    sf = np.where(closed, sell_fill, 0)
-    col = fills.col[buy_fill]
-    entry_row = fills.row[buy_fill]
-    entry_price = fills.price[buy_fill]
-    entry_fee = fills.commission[buy_fill] / fills.quantity[buy_fill] * quantity
-    if len(fills):
-        exit_row = np.where(closed, fills.row[sf], -1)
-        exit_price = np.where(closed, fills.price[sf], np.nan)
-        exit_fee = (
-            np.where(closed, fills.commission[sf] / -fills.quantity[sf], 0.0) * quantity
+    """Per piece (unordered): column, entry/exit row and price, P&L, return, closed.
+
+    Dividends come either as ``cum_dividends`` (the cumulative matrix, read at the
+    entry and exit rows) or as ``dividends`` (per ex-date; the same cumulative sums
+    are computed at just those rows): both give the same bits. The arithmetic runs in
+    one compiled loop (:func:`app.engine.jit_ledger.piece_pnl`), the same expressions
+    in the same order as the vectorised form in the module docstring.
+    """
+    col, entry_row, entry_price, exit_row, exit_price, pnl, basis = (
+        jit_ledger.piece_pnl(
+            fills.row,
+            fills.col,
+            fills.quantity,
+            fills.price,
+            fills.commission,
+            np.ascontiguousarray(buy_fill, dtype=np.int64),
+            np.ascontiguousarray(sell_fill, dtype=np.int64),
+            np.ascontiguousarray(quantity, dtype=np.float64),
+            np.array(last_mark, dtype=np.float64),
         )
-    else:
-        exit_row, exit_price, exit_fee = entry_row, entry_price, entry_fee
-    value_out = np.where(closed, exit_price, last_mark[col]) * quantity
-    pnl = value_out - entry_price * quantity - entry_fee - exit_fee
-    if cum_dividends is not None and len(col):
-        through = np.where(closed, exit_row, cum_dividends.shape[0] - 1)
-        pnl += (cum_dividends[through, col] - cum_dividends[entry_row, col]) * quantity
-    basis = entry_price * quantity + entry_fee
+    )
+    closed = sell_fill >= 0
+    if (cum_dividends is not None or dividends is not None) and len(col):
+        if cum_dividends is not None:
+            through = np.where(closed, exit_row, cum_dividends.shape[0] - 1)
+            # flat indices: the same entries as cum_dividends[rows, col], faster
+            flat = np.ascontiguousarray(cum_dividends).reshape(-1)
+            width = cum_dividends.shape[1]
+            at_exit = flat[through * width + col]
+            at_entry = flat[entry_row * width + col]
+        else:
+            assert dividends is not None
+            through = np.where(closed, exit_row, dividends.shape[0] - 1)
+            both = dividends_at(
+                dividends, np.concatenate((through, entry_row)), np.tile(col, 2)
+            )
+            at_exit, at_entry = both[: len(col)], both[len(col) :]
+        pnl += (at_exit - at_entry) * quantity
     return {
         "closed": closed,
         "col": col,
