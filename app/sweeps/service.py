@@ -243,7 +243,7 @@ async def submit_once(
         )
         created = SweepCreated(
             sweep_id=row.id,
-            status="pending",
+            status=row.status,
             combinations=config["combinations"],
             skipped_combinations=config["skipped_combinations"],
             created_at=row.created_at,
@@ -399,7 +399,7 @@ async def submit_row_backtest(
         quota=quota,
     )
     return RowBacktestCreated(
-        task_id=created.id, status="pending", created_at=created.created_at
+        task_id=created.id, status=created.status, created_at=created.created_at
     ).model_dump(mode="json")
 
 
