@@ -35,7 +35,7 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True)
         )
-        batch.drop_constraint("ck_jobs_status", type_="check")
+        batch.drop_constraint(op.f("ck_jobs_status"), type_="check")
         batch.create_check_constraint("status", _NEW)
     op.create_index(
         "ix_jobs_status_user_id_cost", "jobs", ["status", "user_id", "cost"]
@@ -48,7 +48,7 @@ def downgrade() -> None:
     op.execute("UPDATE jobs SET status = 'pending' WHERE status = 'queued'")
     op.drop_index("ix_jobs_status_user_id_cost", table_name="jobs")
     with op.batch_alter_table("jobs") as batch:
-        batch.drop_constraint("ck_jobs_status", type_="check")
+        batch.drop_constraint(op.f("ck_jobs_status"), type_="check")
         batch.create_check_constraint("status", _OLD)
         batch.drop_column("dispatched_at")
         batch.drop_column("cost")

@@ -347,6 +347,7 @@ async def cancel_backtest(
         task_id=task_id,
         kind=KIND,
         bus=get_bus(settings.redis_url),
+        settings=settings,
     )
     return CancelResponse(
         task_id=row.id,

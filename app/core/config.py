@@ -198,8 +198,8 @@ class Settings(BaseSettings):
     # waiting in the broker (``pending``: sent, not claimed yet). Small, so a newly
     # queued job of another user overtakes a deep backlog: it waits behind at most
     # this many jobs plus the runs in progress. Workers claim one, the claim
-    # dispatches the next; 1-2 per deployment keeps every worker busy.
-    queue_dispatch_ahead: int = Field(default=2, ge=1, le=1000)
+    # dispatches the next, so 1 keeps every worker busy.
+    queue_dispatch_ahead: int = Field(default=1, ge=1, le=1000)
     # The run time assumed for a queue ETA before any job has finished (seconds).
     queue_default_run_seconds: float = Field(default=10.0, gt=0, le=3600)
     # A job that crashed its worker this many times is failed instead of re-run.

@@ -602,15 +602,12 @@ async def queue_snapshot(
             .group_by(Job.user_id)
         )
     ).scalars()
-    states = dict(
-        (
-            await reader.execute(
-                select(Job.status, func.count())
-                .where(Job.status.in_(_ACTIVE))
-                .group_by(Job.status)
-            )
-        ).tuples()
+    counted = await reader.execute(
+        select(Job.status, func.count())
+        .where(Job.status.in_(_ACTIVE))
+        .group_by(Job.status)
     )
+    states = {str(status): int(n) for status, n in counted.all()}
     return QueueSnapshot(
         own_ahead=int(own_ahead or 0),
         others=[int(n) for n in others],

@@ -149,7 +149,9 @@ async def dispatch(
     await jobs_repo.lock_dispatcher(session)
     room = settings.queue_dispatch_ahead - await jobs_repo.count_pending(session)
     if room <= 0:
-        await session.rollback()
+        # Ends the transaction (releases the lock); a commit, not a rollback, so
+        # the caller's loaded objects are not expired.
+        await session.commit()
         return result
     users = await jobs_repo.queue_users(session)
     promoted: list[uuid.UUID] = []

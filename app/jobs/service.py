@@ -63,6 +63,7 @@ async def submit(
             status=JobStatus.QUEUED,
             cost=scheduler.estimate_cost(config),
         )
+        job_id = row.id
         await session.commit()
     except BaseException:
         if quota is not None:
@@ -79,17 +80,17 @@ async def submit(
     except Exception as exc:
         await session.rollback()
         if unavailable_dependency(exc) is None:
-            await _forget(session, row.id, quota)
+            await _forget(session, job_id, quota)
             raise
         logger.warning(
-            "submit_dispatch_failed", task_id=str(row.id), error=type(exc).__name__
+            "submit_dispatch_failed", task_id=str(job_id), error=type(exc).__name__
         )
         dispatched = scheduler.Dispatched()
-    if row.id in dispatched.failed:
+    if job_id in dispatched.failed:
         # The row is committed but has no message: delete it, so nothing is left
         # that nobody will run and the failed request is not in the history nor
         # counted against the quota.
-        await _forget(session, row.id, quota)
+        await _forget(session, job_id, quota)
         BACKTEST_REQUESTS.labels(status="rejected").inc()
         raise ServiceUnavailable(
             "The job queue is unavailable; try again shortly.", retry_after=5
@@ -221,7 +222,13 @@ def result_version(row: JobView) -> str | None:
 
 
 async def cancel_or_delete(
-    session: AsyncSession, *, user: User, task_id: str, kind: str, bus: ProgressBus
+    session: AsyncSession,
+    *,
+    user: User,
+    task_id: str,
+    kind: str,
+    bus: ProgressBus,
+    settings: Settings | None = None,
 ) -> tuple[Job, str]:
     """Queued/pending/running: cancel (a queued or pending job never starts, a
     running one stops at its next checkpoint). Finished: delete the job and its
@@ -248,7 +255,7 @@ async def cancel_or_delete(
                 # Its slot is free now (a running one frees it when its worker
                 # stops): the next queued job may go.
                 await scheduler.dispatch_quietly(
-                    session, settings=get_settings(), enqueue=enqueue_job
+                    session, settings=settings or get_settings(), enqueue=enqueue_job
                 )
             return row, _cancelled(label, started=was is JobStatus.RUNNING)
     # Someone else ended it first: it finished, or a concurrent DELETE cancelled it

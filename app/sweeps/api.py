@@ -187,6 +187,7 @@ async def cancel_sweep(
         task_id=sweep_id,
         kind=KIND,
         bus=get_bus(settings.redis_url),
+        settings=settings,
     )
     return SweepCancelled(
         sweep_id=row.id,

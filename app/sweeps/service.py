@@ -240,6 +240,7 @@ async def submit_once(
             config=config,
             name=request.name,
             quota=quota,
+            settings=settings,
         )
         created = SweepCreated(
             sweep_id=row.id,
@@ -397,6 +398,7 @@ async def submit_row_backtest(
         config=config,
         name=config.get("name"),
         quota=quota,
+        settings=settings,
     )
     return RowBacktestCreated(
         task_id=created.id, status=created.status, created_at=created.created_at
