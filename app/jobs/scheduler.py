@@ -114,7 +114,7 @@ def pick_order(
     (pure: the fair-order rules above, without the database)."""
     state = {u.user_id: u for u in users}
     chosen: list[uuid.UUID] = []
-    for _ in range(slots):
+    for turn in range(slots):
         ready = [u for u in state.values() if _eligible(u, settings)]
         if not ready:
             break
@@ -126,7 +126,8 @@ def pick_order(
             is_admin=user.is_admin,
             queued=user.queued - 1,
             active=user.active + 1,
-            last_dispatched_at=now,
+            # Later turns of one dispatch count as later: round-robin within it.
+            last_dispatched_at=now + dt.timedelta(microseconds=turn),
         )
     return chosen
 
@@ -155,10 +156,12 @@ async def dispatch(
         return result
     users = await jobs_repo.queue_users(session)
     promoted: list[uuid.UUID] = []
-    for user_id in pick_order(users, settings, min(room, MAX_PER_DISPATCH), now):
+    order = pick_order(users, settings, min(room, MAX_PER_DISPATCH), now)
+    for turn, user_id in enumerate(order):
         job_id = await jobs_repo.next_queued(session, user_id)
+        at = now + dt.timedelta(microseconds=turn)  # the round-robin's order
         if job_id is not None and await jobs_repo.mark_dispatched(
-            session, job_id, now=now
+            session, job_id, now=at
         ):
             promoted.append(job_id)
     await session.commit()
