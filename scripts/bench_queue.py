@@ -273,7 +273,10 @@ async def run(args: argparse.Namespace) -> None:
         f"CPU: server {child.ru_utime + child.ru_stime:.1f} s, this script "
         f"{time.process_time():.1f} s; load average {os.getloadavg()}"
     )
-    shutil.rmtree(root, ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        print(f"kept: {root}")
 
 
 def main() -> None:
@@ -284,6 +287,7 @@ def main() -> None:
     parser.add_argument("--pro-jobs", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--keep", action="store_true", help="keep the server files")
     asyncio.run(run(parser.parse_args()))
 
 
