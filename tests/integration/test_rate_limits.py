@@ -202,8 +202,7 @@ async def test_submit_over_active_cap_is_queued_not_refused(
     user_factory: UserFactory,
     auth_headers: Headers,
 ) -> None:
-    """The concurrency cap no longer refuses: jobs over it wait as ``queued``
-    (no worker runs here, so one job is dispatched and the rest wait)."""
+    """The concurrency cap no longer refuses: jobs over it wait as ``queued``."""
     settings = limit_settings(test_settings, rules={"active_jobs": {"free": 2}})
     user = await user_factory()
     async with client_for(app_on_session(settings, session)) as client:
@@ -215,14 +214,15 @@ async def test_submit_over_active_cap_is_queued_not_refused(
         ]  # fmt: skip
 
     assert [r.status_code for r in responses] == [200] * 4
-    assert [r.json()["status"] for r in responses] == ["pending"] + ["queued"] * 3
-    assert [s["status"] for s in statuses] == ["pending"] + ["queued"] * 3
-    # One job is dispatched (pending) ahead of them; the queue is in submission
-    # order (same cost). Exact positions are the embedded test's (a fresh database).
+    # The cap's 2 are dispatched (pending: no worker here), the other 2 wait.
+    assert [r.json()["status"] for r in responses] == ["pending"] * 2 + ["queued"] * 2
+    assert [s["status"] for s in statuses] == ["pending"] * 2 + ["queued"] * 2
+    # Dispatched jobs are ahead of them; the queue is in submission order (same
+    # cost). Exact positions are the embedded test's (a fresh database).
     positions = [s["queue_position"] for s in statuses]
-    assert positions[0] is None
-    assert 2 <= positions[1] < positions[2] < positions[3]
-    assert all(s["eta_seconds"] > 0 for s in statuses[1:])
+    assert positions[:2] == [None, None]
+    assert 3 <= positions[2] < positions[3]
+    assert all(s["eta_seconds"] > 0 for s in statuses[2:])
 
 
 async def test_submit_waiting_cap_is_429_with_rate_limit_headers(
