@@ -227,7 +227,7 @@ async def _fairness(
     B's was accepted: it waits for at most the one dispatched job and the runs in
     progress, not for A's backlog."""
     a, b = server.make_user(), server.make_user()
-    set_tier(a.user_id)
+    set_tier(a.id)
     async with server.client(a) as http_a, server.client(b) as http_b:
         a_created = [await http_a.post("/v1/backtest", json=JOB) for _ in range(a_jobs)]
         assert {r.status_code for r in a_created} == {200}
