@@ -46,6 +46,7 @@ JOB: dict[str, Any] = {
 }
 RULES = {
     "auth_ip": "10000/minute",
+    "api": "100000/minute",  # the tests poll statuses often
     "submit": {"free": "1000/hour", "pro": "1000/hour"},
     "active_jobs": {"free": 2, "pro": 10},
     "waiting_jobs": {"free": 4, "pro": 200},

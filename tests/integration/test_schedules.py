@@ -227,10 +227,22 @@ async def test_a_refused_run_is_recorded_on_the_schedule(
     schedule, user = due_schedule
     # The free tier's waiting backstop, full (over the concurrency cap a run would
     # only wait as queued; at the backstop it is refused).
-    waiting = settings.rate_limits.waiting_jobs["free"]
+    # (The sweep dispatches the cap's worth first, then fires the schedule.)
+    waiting = (
+        settings.rate_limits.waiting_jobs["free"]
+        + settings.rate_limits.active_jobs["free"]
+    )
     async with AsyncSession(engine) as s:
         for _ in range(waiting):
-            s.add(Job(user_id=user.id, kind="backtest", config=CONFIG, status="queued"))
+            s.add(  # older than the hourly window: only the backstop refuses
+                Job(
+                    user_id=user.id,
+                    kind="backtest",
+                    config=CONFIG,
+                    status="queued",
+                    created_at=utcnow() - dt.timedelta(hours=2),
+                )
+            )
         await s.commit()
     await _sweep(engine, settings)
     async with AsyncSession(engine) as s:
