@@ -39,9 +39,10 @@ from app.backtests.schemas import (
 from app.db.models.idempotency import IDEMPOTENCY_KEY_MAX_LENGTH
 from app.jobs import idempotency, relay
 from app.jobs import service as jobs
-from app.jobs.deps import SubmissionQuotaDep, viewed_job
+from app.jobs.deps import SubmissionQuotaDep, queue_estimate_of, viewed_job
 from app.jobs.progress import get_bus
 from app.jobs.repository import JobSort, JobView
+from app.jobs.scheduler import QueueEstimate
 
 router = APIRouter(prefix="/backtest", tags=["backtests"])
 KIND = service.KIND
@@ -55,7 +56,9 @@ _CACHE_DOC = (
     " Once completed the response is immutable: it carries an `ETag` and "
     "`Cache-Control: immutable`, and `If-None-Match` gets a 304."
 )
-StatusFilter = Literal["pending", "running", "completed", "failed", "cancelled"]
+StatusFilter = Literal[
+    "queued", "pending", "running", "completed", "failed", "cancelled"
+]  # fmt: skip
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
@@ -68,7 +71,7 @@ IdempotencyKeyHeader = Annotated[
 ]
 
 
-def _status_body(row: JobView) -> BacktestStatus:
+def _status_body(row: JobView, queue: QueueEstimate | None) -> BacktestStatus:
     return BacktestStatus(
         task_id=row.id,
         name=row.name,
@@ -83,6 +86,8 @@ def _status_body(row: JobView) -> BacktestStatus:
         completed_at=row.completed_at,
         error=row.error,
         metrics=row.metrics,
+        queue_position=None if queue is None else queue.position,
+        eta_seconds=None if queue is None else queue.eta_seconds,
     )
 
 
@@ -196,7 +201,7 @@ async def get_backtest(
     # Serialised here by pydantic-core (the response model documents the shape):
     # FastAPI would otherwise validate the model a second time on the way out.
     return Response(
-        _status_body(row).model_dump_json(),
+        _status_body(row, queue_estimate_of(request)).model_dump_json(),
         media_type="application/json",
         headers=dict(response.headers),
     )
@@ -342,6 +347,7 @@ async def cancel_backtest(
         task_id=task_id,
         kind=KIND,
         bus=get_bus(settings.redis_url),
+        settings=settings,
     )
     return CancelResponse(
         task_id=row.id,

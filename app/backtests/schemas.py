@@ -66,8 +66,10 @@ IsoDateTime = Annotated[
     dt.datetime, BeforeValidator(_iso_datetime_only), AfterValidator(_as_utc)
 ]
 
-Status = Literal["pending", "running", "completed", "failed", "cancelled"]
-ACTIVE_STATUSES: frozenset[str] = frozenset({"pending", "running"})
+Status = Literal[
+    "queued", "pending", "running", "completed", "failed", "cancelled"
+]  # fmt: skip
+ACTIVE_STATUSES: frozenset[str] = frozenset({"queued", "pending", "running"})
 
 
 _REQUEST_EXAMPLE: JsonDict = {
@@ -538,6 +540,18 @@ class BacktestStatus(BaseModel):
     completed_at: dt.datetime | None = None
     error: str | None = None
     metrics: dict[str, bool | float | int | DataCoverage | None] | None = None
+    queue_position: int | None = Field(
+        default=None,
+        ge=1,
+        description="While `queued`: about how many jobs start before this one, "
+        "plus one (1 = next); null otherwise. An estimate (README, Scheduling).",
+    )
+    eta_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="While `queued`: the estimated wait before it starts "
+        "(position × mean run time / running jobs); null otherwise.",
+    )
 
 
 class TradeOut(BaseModel):

@@ -129,7 +129,7 @@ async def submit_once(
             session, user=user, request=request, settings=settings, quota=quota
         )
         created = BacktestCreated(
-            task_id=row.id, status="pending", created_at=row.created_at
+            task_id=row.id, status=row.status, created_at=row.created_at
         )
         return created.model_dump(mode="json")
 

@@ -40,6 +40,11 @@ _DEFAULT_SUBMIT: dict[TierName, str] = {
     "enterprise": "1000/hour",
 }
 _DEFAULT_ACTIVE_JOBS: dict[TierName, int] = {"free": 2, "pro": 10, "enterprise": 50}
+_DEFAULT_WAITING_JOBS: dict[TierName, int] = {
+    "free": 20,
+    "pro": 200,
+    "enterprise": 2000,
+}
 _DEFAULT_SWEEP_COMBINATIONS: dict[TierName, int] = {
     "free": 100,
     "pro": 5_000,
@@ -65,7 +70,10 @@ class RateLimitRules(BaseModel):
     their defaults, e.g. ``RATE_LIMITS='{"submit": {"free": "20/hour"}}'``).
 
     * ``submit``: accepted ``POST /v1/backtest`` per user and rolling window, by tier.
-    * ``active_jobs``: pending + running jobs a user may have at once, by tier.
+    * ``active_jobs``: pending + running jobs a user may have at once, by tier;
+      submissions over it wait as ``queued`` (``app.jobs.scheduler``).
+    * ``waiting_jobs``: queued jobs a user may have at once, by tier; a submission
+      over it is refused (429), the queue's backstop.
     * ``sweep_combinations``: combinations one parameter sweep may have (its grid's
       full product, before invalid ones are dropped), by tier.
     * ``api``: every other authenticated request, per user.
@@ -88,6 +96,9 @@ class RateLimitRules(BaseModel):
     sweep_combinations: dict[TierName, int] = Field(
         default_factory=lambda: dict(_DEFAULT_SWEEP_COMBINATIONS)
     )
+    waiting_jobs: dict[TierName, int] = Field(
+        default_factory=lambda: dict(_DEFAULT_WAITING_JOBS)
+    )
     api: str = "600/minute"
     auth_ip: str = "10/minute"
     login_failures: str = "5 per 15 minutes"
@@ -103,6 +114,11 @@ class RateLimitRules(BaseModel):
     def _active_defaults(cls, value: Any) -> Any:
         return {**_DEFAULT_ACTIVE_JOBS, **value} if isinstance(value, dict) else value
 
+    @field_validator("waiting_jobs", mode="before")
+    @classmethod
+    def _waiting_defaults(cls, value: Any) -> Any:
+        return {**_DEFAULT_WAITING_JOBS, **value} if isinstance(value, dict) else value
+
     @field_validator("sweep_combinations", mode="before")
     @classmethod
     def _sweep_defaults(cls, value: Any) -> Any:
@@ -115,11 +131,13 @@ class RateLimitRules(BaseModel):
     def _check_submit(cls, value: dict[TierName, str]) -> dict[TierName, str]:
         return {tier: _check_rule(rule) for tier, rule in value.items()}
 
-    @field_validator("active_jobs", "sweep_combinations")
+    @field_validator("active_jobs", "sweep_combinations", "waiting_jobs")
     @classmethod
     def _check_active(cls, value: dict[TierName, int]) -> dict[TierName, int]:
         if any(cap < 1 for cap in value.values()):
-            raise ValueError("active_jobs and sweep_combinations caps must be >= 1")
+            raise ValueError(
+                "active_jobs, waiting_jobs and sweep_combinations caps must be >= 1"
+            )
         return value
 
     @field_validator("api", "auth_ip", "login_failures", "login_failures_account")
@@ -176,6 +194,14 @@ class Settings(BaseSettings):
     # Celery soft limit (the task fails cleanly) and hard limit (the process is killed).
     task_soft_time_limit_seconds: int = Field(default=600, ge=5, le=3600)
     task_time_limit_seconds: int = Field(default=660, ge=10, le=3660)
+    # The scheduler (app.jobs.scheduler) keeps at most this many dispatched jobs
+    # waiting in the broker (``pending``: sent, not claimed yet). Small, so a newly
+    # queued job of another user overtakes a deep backlog: it waits behind at most
+    # this many jobs plus the runs in progress. Workers claim one, the claim
+    # dispatches the next, so 1 keeps every worker busy.
+    queue_dispatch_ahead: int = Field(default=1, ge=1, le=1000)
+    # The run time assumed for a queue ETA before any job has finished (seconds).
+    queue_default_run_seconds: float = Field(default=10.0, gt=0, le=3600)
     # A job that crashed its worker this many times is failed instead of re-run.
     max_attempts: int = Field(default=3, ge=1, le=10)
     # A running job's heartbeat is refreshed at least this often...

@@ -65,7 +65,13 @@ def create_celery(settings: Settings) -> Celery:
         # and their late acks are harmless if lost (a re-delivery finds the job
         # finished and skips it). Explicit: Celery plans to flip the default.
         worker_cancel_long_running_tasks_on_connection_loss=False,
-        broker_transport_options={"visibility_timeout": hard + 300},
+        broker_transport_options={
+            "visibility_timeout": hard + 300,
+            # The in-memory transport (embedded mode) polls for messages (1 s by
+            # default): a job dispatched when a slot frees would idle the slot that
+            # long. Redis blocks on BRPOP instead and ignores this.
+            **({} if settings.redis_url else {"polling_interval": 0.05}),
+        },
         # Fail fast when Redis is down: the API answers 503 instead of hanging.
         broker_connection_timeout=2,
         redis_socket_connect_timeout=2,

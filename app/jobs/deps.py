@@ -24,6 +24,14 @@ from app.core.rate_limit import Decision
 from app.jobs import service
 from app.jobs.quotas import SubmissionQuota
 from app.jobs.repository import JobView
+from app.jobs.scheduler import QueueEstimate
+
+QUEUE_STATE_KEY = "queue_estimate"
+
+
+def queue_estimate_of(request: Request) -> QueueEstimate | None:
+    """The queue position and wait ``viewed_job`` estimated (queued jobs only)."""
+    return getattr(request.state, QUEUE_STATE_KEY, None)
 
 
 async def get_submission_quota(
@@ -59,6 +67,11 @@ def viewed_job(kind: str) -> Callable[..., Awaitable[JobView]]:
                 settings=request.app.state.settings,
                 revocations=revocations_of(request.app),
             )
+            if row is not None and viewer is not None:
+                estimate = await service.queue_estimate(
+                    connection, row, request.app.state.settings
+                )
+                setattr(request.state, QUEUE_STATE_KEY, estimate)
         await enforce_api_limit(request, viewer, limiter_of(request.app))
         if row is None:
             raise service.not_found(kind, task_id)

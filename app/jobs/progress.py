@@ -337,6 +337,9 @@ class ProgressMessage(BaseModel):
     eta_seconds: float | None = None
     trades_executed: int = 0
     message: str | None = None
+    # While ``queued``: the estimated position (1 = next) and ``eta_seconds`` is the
+    # estimated wait (app.jobs.scheduler); null otherwise.
+    queue_position: int | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -371,15 +374,24 @@ class ProgressMessage(BaseModel):
         )
 
     @classmethod
-    def of_row(cls, row: JobView) -> ProgressMessage:
-        """The stored state of a job (sent first on connect, and when polling)."""
+    def of_row(
+        cls,
+        row: JobView,
+        *,
+        queue_position: int | None = None,
+        queue_eta_seconds: float | None = None,
+    ) -> ProgressMessage:
+        """The stored state of a job (sent first on connect, and when polling);
+        a queued job's estimated position and wait when given."""
+        eta = 0.0 if row.status in TERMINAL_STATUSES else queue_eta_seconds
         return cls(
             status=row.status,
             progress=row.progress,
             current_date=row.current_date,
-            eta_seconds=0.0 if row.status in TERMINAL_STATUSES else None,
+            eta_seconds=eta,
             trades_executed=row.trades_executed,
             message=row.error,
+            queue_position=queue_position,
         )
 
     @classmethod

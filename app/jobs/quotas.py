@@ -1,6 +1,8 @@
-"""Submission quotas, for every kind of job (each job counts as one submission and
-one active job, whatever its kind): the per-tier cap on active jobs and the per-tier
-rolling-window limit on accepted submissions (``settings.rate_limits``).
+"""Submission quotas, for every kind of job (each job counts as one submission,
+whatever its kind): the per-tier cap on *waiting* (queued) jobs and the per-tier
+rolling-window limit on accepted submissions (``settings.rate_limits``). The per-tier
+cap on *running* jobs (``active_jobs``) does not refuse anything: jobs over it wait
+as ``queued`` (``app.jobs.scheduler``).
 
 ``reserve`` runs inside the submission's transaction, after the request has been
 validated and before the job row is inserted, so an invalid request (400) or a refused
@@ -8,7 +10,7 @@ one (429) consumes nothing. It first locks the user's row (``SELECT ... FOR UPDA
 a user's submissions are serialised across API processes until the job row commits,
 which makes both counts exact. Then, in order:
 
-1. active (pending + running) jobs ≥ the tier's cap → 429;
+1. queued jobs ≥ the tier's ``waiting_jobs`` backstop → 429;
 2. jobs created in the window (database) ≥ the limit → 429. This costs one indexed
    query and keeps the limit exact after a Redis outage, when Redis has not seen the
    submissions admitted through the fallback;
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -37,7 +40,7 @@ import limits
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings, TierName
-from app.core.errors import RateLimited, ServiceUnavailable
+from app.core.errors import ServiceUnavailable
 from app.core.rate_limit import (
     RATE_LIMIT_FAIL_OPEN,
     Decision,
@@ -49,9 +52,7 @@ from app.core.rate_limit import (
 from app.db.base import utcnow
 from app.db.models import User
 from app.jobs import repository as jobs_repo
-
-# There is no telling when a running job ends; clients are asked to look again soon.
-ACTIVE_JOBS_RETRY_SECONDS = 10
+from app.jobs import scheduler
 
 
 def _ignore(_: Decision) -> None:
@@ -74,7 +75,7 @@ class SubmissionQuota:
         tier: TierName = user.tier  # type: ignore[assignment]
         rules = self.limiter.rules
         await jobs_repo.lock_user(session, user.id)
-        await self._check_active(session, user, tier, rules.active_jobs[tier])
+        await self._check_waiting(session, user, tier, rules.waiting_jobs[tier])
         item = parse_rule(rules.submit[tier])
         from_db = await self._database_window(session, user, item)
         if not from_db.allowed:
@@ -108,18 +109,31 @@ class SubmissionQuota:
             self._taken = None
             await self.limiter.refund(rule, "submit", user_id)
 
-    async def _check_active(
+    async def _check_waiting(
         self, session: AsyncSession, user: User, tier: str, cap: int
     ) -> None:
-        active = await jobs_repo.count_active(session, user.id)
-        if active < cap:
+        """The queue's backstop: at most ``cap`` queued jobs per user. Refused
+        like every other limit: 429, ``Retry-After`` and the rate-limit headers of
+        this limit (``RateLimit-Policy: <cap>;w=<Retry-After>``)."""
+        waiting = await jobs_repo.count_queued(session, user.id)
+        if waiting < cap:
             return
+        retry = scheduler.retry_after_seconds(
+            await jobs_repo.mean_run_seconds(session), self.settings
+        )
+        decision = Decision(
+            allowed=False,
+            limit=cap,
+            remaining=0,
+            window_seconds=retry,
+            reset_at=time.time() + retry - 0.5,
+        )
+        self.on_decision(decision)
         count_rejection(tier)
-        raise RateLimited(
-            f"Too many active jobs: the {tier} tier allows {cap} pending or "
-            f"running at a time and you have {active}. Wait for one to finish or "
-            "cancel one, then submit again.",
-            retry_after=ACTIVE_JOBS_RETRY_SECONDS,
+        raise decision.error(
+            f"Too many waiting jobs: the {tier} tier may have {cap} queued at a "
+            f"time and you have {waiting}. They start as running ones finish; "
+            f"retry in {decision.retry_after()} s or cancel one."
         )
 
     async def _database_window(

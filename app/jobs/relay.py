@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from app.accounts import service as users_service
 from app.accounts.sessions import revocations_of
@@ -38,6 +38,7 @@ from app.db.models import TERMINAL_STATUSES
 from app.jobs import registry, service
 from app.jobs import repository as jobs_repo
 from app.jobs.progress import ProgressMessage, get_bus
+from app.jobs.repository import JobView
 
 IDLE_CLOSE_SECONDS = 300.0
 POLL_SECONDS = 3.0
@@ -147,14 +148,15 @@ async def _serve(  # noqa: PLR0917 - one socket's whole context
             reason = f"at most {limit} connections per user"
             await websocket.close(code=CLOSE_TOO_MANY, reason=reason)
             return
-        state = ProgressMessage.of_row(row).frame()
+        async with read_connection(websocket.app.state.read_engine) as connection:
+            state = await _state_of(connection, row, settings)
         await websocket.send_json(state)
         if state["status"] in TERMINAL_STATUSES:
             await websocket.close(code=1000)
             return
         sessionmaker = websocket.app.state.sessionmaker
         relay = asyncio.create_task(
-            _relay(websocket, messages, sessionmaker, job_id, state)
+            _relay(websocket, messages, sessionmaker, job_id, state, settings)
         )
         listen = asyncio.create_task(_listen(websocket))
         done, pending = await asyncio.wait(
@@ -176,20 +178,36 @@ async def _nothing() -> AsyncIterator[dict[str, Any]]:
     yield  # an empty async iterator (a malformed id subscribes to nothing)
 
 
+async def _state_of(
+    reader: AsyncSession | AsyncConnection, row: JobView, settings: Settings
+) -> dict[str, Any]:
+    """The stored state as a frame; a queued job's with its queue position and
+    estimated wait (re-estimated at every poll)."""
+    queue = await service.queue_estimate(reader, row, settings)
+    if queue is None:
+        return ProgressMessage.of_row(row).frame()
+    return ProgressMessage.of_row(
+        row, queue_position=queue.position, queue_eta_seconds=queue.eta_seconds
+    ).frame()
+
+
 async def _read_state(
-    sessionmaker: async_sessionmaker[AsyncSession], job_id: uuid.UUID
+    sessionmaker: async_sessionmaker[AsyncSession],
+    job_id: uuid.UUID,
+    settings: Settings,
 ) -> dict[str, Any] | None:
     async with sessionmaker() as session:
         row = await jobs_repo.get(session, job_id)
-        return None if row is None else ProgressMessage.of_row(row).frame()
+        return None if row is None else await _state_of(session, row, settings)
 
 
-async def _relay(
+async def _relay(  # noqa: PLR0917 - one socket's whole context
     websocket: WebSocket,
     messages: AsyncIterator[dict[str, Any]],
     sessionmaker: async_sessionmaker[AsyncSession],
     job_id: uuid.UUID,
     last_sent: dict[str, Any],
+    settings: Settings,
 ) -> None:
     last_news = time.monotonic()
     iterator = aiter(messages)
@@ -207,7 +225,7 @@ async def _relay(
                 )
                 next_message = None
             except TimeoutError:
-                polled = await _read_state(sessionmaker, job_id)
+                polled = await _read_state(sessionmaker, job_id, settings)
                 if polled is None:
                     await websocket.close(code=CLOSE_NOT_FOUND, reason="job deleted")
                     return

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Select,
     and_,
     bindparam,
+    case,
     func,
     inspect,
     or_,
@@ -29,7 +30,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.db.base import utcnow
-from app.db.models import ACTIVE_STATUSES, Job, JobStatus, User
+from app.db.models import ACTIVE_STATUSES, OPEN_STATUSES, Job, JobStatus, User
 
 JobSort = Literal[
     "created_at", "-created_at", "total_return", "-total_return",
@@ -42,6 +43,7 @@ _SORT_COLUMNS = {
     "name": Job.name,
 }
 _ACTIVE = [s.value for s in ACTIVE_STATUSES]
+_OPEN = [s.value for s in OPEN_STATUSES]
 
 
 async def create(
@@ -51,8 +53,17 @@ async def create(
     kind: str,
     config: dict[str, Any],
     name: str | None = None,
+    status: JobStatus = JobStatus.PENDING,
+    cost: float = 1.0,
 ) -> Job:
-    job = Job(user_id=user_id, kind=kind, config=config, name=name)
+    job = Job(
+        user_id=user_id,
+        kind=kind,
+        config=config,
+        name=name,
+        status=status.value,
+        cost=cost,
+    )
     session.add(job)
     await session.flush()
     return job
@@ -89,6 +100,8 @@ class JobView(Protocol):
 
     @property
     def id(self) -> uuid.UUID: ...
+    @property
+    def user_id(self) -> uuid.UUID: ...
     @property
     def name(self) -> str | None: ...
     @property
@@ -296,7 +309,8 @@ async def list_stale(
         Job.heartbeat_at < heartbeat_before
     )
     pending_stale = (Job.status == JobStatus.PENDING.value) & (
-        func.coalesce(Job.enqueued_at, Job.created_at) < enqueued_before
+        func.coalesce(Job.enqueued_at, Job.dispatched_at, Job.created_at)
+        < enqueued_before
     )
     query = (
         select(Job)
@@ -373,13 +387,13 @@ async def mark_failed(
         "error": error,
         "completed_at": now or utcnow(),
     }
-    conditions = [Job.status.in_(_ACTIVE), *_claimed_by(claim_token)]
+    conditions = [Job.status.in_(_OPEN), *_claimed_by(claim_token)]
     return await _guarded_update(session, job_id, conditions, values)
 
 
 async def request_cancel(session: AsyncSession, job_id: uuid.UUID) -> bool:
-    """Flag an active job for cancellation (the worker polls the flag)."""
-    conditions = [Job.status.in_(_ACTIVE)]
+    """Flag an open job for cancellation (the worker polls the flag)."""
+    conditions = [Job.status.in_(_OPEN)]
     values = {"cancel_requested": True}
     return await _guarded_update(session, job_id, conditions, values)
 
@@ -400,7 +414,7 @@ async def mark_cancelled(
         "completed_at": now or utcnow(),
     }
     state = (
-        Job.status.in_(_ACTIVE)
+        Job.status.in_(_OPEN)
         if from_status is None
         else Job.status == from_status.value
     )
@@ -442,3 +456,183 @@ async def recent_creations(
         .limit(limit)
     )
     return list(await session.scalars(query))
+
+
+# --- the queue (app.jobs.scheduler) -------------------------------------------------
+
+_QUEUED = JobStatus.QUEUED.value
+_PENDING = JobStatus.PENDING.value
+# pg_advisory_xact_lock key of the dispatcher ("jobsdisp" as a 64-bit integer).
+_DISPATCH_LOCK_KEY = 0x6A6F627364697370
+
+
+@dataclass(frozen=True, slots=True)
+class QueueUser:
+    """A user with queued jobs, as the dispatcher sees them."""
+
+    user_id: uuid.UUID
+    tier: str
+    is_admin: bool
+    queued: int
+    active: int
+    last_dispatched_at: dt.datetime | None
+
+
+async def lock_dispatcher(session: AsyncSession) -> None:
+    """One dispatcher at a time, across API processes and workers, until the
+    transaction ends. PostgreSQL: a transaction-scoped advisory lock. SQLite: a
+    no-op ``UPDATE`` takes the database write lock (as ``lock_user`` does)."""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(
+            update(Job).where(Job.id.is_(None)).values(status=Job.status)
+        )
+        return
+    await session.execute(select(func.pg_advisory_xact_lock(_DISPATCH_LOCK_KEY)))
+
+
+async def count_pending(session: AsyncSession) -> int:
+    """Jobs sent to the broker and not claimed yet, of every user."""
+    query = select(func.count()).where(Job.status == _PENDING)
+    return int(await session.scalar(query) or 0)
+
+
+async def queue_users(session: AsyncSession) -> list[QueueUser]:
+    """Every user with at least one queued job: tier, queued and active (pending +
+    running) counts, and when one of their jobs was last dispatched."""
+    waiting = select(Job.user_id).where(Job.status == _QUEUED).distinct()
+    is_queued = func.sum(case((Job.status == _QUEUED, 1), else_=0))
+    is_active = func.sum(case((Job.status.in_(_ACTIVE), 1), else_=0))
+    query = (
+        select(
+            Job.user_id,
+            User.tier,
+            User.is_admin,
+            is_queued,
+            is_active,
+            func.max(Job.dispatched_at),
+        )
+        .join(User, User.id == Job.user_id)
+        .where(Job.user_id.in_(waiting))
+        .group_by(Job.user_id, User.tier, User.is_admin)
+    )
+    rows = (await session.execute(query)).all()
+    return [
+        QueueUser(
+            user_id=r[0],
+            tier=r[1],
+            is_admin=bool(r[2]),
+            queued=int(r[3] or 0),
+            active=int(r[4] or 0),
+            last_dispatched_at=r[5],
+        )
+        for r in rows
+    ]
+
+
+def _queue_order() -> list[ColumnElement[Any]]:
+    """A user's own queued jobs: cheapest first, then oldest, then id."""
+    return [Job.cost.asc(), Job.created_at.asc(), Job.id.asc()]
+
+
+async def next_queued(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID | None:
+    query = (
+        select(Job.id)
+        .where(Job.user_id == user_id, Job.status == _QUEUED)
+        .order_by(*_queue_order())
+        .limit(1)
+    )
+    return cast("uuid.UUID | None", await session.scalar(query))
+
+
+async def mark_dispatched(
+    session: AsyncSession, job_id: uuid.UUID, *, now: dt.datetime
+) -> bool:
+    """``queued → pending`` (its turn came); False if it was cancelled meanwhile."""
+    conditions = [Job.status == _QUEUED, Job.cancel_requested.is_(False)]
+    values = {"status": _PENDING, "dispatched_at": now, "enqueued_at": None}
+    return await _guarded_update(session, job_id, conditions, values)
+
+
+async def undispatch(session: AsyncSession, job_id: uuid.UUID) -> bool:
+    """``pending → queued`` for a job whose message could not be sent (no worker
+    can have claimed it: it has no message)."""
+    conditions = [Job.status == _PENDING, Job.claim_token.is_(None)]
+    values = {"status": _QUEUED, "dispatched_at": None}
+    return await _guarded_update(session, job_id, conditions, values)
+
+
+async def count_queued(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """Queued jobs of a user, of every kind (the waiting backstop)."""
+    query = select(func.count()).where(Job.user_id == user_id, Job.status == _QUEUED)
+    return int(await session.scalar(query) or 0)
+
+
+Reader = AsyncSession | AsyncConnection
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    """What a queue position estimate needs about the queue around one job."""
+
+    own_ahead: int  # the owner's queued jobs dispatched before this one
+    others: list[int]  # queued counts of every other user with queued jobs
+    pending: int  # dispatched, not claimed yet (they start first)
+    running: int
+    mean_run_seconds: float | None  # of recently finished runs
+
+
+async def queue_snapshot(
+    reader: Reader, job: JobView, user_id: uuid.UUID
+) -> QueueSnapshot:
+    cost = await reader.scalar(select(Job.cost).where(Job.id == job.id))
+    ahead = (
+        (Job.cost < cost)
+        | ((Job.cost == cost) & (Job.created_at < job.created_at))
+        | ((Job.cost == cost) & (Job.created_at == job.created_at) & (Job.id < job.id))
+    )
+    own_ahead = await reader.scalar(
+        select(func.count()).where(
+            Job.user_id == user_id, Job.status == _QUEUED, Job.id != job.id, ahead
+        )
+    )
+    others = (
+        await reader.execute(
+            select(func.count())
+            .where(Job.status == _QUEUED, Job.user_id != user_id)
+            .group_by(Job.user_id)
+        )
+    ).scalars()
+    counted = await reader.execute(
+        select(Job.status, func.count())
+        .where(Job.status.in_(_ACTIVE))
+        .group_by(Job.status)
+    )
+    states = {str(status): int(n) for status, n in counted.all()}
+    return QueueSnapshot(
+        own_ahead=int(own_ahead or 0),
+        others=[int(n) for n in others],
+        pending=int(states.get(_PENDING, 0)),
+        running=int(states.get(JobStatus.RUNNING.value, 0)),
+        mean_run_seconds=await mean_run_seconds(reader),
+    )
+
+
+async def mean_run_seconds(reader: Reader, *, sample: int = 50) -> float | None:
+    """Mean wall time (started → completed) of the last ``sample`` completed jobs."""
+    recent = (
+        select(Job.started_at, Job.completed_at)
+        .where(
+            Job.status == JobStatus.COMPLETED.value,
+            Job.started_at.is_not(None),
+            Job.completed_at.is_not(None),
+        )
+        .order_by(Job.completed_at.desc())
+        .limit(sample)
+    )
+    rows = (await reader.execute(recent)).all()
+    spans = [
+        (done - start).total_seconds()
+        for start, done in rows
+        if start is not None and done is not None
+    ]
+    return sum(spans) / len(spans) if spans else None

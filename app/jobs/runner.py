@@ -41,9 +41,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings, get_settings
 from app.core.outages import unavailable_dependency
+from app.core.queue import enqueue_job
 from app.db.models import Job, JobStatus
 from app.db.session import create_engine, create_sessionmaker
-from app.jobs import notify, registry
+from app.jobs import notify, registry, scheduler
 from app.jobs import repository as jobs_repo
 from app.jobs.progress import Message, ProgressBus, ProgressMessage, get_bus
 from app.jobs.registry import Completion, JobCancelled, JobFailed, RunContext
@@ -153,6 +154,7 @@ def execute(job_id_text: str, *, claim_token: str) -> str:
         return "failed"
     bound = bound.bind(kind=row.kind, user_id=str(row.user_id), attempt=row.attempts)
     bound.info("job.started")
+    dispatch_next()  # claimed: room in the broker queue for the next queued job
     reporter = _Reporter(db, bus, settings, job_id, claim_token)
     reporter.publish(0.0, None, 0, force=True)
     context = RunContext(
@@ -179,6 +181,20 @@ def execute(job_id_text: str, *, claim_token: str) -> str:
     bound.info("job.completed", work_done=completion.work_done)
     _notify(db, job_id, saved)
     return "completed"
+
+
+def dispatch_next() -> None:
+    """Run the queue's dispatcher (``app.jobs.scheduler``) after a slot changed
+    hands (a claim, a finished run); never fails the job."""
+    settings = worker_settings()
+    try:
+        _db(settings).run(
+            lambda s: scheduler.dispatch_quietly(
+                s, settings=settings, enqueue=enqueue_job
+            )
+        )
+    except Exception:
+        log.exception("queue.dispatch_failed")
 
 
 def fail_job(job_id_text: str, *, claim_token: str, reason: str) -> None:

@@ -14,7 +14,6 @@ import datetime as dt
 import uuid
 from typing import Any
 
-import anyio
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -26,7 +25,7 @@ from app.core.metrics import BACKTEST_REQUESTS
 from app.core.outages import unavailable_dependency
 from app.core.queue import enqueue_job
 from app.db.models import TERMINAL_STATUSES, Job, JobStatus, User
-from app.jobs import registry
+from app.jobs import registry, scheduler
 from app.jobs import repository as jobs_repo
 from app.jobs.progress import ProgressBus, ProgressMessage
 from app.jobs.quotas import SubmissionQuota
@@ -46,49 +45,57 @@ async def submit(
     settings: Settings | None = None,
 ) -> Job:
     """Admit (``quota``: call this after validating, so a 400 costs no quota), store
-    and queue one job of ``kind``. The registered submission checks (e.g. a
-    ``callback_url`` the service may call) run first, before any quota is taken. A
-    submission that fails after admission (an error storing the row, a queue
-    outage) leaves no row and gives its quota back."""
+    it as ``queued`` and let the dispatcher schedule it. The registered submission
+    checks (e.g. a ``callback_url`` the service may call) run first, before any
+    quota is taken. A submission that fails after admission (an error storing the
+    row, a queue outage) leaves no row and gives its quota back."""
     for check in registry.submission_checks():
         await check(session, user, kind, config, settings or get_settings())
     if quota is not None:
         await quota.reserve(session, user=user)
     try:
         row = await jobs_repo.create(
-            session, user_id=user.id, kind=kind, config=config, name=name
+            session,
+            user_id=user.id,
+            kind=kind,
+            config=config,
+            name=name,
+            status=JobStatus.QUEUED,
+            cost=scheduler.estimate_cost(config),
         )
+        job_id = row.id
         await session.commit()
     except BaseException:
         if quota is not None:
             await quota.refund()
         raise
+    # Accepted: the job waits as ``queued`` until the dispatcher gives it a slot
+    # (app.jobs.scheduler), maybe right now. If its own message cannot be sent (the
+    # broker is down) the submission is undone and the client gets 503, as before
+    # the queue existed; queued behind others, it simply waits.
     try:
-        await anyio.to_thread.run_sync(enqueue_job, row.id)
+        dispatched = await scheduler.dispatch(
+            session, settings=settings or get_settings(), enqueue=enqueue_job
+        )
     except Exception as exc:
-        # The row is committed but has no message: delete it, so nothing is left
-        # pending that nobody will run and the failed request is not in the
-        # history nor counted against the quota. An outage is the client's 503;
-        # anything else is a bug, logged as the 500 it becomes.
-        await _forget(session, row.id, quota)
-        BACKTEST_REQUESTS.labels(status="rejected").inc()
+        await session.rollback()
         if unavailable_dependency(exc) is None:
-            raise
-        raise ServiceUnavailable(
-            "The job queue is unavailable; try again shortly.", retry_after=5
-        ) from exc
-    try:
-        await jobs_repo.mark_enqueued(session, row.id)
-        await session.commit()
-    except Exception as exc:
-        # The job is stored and queued: it will run, so the client must hear 200,
-        # not a 503 that invites a duplicate. ``enqueued_at`` only times the
-        # sweeper's re-send, and a re-sent message for a claimed job is a no-op.
-        if unavailable_dependency(exc) is None:
+            await _forget(session, job_id, quota)
             raise
         logger.warning(
-            "mark_enqueued_failed", task_id=str(row.id), error=type(exc).__name__
+            "submit_dispatch_failed", task_id=str(job_id), error=type(exc).__name__
         )
+        dispatched = scheduler.Dispatched()
+    if job_id in dispatched.failed:
+        # The row is committed but has no message: delete it, so nothing is left
+        # that nobody will run and the failed request is not in the history nor
+        # counted against the quota.
+        await _forget(session, job_id, quota)
+        BACKTEST_REQUESTS.labels(status="rejected").inc()
+        raise ServiceUnavailable(
+            "The job queue is unavailable; try again shortly.", retry_after=5
+        ) from dispatched.error
+    await session.refresh(row)
     BACKTEST_REQUESTS.labels(status="submitted").inc()
     return row
 
@@ -188,6 +195,15 @@ async def history(
     )
 
 
+async def queue_estimate(
+    reader: AsyncSession | AsyncConnection, row: JobView, settings: Settings
+) -> scheduler.QueueEstimate | None:
+    """Position and estimated wait of a queued job (None for any other status)."""
+    if row.status != JobStatus.QUEUED.value:
+        return None
+    return await scheduler.estimate(reader, row, user_id=row.user_id, settings=settings)
+
+
 def require_completed(row: Job) -> None:
     if row.status != JobStatus.COMPLETED.value:
         label = registry.get(row.kind).label
@@ -206,10 +222,17 @@ def result_version(row: JobView) -> str | None:
 
 
 async def cancel_or_delete(
-    session: AsyncSession, *, user: User, task_id: str, kind: str, bus: ProgressBus
+    session: AsyncSession,
+    *,
+    user: User,
+    task_id: str,
+    kind: str,
+    bus: ProgressBus,
+    settings: Settings | None = None,
 ) -> tuple[Job, str]:
-    """Pending/running: cancel (a queued job never starts, a running one stops at its
-    next checkpoint). Finished: delete the job and its results. Idempotent."""
+    """Queued/pending/running: cancel (a queued or pending job never starts, a
+    running one stops at its next checkpoint). Finished: delete the job and its
+    results. Idempotent."""
     label = registry.get(kind).label
     row = await get_owned(session, user=user, task_id=task_id, kind=kind)
     if row.status in TERMINAL_STATUSES:
@@ -222,11 +245,18 @@ async def cancel_or_delete(
     # (or its next guarded write failing) at its next chunk and stops without saving.
     # Cancel it from the state it is in *now*, not as read above: a queued job may
     # have been claimed since, and the answer must say which it was.
-    for was in (JobStatus.PENDING, JobStatus.RUNNING):
+    for was in (JobStatus.QUEUED, JobStatus.PENDING, JobStatus.RUNNING):
         if await jobs_repo.mark_cancelled(session, row.id, from_status=was):
             await session.commit()
-            await bus.request_cancel(str(row.id))
+            if was is not JobStatus.QUEUED:  # a queued job has no message nor worker
+                await bus.request_cancel(str(row.id))
             bus.publish(str(row.id), ProgressMessage.cancelled(label).frame())
+            if was is not JobStatus.RUNNING:
+                # Its slot is free now (a running one frees it when its worker
+                # stops): the next queued job may go.
+                await scheduler.dispatch_quietly(
+                    session, settings=settings or get_settings(), enqueue=enqueue_job
+                )
             return row, _cancelled(label, started=was is JobStatus.RUNNING)
     # Someone else ended it first: it finished, or a concurrent DELETE cancelled it
     # (and maybe deleted it since: then it is gone, as for any later DELETE).

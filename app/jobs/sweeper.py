@@ -10,6 +10,9 @@ Redis restart that lost queued messages:
 * ``pending`` not (re)sent for ``PENDING_REQUEUE_SECONDS``: the message may be lost.
   Send it again; if the original is still queued, the second delivery finds the row
   already claimed and does nothing (guarded claim), so duplicates are harmless.
+* ``queued`` jobs are not stale: they wait for a slot by design. Each sweep runs the
+  queue's dispatcher (``app.jobs.scheduler``), which heals a dispatch missed
+  during an outage.
 * Idempotency keys older than ``IDEMPOTENCY_TTL_HOURS`` are deleted.
 """
 
@@ -27,7 +30,7 @@ from app.core.config import Settings
 from app.core.outages import unavailable_dependency
 from app.db.base import utcnow
 from app.db.models import Job, JobStatus
-from app.jobs import idempotency, notify, registry
+from app.jobs import idempotency, notify, registry, scheduler
 from app.jobs import repository as jobs_repo
 
 log = structlog.get_logger(__name__)
@@ -38,6 +41,7 @@ class SweepReport:
     requeued: int = 0
     failed: int = 0
     resent: int = 0
+    dispatched: int = 0
     expired_keys: int = 0
 
 
@@ -77,6 +81,10 @@ async def sweep(
             report.requeued += 1
         else:
             report.resent += 1
+    dispatched = await scheduler.dispatch_quietly(
+        session, settings=settings, enqueue=enqueue
+    )
+    report.dispatched = 0 if dispatched is None else len(dispatched.sent)
     report.expired_keys = await idempotency.purge_expired(session, settings=settings)
     await _run_hooks(session, settings, now)
     if report.requeued or report.failed or report.resent or report.expired_keys:

@@ -54,6 +54,8 @@ def run_job(self: Any, job_id: str) -> str:
         return outcome
     finally:
         BACKTEST_ACTIVE.dec()
+        if outcome != "retry":  # the job's slot is free: the next queued job may go
+            runner.dispatch_next()
         BACKTEST_REQUESTS.labels(status=outcome).inc()
         BACKTEST_DURATION.labels(status=outcome).observe(time.perf_counter() - started)
 

@@ -41,7 +41,9 @@ KIND = service.KIND
 MAX_RESULTS_PAGE = 500
 MAX_LIST_PAGE = 100
 MAX_OFFSET = 10_000_000
-StatusFilter = Literal["pending", "running", "completed", "failed", "cancelled"]
+StatusFilter = Literal[
+    "queued", "pending", "running", "completed", "failed", "cancelled"
+]  # fmt: skip
 SweepId = Annotated[str, Path(description="The sweep's `sweep_id` (UUID).")]
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -162,9 +164,10 @@ async def get_limits(user: CurrentUser, settings: SettingsDep) -> SweepLimits:
     responses=error_responses(401, 404),
 )
 async def get_sweep(
-    sweep_id: SweepId, session: SessionDep, user: CurrentUser
+    sweep_id: SweepId, session: SessionDep, user: CurrentUser, settings: SettingsDep
 ) -> SweepStatus:
     row = await _owned(session, user, sweep_id)
+    queue = await jobs.queue_estimate(session, row, settings)
     summary = await repository.get_summary(session, row.id)
     config = row.config
     return SweepStatus(
@@ -175,7 +178,8 @@ async def get_sweep(
         combinations=config["combinations"],
         skipped_combinations=config["skipped_combinations"],
         combinations_done=row.trades_executed,
-        eta_seconds=service.eta_seconds(row),
+        eta_seconds=service.eta_seconds(row) if queue is None else queue.eta_seconds,
+        queue_position=None if queue is None else queue.position,
         objective=config["objective"],
         request=config["request"],
         created_at=row.created_at,
@@ -205,6 +209,7 @@ async def cancel_sweep(
         task_id=sweep_id,
         kind=KIND,
         bus=get_bus(settings.redis_url),
+        settings=settings,
     )
     return SweepCancelled(
         sweep_id=row.id,

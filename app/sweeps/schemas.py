@@ -11,7 +11,9 @@ from pydantic.config import JsonDict
 
 from app.api.schemas import Schema
 
-Status = Literal["pending", "running", "completed", "failed", "cancelled"]
+Status = Literal[
+    "queued", "pending", "running", "completed", "failed", "cancelled"
+]  # fmt: skip
 
 # Objectives and their direction. ``max_drawdown`` is a negative fraction, so the
 # best drawdown (the smallest loss) is the HIGHEST value: "lower is better" of the
@@ -122,7 +124,17 @@ class SweepStatus(BaseModel):
     combinations: int
     skipped_combinations: int
     combinations_done: int
-    eta_seconds: float | None = None
+    eta_seconds: float | None = Field(
+        default=None,
+        description="Running: estimated time left; queued: estimated wait before "
+        "it starts; 0 once finished.",
+    )
+    queue_position: int | None = Field(
+        default=None,
+        ge=1,
+        description="While `queued`: about how many jobs start before this one, "
+        "plus one (1 = next); null otherwise.",
+    )
     objective: str
     request: dict[str, Any]
     created_at: dt.datetime

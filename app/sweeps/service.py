@@ -240,10 +240,11 @@ async def submit_once(
             config=config,
             name=request.name,
             quota=quota,
+            settings=settings,
         )
         created = SweepCreated(
             sweep_id=row.id,
-            status="pending",
+            status=row.status,
             combinations=config["combinations"],
             skipped_combinations=config["skipped_combinations"],
             created_at=row.created_at,
@@ -397,9 +398,10 @@ async def submit_row_backtest(
         config=config,
         name=config.get("name"),
         quota=quota,
+        settings=settings,
     )
     return RowBacktestCreated(
-        task_id=created.id, status="pending", created_at=created.created_at
+        task_id=created.id, status=created.status, created_at=created.created_at
     ).model_dump(mode="json")
 
 

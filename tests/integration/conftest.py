@@ -137,6 +137,10 @@ def test_settings(database_url: str) -> Settings:
         db_max_overflow=4,
         log_json=False,
         log_level="WARNING",
+        # No worker claims jobs in the shared test database: a pending row left by
+        # an earlier test must not hold back every later submission. The queue's
+        # own tests set 1 (the default) where they need it; caps still apply.
+        queue_dispatch_ahead=1000,
     )
 
 

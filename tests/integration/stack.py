@@ -677,7 +677,14 @@ class EmbeddedServer(LiveApi):
     """One API process in embedded mode: SQLite file and in-process worker in
     ``var_dir``, no DATABASE_URL and no REDIS_URL."""
 
-    def __init__(self, *, var_dir: Path, log_dir: Path, chunk_delay: float) -> None:
+    def __init__(
+        self,
+        *,
+        var_dir: Path,
+        log_dir: Path,
+        chunk_delay: float,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
         self.var_dir = var_dir
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -687,6 +694,7 @@ class EmbeddedServer(LiveApi):
                 "JWT_SECRET": uuid.uuid4().hex + uuid.uuid4().hex,
                 "TEST_ENGINE_CHUNK_DELAY_SECONDS": str(chunk_delay),
                 "RATE_LIMIT_ENABLED": "false",
+                **(extra_env or {}),
             }
         )
         self.log_dir = log_dir

@@ -221,6 +221,8 @@ async def test_broker_outage_costs_no_quota_and_leaves_no_row(
 async def test_fifty_parallel_submits_never_exceed_the_active_cap(
     limited: LimitedApi,
 ) -> None:
+    """Over the concurrency cap jobs wait (queued); only the hourly limit refuses,
+    and every refusal carries the rate-limit headers."""
     user = limited.make_user()
     async with limited.client(user) as http:
         responses = await asyncio.gather(
@@ -228,9 +230,20 @@ async def test_fifty_parallel_submits_never_exceed_the_active_cap(
         )
         statuses = [r.status_code for r in responses]
         assert set(statuses) <= {200, 429}, [r.text for r in responses]
-        active = await http.get("/v1/backtest/history", params={"status": "pending"})
-    assert statuses.count(200) == LIMITS["active_jobs"]["free"]  # type: ignore[index]
-    assert int(active.headers["X-Total-Count"]) == statuses.count(200)
+        counts = {
+            status: int(
+                (
+                    await http.get("/v1/backtest/history", params={"status": status})
+                ).headers["X-Total-Count"]
+            )
+            for status in ("queued", "pending", "running")
+        }
+    assert statuses.count(200) == SUBMIT_LIMIT
+    assert counts["pending"] + counts["running"] <= LIMITS["active_jobs"]["free"]  # type: ignore[index]
+    assert sum(counts.values()) <= statuses.count(200)
+    for refused in (r for r in responses if r.status_code == 429):
+        assert "Retry-After" in refused.headers
+        assert refused.headers["X-RateLimit-Limit"] == str(SUBMIT_LIMIT)
 
 
 # --- logins under attack -----------------------------------------------------------

@@ -196,23 +196,61 @@ async def test_submit_invalid_requests_consume_no_quota(
     assert [r.status_code for r in valid] == [200, 200]
 
 
-async def test_submit_active_jobs_cap_is_429_saying_so(
+async def test_submit_over_active_cap_is_queued_not_refused(
     test_settings: Settings,
     session: AsyncSession,
     user_factory: UserFactory,
     auth_headers: Headers,
 ) -> None:
+    """The concurrency cap no longer refuses: jobs over it wait as ``queued``."""
     settings = limit_settings(test_settings, rules={"active_jobs": {"free": 2}})
     user = await user_factory()
     async with client_for(app_on_session(settings, session)) as client:
-        responses = await _submit_many(client, auth_headers(user), 3)
+        responses = await _submit_many(client, auth_headers(user), 4)
+        statuses = [
+            (await client.get(f"/v1/backtest/{r.json()['task_id']}",
+                              headers=auth_headers(user))).json()
+            for r in responses
+        ]  # fmt: skip
 
-    assert [r.status_code for r in responses] == [200, 200, 429]
-    body = responses[2].json()
+    assert [r.status_code for r in responses] == [200] * 4
+    # The cap's 2 are dispatched (pending: no worker here), the other 2 wait.
+    assert [r.json()["status"] for r in responses] == ["pending"] * 2 + ["queued"] * 2
+    assert [s["status"] for s in statuses] == ["pending"] * 2 + ["queued"] * 2
+    # Dispatched jobs are ahead of them; the queue is in submission order (same
+    # cost). Exact positions are the embedded test's (a fresh database).
+    positions = [s["queue_position"] for s in statuses]
+    assert positions[:2] == [None, None]
+    assert 3 <= positions[2] < positions[3]
+    assert all(s["eta_seconds"] > 0 for s in statuses[2:])
+
+
+async def test_submit_waiting_cap_is_429_with_rate_limit_headers(
+    test_settings: Settings,
+    session: AsyncSession,
+    user_factory: UserFactory,
+    auth_headers: Headers,
+) -> None:
+    settings = limit_settings(
+        test_settings,
+        rules={"active_jobs": {"free": 1}, "waiting_jobs": {"free": 2}},
+    )
+    user = await user_factory()
+    async with client_for(app_on_session(settings, session)) as client:
+        responses = await _submit_many(client, auth_headers(user), 4)
+
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    refused = responses[3]
+    body = refused.json()
     assert body["error"] == "RateLimited"
-    assert "active jobs" in body["message"]
-    assert "allows 2" in body["message"]
-    assert int(responses[2].headers["Retry-After"]) >= 1
+    assert "waiting jobs" in body["message"]
+    assert "2 queued" in body["message"]
+    _assert_rate_limit_headers(refused, 2)
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    retry = int(refused.headers["Retry-After"])
+    assert retry >= 1
+    assert refused.headers["RateLimit-Policy"] == f"2;w={retry}"
+    assert "limit=2, remaining=0" in refused.headers["RateLimit"]
 
 
 async def test_submit_forged_tier_claim_admits_nothing_extra(

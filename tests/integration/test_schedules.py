@@ -225,10 +225,23 @@ async def test_a_refused_run_is_recorded_on_the_schedule(
     due_schedule: tuple[Schedule, User],
 ) -> None:
     schedule, user = due_schedule
-    async with AsyncSession(engine) as s:  # the free tier's 2 active jobs, taken
-        for _ in range(2):
-            s.add(
-                Job(user_id=user.id, kind="backtest", config=CONFIG, status="running")
+    # The free tier's waiting backstop, full (over the concurrency cap a run would
+    # only wait as queued; at the backstop it is refused).
+    # (The sweep dispatches the cap's worth first, then fires the schedule.)
+    waiting = (
+        settings.rate_limits.waiting_jobs["free"]
+        + settings.rate_limits.active_jobs["free"]
+    )
+    async with AsyncSession(engine) as s:
+        for _ in range(waiting):
+            s.add(  # older than the hourly window: only the backstop refuses
+                Job(
+                    user_id=user.id,
+                    kind="backtest",
+                    config=CONFIG,
+                    status="queued",
+                    created_at=utcnow() - dt.timedelta(hours=2),
+                )
             )
         await s.commit()
     await _sweep(engine, settings)
@@ -240,7 +253,7 @@ async def test_a_refused_run_is_recorded_on_the_schedule(
         firing = await s.scalar(
             select(ScheduleFiring).where(ScheduleFiring.schedule_id == schedule.id)
         )
-    assert count == 2
-    assert row is not None and "Too many active jobs" in (row.last_error or "")
+    assert count == waiting
+    assert row is not None and "Too many waiting jobs" in (row.last_error or "")
     assert row.next_run_at is not None and row.next_run_at > utcnow()
     assert firing is not None and firing.job_id is None and firing.error

@@ -5,7 +5,13 @@ from app.db.models.backtest import BacktestSeries
 from app.db.models.backtest_results import BacktestResult, Position
 from app.db.models.email import PendingEmail
 from app.db.models.idempotency import IdempotencyKey, IdempotencyStatus
-from app.db.models.job import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus
+from app.db.models.job import (
+    ACTIVE_STATUSES,
+    OPEN_STATUSES,
+    TERMINAL_STATUSES,
+    Job,
+    JobStatus,
+)
 from app.db.models.share import JobShare
 from app.db.models.sweep import SweepChunk, SweepRow, SweepSummary
 from app.db.models.template import Schedule, ScheduleFiring, Template
@@ -15,6 +21,7 @@ from app.db.models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoi
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "OPEN_STATUSES",
     "TERMINAL_STATUSES",
     "BacktestResult",
     "BacktestSeries",

@@ -27,6 +27,10 @@ from app.db.base import Base, JSONDocument, utcnow
 class JobStatus(StrEnum):
     """The states of every job, whatever its kind (see ``app.jobs``)."""
 
+    # Accepted, waiting for the scheduler (app.jobs.scheduler) to give it a slot:
+    # no broker message yet.
+    QUEUED = "queued"
+    # Handed to the broker (a message is on its way to a worker).
     PENDING = "pending"
     RUNNING = "running"
     COMPLETED = "completed"
@@ -34,7 +38,10 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# Dispatched: holding one of the user's concurrency slots (the per-tier cap).
 ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING)
+# Not finished yet: waiting in the queue or dispatched (cancel applies to all).
+OPEN_STATUSES = (JobStatus.QUEUED, JobStatus.PENDING, JobStatus.RUNNING)
 TERMINAL_STATUSES = frozenset(
     {JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value}
 )
@@ -60,6 +67,8 @@ class Job(Base):
         Index("ix_jobs_user_id_created_at", "user_id", "created_at"),
         Index("ix_jobs_user_id_status", "user_id", "status"),
         Index("ix_jobs_status_heartbeat_at", "status", "heartbeat_at"),
+        # The scheduler's "next queued job of this user": cheapest, then oldest.
+        Index("ix_jobs_status_user_id_cost", "status", "user_id", "cost"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -88,6 +97,11 @@ class Job(Base):
     # Set by the worker that claimed the job; progress/result writes must present it.
     claim_token: Mapped[str | None] = mapped_column(String(128))
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column()
+    # The scheduler's cost estimate (symbols x sessions x decision rows, see
+    # app.jobs.scheduler): a user's cheaper queued jobs are dispatched first.
+    cost: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
+    # When the scheduler moved it from queued to pending (its turn came).
+    dispatched_at: Mapped[dt.datetime | None] = mapped_column()
     # When the job was last handed to the broker (the sweeper re-sends lost ones).
     enqueued_at: Mapped[dt.datetime | None] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(

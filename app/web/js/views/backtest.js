@@ -14,7 +14,8 @@ export { statusBadge };
 
 /**
  * @typedef {{status?: string, progress?: number, current_date?: string | null,
- *   eta_seconds?: number | null, trades_executed?: number, fills_executed?: number, message?: string}} ProgressMessage
+ *   eta_seconds?: number | null, trades_executed?: number, fills_executed?: number, message?: string,
+ *   queue_position?: number | null}} ProgressMessage
  * @typedef {ProgressMessage & {task_id: string, name?: string | null, created_at?: string,
  *   completed_at?: string | null, error?: string | null, config?: Record<string, any>,
  *   metrics?: Record<string, number | null>}} BacktestStatus
@@ -25,6 +26,20 @@ const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 const isTerminal = (status) => status !== undefined && TERMINAL.has(status);
 const RECONNECT_MAX_MS = 10000;
 const POLL_MS = 4000;
+
+/**
+ * Pure: the "Time left" text. Queued: the place in the queue and the estimated wait
+ * before it starts (the API's queue_position / eta_seconds); pending: about to start.
+ * @param {ProgressMessage} msg
+ */
+export function etaText(msg) {
+  if (msg.status === "queued") {
+    const place = msg.queue_position ? `#${msg.queue_position} in queue` : "Queued";
+    return msg.eta_seconds ? `${place}, starts in ~${duration(msg.eta_seconds)}` : place;
+  }
+  if (msg.status === "pending") return "Starting";
+  return duration(msg.eta_seconds);
+}
 
 /** Pure: the wait before reconnect attempt `attempts` (1, 2, ...): 0.5 s doubling, ≤ 10 s. */
 export function reconnectDelay(/** @type {number} */ attempts) {
@@ -151,7 +166,7 @@ function progressBar(/** @type {string | undefined} */ initialStatus) {
     bar.setAttribute("aria-valuetext", `${Math.round(value)} percent`);
     stats.percent.value.textContent = pct(value / 100, { digits: 0 });
     stats.date.value.textContent = date(msg.current_date);
-    stats.eta.value.textContent = msg.status === "pending" ? "Queued" : duration(msg.eta_seconds);
+    stats.eta.value.textContent = etaText(msg);
     stats.trades.value.textContent = int(msg.fills_executed ?? msg.trades_executed ?? 0);
     if (msg.message) message.textContent = msg.message;
     if (msg.status) replace(badge, statusBadge(msg.status));

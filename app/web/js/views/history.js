@@ -16,7 +16,7 @@ import { href, navigate, setQuery } from "../router.js";
  * @typedef {{status: string, sort: string, page: number, size: number}} HistoryState
  */
 
-const STATUSES = ["pending", "running", "completed", "failed", "cancelled"];
+const STATUSES = ["queued", "pending", "running", "completed", "failed", "cancelled"];
 const SORTS = [
   ["-created_at", "Newest first"],
   ["created_at", "Oldest first"],
@@ -31,7 +31,7 @@ const COMPARE_HINT = "Tick 2–4 completed backtests to compare them.";
 export const MAX_COMPARE = 4;
 
 /** @param {HistoryItem} item */
-const isActive = (item) => item.status === "pending" || item.status === "running";
+const isActive = (item) => ["queued", "pending", "running"].includes(item.status);
 
 /** Pure: the view's state from the URL query, unknown values replaced by defaults. */
 export function historyState(/** @type {Record<string, string>} */ query) {

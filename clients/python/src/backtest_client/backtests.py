@@ -185,8 +185,9 @@ class Backtest(_BacktestBase):
             time.sleep(deadline.sleep_for(interval, self.id))
 
     def cancel(self) -> CancelResult:
-        """Cancel a pending or running job. A finished job is left alone (on this
-        API a DELETE of a finished job deletes it: use :meth:`delete` for that)."""
+        """Cancel a queued, pending or running job. A finished job is left alone (on
+        this API a DELETE of a finished job deletes it: use :meth:`delete` for
+        that)."""
         state = self.refresh()
         if state.status in TERMINAL:
             return CancelResult(

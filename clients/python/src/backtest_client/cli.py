@@ -239,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     history = sub.add_parser("history", help="your backtests")
     _common(history)
     history.add_argument(
-        "--status", choices=["pending", "running", "completed", "failed", "cancelled"]
+        "--status",
+        choices=["queued", "pending", "running", "completed", "failed", "cancelled"],
     )
     history.add_argument("--sort", help="created_at, total_return, sharpe_ratio; -desc")
     history.add_argument("--limit", type=int, default=20)
@@ -254,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     trades.set_defaults(handler=_cmd_trades)
     commands: dict[str, tuple[Callable[[argparse.Namespace, TextIO], int], str]] = {
         "status": (_cmd_status, "a backtest's status and metrics"),
-        "cancel": (_cmd_cancel, "cancel a pending or running backtest"),
+        "cancel": (_cmd_cancel, "cancel a queued, pending or running backtest"),
     }
     for name, (handler, help_text) in commands.items():
         command = sub.add_parser(name, help=help_text)

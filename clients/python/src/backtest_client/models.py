@@ -14,7 +14,7 @@ import types
 import typing
 from typing import Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 
-Status = Literal["pending", "running", "completed", "failed", "cancelled"]
+Status = Literal["queued", "pending", "running", "completed", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 
 M = TypeVar("M", bound="Model")
@@ -191,6 +191,9 @@ class BacktestStatus(Model):
     completed_at: dt.datetime | None = None
     error: str | None = None
     metrics: dict[str, bool | float | int | None] | None = None
+    # While queued: estimated position (1 = next) and wait before it starts.
+    queue_position: int | None = None
+    eta_seconds: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,6 +207,7 @@ class ProgressUpdate(Model):
     eta_seconds: float | None = None
     trades_executed: int = 0
     message: str | None = None
+    queue_position: int | None = None  # while queued
 
 
 @dataclasses.dataclass(frozen=True)
