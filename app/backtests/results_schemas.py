@@ -66,7 +66,10 @@ class Holding(BaseModel):
     shares: float
     price: float = Field(description="The close valuing them (carried over gaps).")
     value: float
-    weight: float = Field(description="value / equity.")
+    weight: float | None = Field(
+        description="value / equity; null when equity is zero (a portfolio emptied "
+        "by withdrawals)."
+    )
 
 
 class HoldingsOut(BaseModel):
@@ -74,7 +77,10 @@ class HoldingsOut(BaseModel):
     requested_date: dt.date | None = None
     equity: float
     cash: float
-    cash_weight: float
+    cash_weight: float | None = Field(
+        description="cash / equity; null when equity is zero (a portfolio emptied "
+        "by withdrawals)."
+    )
     invested: float
     holdings: list[Holding]
 

@@ -141,12 +141,17 @@ def holdings_body(loaded: Loaded, day: dt.date | None) -> dict[str, Any]:
     cash = float(book["cash"][i])
     symbols, sectors = loaded.stored.symbols, loaded.stored.sectors
     order = np.lexsort((cols, -value))
+
+    def share(amount: float) -> float | None:
+        # a portfolio emptied by withdrawals has zero equity: no weight of nothing
+        return amount / equity if equity > 0 else None
+
     return {
         "date": dates[i],
         "requested_date": None if day is None else day.isoformat(),
         "equity": equity,
         "cash": cash,
-        "cash_weight": cash / equity,
+        "cash_weight": share(cash),
         "invested": float(value.sum()),
         "holdings": [
             {
@@ -155,7 +160,7 @@ def holdings_body(loaded: Loaded, day: dt.date | None) -> dict[str, Any]:
                 "shares": float(shares[j]),
                 "price": float(mark[j]),
                 "value": float(value[j]),
-                "weight": float(value[j] / equity),
+                "weight": share(float(value[j])),
             }
             for j in order
         ],

@@ -18,7 +18,6 @@ import pytest
 
 from tests.browser.conftest import Account, Api, ConsoleLog
 from tests.browser.test_web_app import (
-    HTTP_ERROR_IN_CONSOLE,
     login_ui,
     parse_display,
     task_id_from_url,
@@ -261,9 +260,6 @@ def depleted(api: Api, account: Account) -> str:
 def test_withdrawals_that_empty_the_portfolio_are_marked_and_flagged(
     page: Any, api: Api, account: Account, depleted: str, console: ConsoleLog
 ) -> None:
-    # The holdings card's request answers 500 for such a run (see the xfail below);
-    # this test is about the rest of the page.
-    console.allow(HTTP_ERROR_IN_CONSOLE.format(500))
     task_id = depleted
     status = api.wait_terminal(account, task_id)
     assert status["status"] == "completed", status.get("error")
@@ -292,11 +288,6 @@ def test_withdrawals_that_empty_the_portfolio_are_marked_and_flagged(
     assert abs(metrics["total_withdrawals"]) == pytest.approx(withdrawn)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server (h16engine at 95b01d4): GET /v1/backtest/{id}/holdings answers 500 "
-    "for a run whose withdrawals emptied the portfolio; remove once fixed",
-)
 def test_holdings_of_an_emptied_portfolio_answer(
     api: Api, account: Account, depleted: str
 ) -> None:

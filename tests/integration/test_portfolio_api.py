@@ -129,3 +129,44 @@ async def test_sixty_forty_with_contributions_end_to_end(
     assert "benchmark_80/20" in table[0]
     # lots of both ETFs, reinvested dividends included
     assert {t["symbol"] for t in trades} == {"SPY", "AGG"}
+
+
+async def test_every_result_route_of_an_emptied_portfolio_answers(
+    embedded_server: EmbeddedServer,
+) -> None:
+    """Withdrawals that empty the portfolio leave zero equity for the rest of the
+    run: no route may divide by it into a 500 or a non-JSON number."""
+    body = {
+        "name": "withdrawing too much",
+        "allocation": {"SPY": 0.5, "AGG": 0.5},
+        "start_date": "2015-01-01",
+        "end_date": "2016-12-31",
+        "initial_capital": 10_000,
+        "cash_flows": {"amount": -2_000, "frequency": "monthly"},
+    }
+    user = embedded_server.make_user()
+    async with embedded_server.client(user) as http:
+        created = await http.post("/v1/backtest", json=body)
+        assert created.status_code == 200, created.text
+        task_id = created.json()["task_id"]
+        watched = await watch_progress(
+            embedded_server.ws_url, task_id, token=user.token
+        )
+        assert watched.statuses[-1] == "completed"
+        detail = (await http.get(f"/v1/backtest/{task_id}")).json()
+        assert detail["metrics"]["portfolio_depleted"] is True
+        base = f"/v1/backtest/{task_id}"
+        paths = [
+            base, f"{base}/chart", f"{base}/trades", f"{base}/trades?format=csv",
+            f"{base}/analysis", f"{base}/positions", f"{base}/holdings",
+            f"{base}/holdings?date=2015-02-10", f"{base}/exposure",
+            f"{base}/equity?format=json", f"{base}/equity?format=csv",
+            f"{base}/equity?format=parquet", f"{base}/report",
+        ]  # fmt: skip
+        for path in paths:
+            response = await http.get(path)
+            assert response.status_code == 200, (path, response.text[:300])
+        holdings = (await http.get(f"{base}/holdings")).json()
+    assert holdings["equity"] == 0.0
+    assert holdings["holdings"] == []
+    assert holdings["cash_weight"] is None  # no weight of nothing
