@@ -82,6 +82,7 @@ def _status_body(row: JobView) -> BacktestStatus:
         started_at=row.started_at,
         completed_at=row.completed_at,
         error=row.error,
+        error_code=row.error_code,
         metrics=row.metrics,
     )
 

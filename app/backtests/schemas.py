@@ -61,6 +61,7 @@ IsoDateTime = Annotated[
 ]
 
 Status = Literal["pending", "running", "completed", "failed", "cancelled"]
+ErrorCode = Literal["timeout", "worker_lost", "internal", "job"]
 ACTIVE_STATUSES: frozenset[str] = frozenset({"pending", "running"})
 
 
@@ -308,6 +309,12 @@ class BacktestStatus(BaseModel):
     started_at: dt.datetime | None = None
     completed_at: dt.datetime | None = None
     error: str | None = None
+    error_code: ErrorCode | None = Field(
+        default=None,
+        description="The category of a failure: `timeout` (its time limit), "
+        "`worker_lost` (it stopped its worker too often: a dead letter), `internal` "
+        "(a bug, logged) or `job` (the request cannot succeed, e.g. no data).",
+    )
     metrics: dict[str, float | int | DataCoverage | None] | None = None
 
 

@@ -7,7 +7,8 @@ Idempotent by construction, so ``acks_late`` redelivery and retries are safe:
    token (the Celery task id), or re-claim a ``running`` row that already carries this
    token (the broker re-delivered the message because that execution died). Any other
    state means someone else owns the job, or it is finished or cancelled: do nothing.
-   Each claim counts an attempt; past ``MAX_ATTEMPTS`` the job fails with a clear error.
+   Each claim counts an attempt (informational); a job that keeps stopping its worker
+   is caught before the claim by the delivery counter (:mod:`app.jobs.deadletters`).
 2. **Run** the kind's ``run`` with a progress callback (throttled pub/sub messages, a DB
    heartbeat) and a cancel check (the bus flag, or the guarded heartbeat write failing
    because the row was cancelled or taken over). Both are best effort against
@@ -43,7 +44,7 @@ from app.core.config import Settings, get_settings
 from app.core.outages import unavailable_dependency
 from app.db.models import Job, JobStatus
 from app.db.session import create_engine, create_sessionmaker
-from app.jobs import notify, registry
+from app.jobs import deadletter_repository, deadletters, limits, notify, registry
 from app.jobs import repository as jobs_repo
 from app.jobs.progress import Message, ProgressBus, ProgressMessage, get_bus
 from app.jobs.registry import Completion, JobCancelled, JobFailed, RunContext
@@ -142,18 +143,16 @@ def execute(job_id_text: str, *, claim_token: str) -> str:
     db, bus = _db(settings), _bus(settings)
     job_id = uuid.UUID(job_id_text)
     bound = log.bind(task_id=job_id_text, claim=claim_token)
-    row = db.run(lambda s: _claim(s, job_id, claim_token, settings.max_attempts))
-    if row is None:
+    claimed = db.run(lambda s: _claim(s, job_id, claim_token, settings))
+    if claimed is None:
         bound.info("job.skipped")
         return "skipped"
+    row, job_limits = claimed
     kind = registry.get(row.kind)
-    if row.status == JobStatus.FAILED.value:
-        bus.publish(job_id_text, _ended("failed", row, message=row.error))
-        bound.warning("job.attempts_exhausted", attempts=row.attempts)
-        return "failed"
     bound = bound.bind(kind=row.kind, user_id=str(row.user_id), attempt=row.attempts)
-    bound.info("job.started")
+    bound.info("job.started", soft_time_limit=job_limits.soft_seconds)
     reporter = _Reporter(db, bus, settings, job_id, claim_token)
+    reporter.deadline = reporter.started + job_limits.soft_seconds
     reporter.publish(0.0, None, 0, force=True)
     context = RunContext(
         job_id=job_id,
@@ -165,9 +164,12 @@ def execute(job_id_text: str, *, claim_token: str) -> str:
     try:
         completion = kind.run(context)
     except JobCancelled:
+        if reporter.timed_out:
+            message = timeout_error(kind.label, job_limits.soft_seconds)
+            return _fail(db, bus, row, claim_token, message, "timeout", bound=bound)
         return _stopped(db, bus, row, claim_token, label=kind.label, bound=bound)
     except JobFailed as exc:
-        return _fail(db, bus, row, claim_token, str(exc), bound=bound)
+        return _fail(db, bus, row, claim_token, str(exc), "job", bound=bound)
     saved = db.run(lambda s: _save(s, job_id, claim_token, completion))
     if not saved:  # cancelled (or taken over) while saving: nothing was written
         bound.info("job.discarded")
@@ -186,18 +188,80 @@ def fail_job(job_id_text: str, *, claim_token: str, reason: str) -> None:
     or "internal" (an unexpected error, logged with its traceback by the caller)."""
     settings = worker_settings()
     db, bus = _db(settings), _bus(settings)
-    row = db.run(lambda s: jobs_repo.get(s, uuid.UUID(job_id_text)))
-    if row is None:
+
+    async def load(s: AsyncSession) -> tuple[Job, limits.TimeLimits] | None:
+        row = await jobs_repo.get(s, uuid.UUID(job_id_text))
+        return None if row is None else (row, await limits.limits_of(s, row, settings))
+
+    loaded = db.run(load)
+    if loaded is None:
         return
-    noun = registry.get(row.kind).label.lower()
+    row, job_limits = loaded
+    label = registry.get(row.kind).label
     if reason == "timeout":
-        message = (
-            f"The {noun} exceeded the time limit of "
-            f"{settings.task_soft_time_limit_seconds} s."
-        )
+        message = timeout_error(label, job_limits.soft_seconds)
     else:
-        message = f"Internal error while running the {noun}; it has been logged."
-    _fail(db, bus, row, claim_token, message, bound=log.bind(task_id=job_id_text))
+        message = (
+            f"Internal error while running the {label.lower()}; it has been logged."
+        )
+    bound = log.bind(task_id=job_id_text)
+    _fail(db, bus, row, claim_token, message, reason, bound=bound)
+
+
+def timeout_error(label: str, soft_seconds: float) -> str:
+    return (
+        f"The {label.lower()} took longer than {limits.describe(soft_seconds)} "
+        "(its time limit) and was stopped."
+    )
+
+
+def begin_delivery(job_id_text: str) -> tuple[bool, str | None]:
+    """Count this delivery on the job (:mod:`app.jobs.deadletters`) before anything
+    else. Returns (counted, outcome): ``counted`` says whether ``end_delivery`` must
+    take it off again; ``outcome`` is "failed" when the job had already stopped its
+    worker ``MAX_ATTEMPTS`` times and was dead-lettered now (do not run it)."""
+    settings = worker_settings()
+    db = _db(settings)
+    job_id = uuid.UUID(job_id_text)
+
+    async def count(s: AsyncSession) -> tuple[bool, str | None]:
+        deliveries = await deadletter_repository.add_delivery(s, job_id)
+        await s.commit()
+        if deliveries is None:
+            return False, None
+        stopped = deliveries - 1  # the earlier deliveries that never returned
+        if stopped < settings.max_attempts:
+            return True, None
+        row = await jobs_repo.get(s, job_id)
+        if row is not None:
+            await s.refresh(row)
+            if await deadletters.dead_letter(
+                s, row, stopped=stopped, settings=settings
+            ):
+                await s.refresh(row)
+                _bus(settings).publish(
+                    job_id_text, _ended("failed", row, message=row.error)
+                )
+        return True, "failed"
+
+    return db.run(count)
+
+
+def end_delivery(job_id_text: str) -> None:
+    """Take a delivery that returned off the counter (best effort: if the database
+    is unreachable the job counts one stop more than it had)."""
+    settings = worker_settings()
+
+    async def end(s: AsyncSession) -> None:
+        await deadletter_repository.end_delivery(s, uuid.UUID(job_id_text))
+        await s.commit()
+
+    try:
+        _db(settings).run(end)
+    except Exception as exc:
+        if unavailable_dependency(exc) is None:
+            raise
+        log.warning("job.delivery_not_ended", task_id=job_id_text)
 
 
 def _stopped(
@@ -237,18 +301,19 @@ async def _cancel_if_ours(s: AsyncSession, job_id: uuid.UUID, token: str) -> boo
     return current is not None and current.status == JobStatus.CANCELLED.value
 
 
-def _fail(
+def _fail(  # noqa: PLR0917 - private; every call site passes the same six
     db: _Db,
     bus: _BestEffortBus,
     row: Job,
     claim_token: str,
     message: str,
+    error_code: str,
     *,
     bound: Any,
 ) -> str:
     async def fail(s: AsyncSession) -> bool:
         ok = await jobs_repo.mark_failed(
-            s, row.id, error=message, claim_token=claim_token
+            s, row.id, error=message, claim_token=claim_token, error_code=error_code
         )
         await s.commit()
         return ok
@@ -256,7 +321,7 @@ def _fail(
     if db.run(fail):
         bus.publish(str(row.id), _ended("failed", row, message=message))
         _notify(db, row.id, worker_settings())
-    bound.info("job.failed", error=message)
+    bound.info("job.failed", error=message, error_code=error_code)
     return "failed"
 
 
@@ -269,8 +334,8 @@ async def _commit(
 
 
 async def _claim(
-    s: AsyncSession, job_id: uuid.UUID, token: str, max_attempts: int
-) -> Job | None:
+    s: AsyncSession, job_id: uuid.UUID, token: str, settings: Settings
+) -> tuple[Job, limits.TimeLimits] | None:
     row = await jobs_repo.get(s, job_id)
     if row is None:
         return None
@@ -285,16 +350,7 @@ async def _claim(
         return None
     await s.commit()
     await s.refresh(row)
-    if row.attempts > max_attempts:
-        noun = registry.get(row.kind).label.lower()
-        error = (
-            f"The {noun} stopped its worker {row.attempts - 1} times (crash or "
-            f"time limit); giving up after {max_attempts} attempts."
-        )
-        await jobs_repo.mark_failed(s, job_id, error=error, claim_token=token)
-        await s.commit()
-        await s.refresh(row)
-    return row
+    return row, await limits.limits_of(s, row, settings)
 
 
 async def _save(
@@ -339,6 +395,8 @@ class _Reporter:
         self.started = time.monotonic()
         self.last_publish = self.last_beat = -1e9
         self.lost = False  # the row stopped being ours (cancelled, swept, taken over)
+        self.deadline = float("inf")  # the job's soft time limit (monotonic)
+        self.timed_out = False
 
     def progress(
         self,
@@ -409,6 +467,11 @@ class _Reporter:
         self.bus.publish(str(self.job_id), {**frame, **(extra or {})})
 
     def cancelled(self) -> bool:
+        """True once the run must stop: cancelled, taken over, or past its soft time
+        limit (``timed_out``; the embedded worker's threads have no Celery limits)."""
+        if time.monotonic() >= self.deadline:
+            self.timed_out = True
+            return True
         return self.lost or self.bus.cancel_requested(str(self.job_id))
 
 

@@ -24,9 +24,8 @@ from app.core.config import Settings, get_settings
 from app.core.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized
 from app.core.metrics import BACKTEST_REQUESTS
 from app.core.outages import unavailable_dependency
-from app.core.queue import enqueue_job
 from app.db.models import TERMINAL_STATUSES, Job, JobStatus, User
-from app.jobs import registry
+from app.jobs import limits, registry
 from app.jobs import repository as jobs_repo
 from app.jobs.progress import ProgressBus, ProgressMessage
 from app.jobs.quotas import SubmissionQuota
@@ -64,7 +63,13 @@ async def submit(
             await quota.refund()
         raise
     try:
-        await anyio.to_thread.run_sync(enqueue_job, row.id)
+        job_limits = limits.time_limits(
+            settings or get_settings(),
+            tier=user.tier,
+            is_admin=user.is_admin,
+            kind=kind,
+        )
+        await anyio.to_thread.run_sync(limits.send, str(row.id), job_limits)
     except Exception as exc:
         # The row is committed but has no message: delete it, so nothing is left
         # pending that nobody will run and the failed request is not in the

@@ -180,6 +180,8 @@ class BacktestStatus(Model):
     started_at: dt.datetime | None = None
     completed_at: dt.datetime | None = None
     error: str | None = None
+    # Why it failed: "timeout", "worker_lost", "internal" or "job".
+    error_code: str | None = None
     metrics: dict[str, float | int | None] | None = None
 
 
