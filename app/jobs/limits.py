@@ -6,13 +6,15 @@ its owner's tier allows (``JOB_TIME_LIMIT_MAX_SECONDS``: 10 minutes for free and
 pro, 1 hour for enterprise and admins). The **hard** limit is the soft one plus
 ``JOB_TIME_LIMIT_GRACE_SECONDS`` (60 s).
 
-Both travel in the Celery message (``soft_time_limit`` / ``time_limit``): the prefork
-pool raises ``SoftTimeLimitExceeded`` in the task at the soft limit (the job fails
-with ``error_code`` "timeout") and kills the process at the hard one (a backstop for
-a run stuck outside Python; that counts as a stopped worker, see dead letters). The
-runner also checks the soft deadline at every progress and cancel check, which is
-what enforces it on the embedded worker's threads (Celery's thread pool has no time
-limits).
+The runner checks the soft deadline at every progress and cancel check (at least
+every second in every phase) and fails the job with ``error_code`` "timeout" ("The
+backtest took longer than 10 minutes ..."); that is also what enforces it on the
+embedded worker's threads (Celery's thread pool has no time limits). Both limits
+also travel in the Celery message (``soft_time_limit`` / ``time_limit``): the prefork
+pool raises ``SoftTimeLimitExceeded`` in the task ``CELERY_SOFT_MARGIN_SECONDS``
+after the soft limit (a run that missed its checks; the job fails the same way) and
+kills the process at the hard one (a backstop for a run stuck outside Python; that
+counts as a stopped worker, see :mod:`app.jobs.deadletters`).
 """
 
 from __future__ import annotations
@@ -56,11 +58,17 @@ async def limits_of(session: AsyncSession, row: Job, settings: Settings) -> Time
     return time_limits(settings, tier=tier, is_admin=is_admin, kind=row.kind)
 
 
+# Celery's soft limit fires this long after the runner's own check would have: the
+# check stops the job at a clean point, the signal only when no check came.
+CELERY_SOFT_MARGIN_SECONDS = 2
+
+
 def send(job_id: str, limits: TimeLimits) -> str:
     """``enqueue_job`` with the job's limits; blocking (call from a thread)."""
-    return enqueue_job(
-        job_id, soft_time_limit=limits.soft_seconds, time_limit=limits.hard_seconds
+    soft = min(
+        limits.soft_seconds + CELERY_SOFT_MARGIN_SECONDS, limits.hard_seconds - 1
     )
+    return enqueue_job(job_id, soft_time_limit=soft, time_limit=limits.hard_seconds)
 
 
 Sender = Callable[[str, TimeLimits], str]
