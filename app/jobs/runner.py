@@ -397,6 +397,9 @@ class _Reporter:
         self.lost = False  # the row stopped being ours (cancelled, swept, taken over)
         self.deadline = float("inf")  # the job's soft time limit (monotonic)
         self.timed_out = False
+        # The last progress reported: what a heartbeat between progress calls (at a
+        # setup phase's cancel check) writes again.
+        self.reached: tuple[float, dt.date | None, int] = (0.0, None, 0)
 
     def progress(
         self,
@@ -407,10 +410,14 @@ class _Reporter:
         extra: Mapping[str, Any] | None = None,
     ) -> None:
         self.publish(fraction, current_date, work_done, extra=extra)
+        self.reached = (fraction, current_date, work_done)
+        self._beat_if_due()
+
+    def _beat_if_due(self) -> None:
         now = time.monotonic()
         if now - self.last_beat >= min(self.settings.heartbeat_interval_seconds, 0.5):
             self.last_beat = now
-            self.heartbeat(fraction, current_date, work_done)
+            self.heartbeat(*self.reached)
 
     def heartbeat(self, fraction: float, day: dt.date | None, fills: int) -> None:
         """Write progress and heartbeat; ``lost`` once the row is no longer ours. A
@@ -472,6 +479,9 @@ class _Reporter:
         if time.monotonic() >= self.deadline:
             self.timed_out = True
             return True
+        # A setup phase has no progress calls: its checks keep the heartbeat fresh,
+        # so the sweeper does not take a slow setup for a dead worker.
+        self._beat_if_due()
         return self.lost or self.bus.cancel_requested(str(self.job_id))
 
 

@@ -2,7 +2,8 @@
 a live distributed stack of their own (API, a prefork jobs worker, the maintenance
 worker, beat sweeping every second; heartbeats stale after 5 s).
 
-The stack runs with a tiny job time limit (``JOB_TIME_LIMIT_SECONDS=10``), a slowed
+The stack gives the free tier a tiny time limit (``JOB_TIME_LIMIT_MAX_SECONDS``:
+free 10 s; pro keeps the default 10 minutes, and the other tests run as pro), a slowed
 engine (a long backtest takes ~20 s, a short one about a second) and a slowed setup
 phase (data loading takes 1.5 s before any progress: ``TEST_SETUP_DELAY_SECONDS``,
 see ``slow_engine``).
@@ -11,6 +12,7 @@ see ``slow_engine``).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -22,6 +24,7 @@ from typing import Any
 
 import httpx
 import psutil
+import psycopg
 import pytest
 from celery import Celery
 
@@ -64,7 +67,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         chunk_delay_seconds=0.3,
         with_beat=True,
         extra_env={
-            "JOB_TIME_LIMIT_SECONDS": str(TIME_LIMIT_SECONDS),
+            "JOB_TIME_LIMIT_MAX_SECONDS": json.dumps(
+                {"free": TIME_LIMIT_SECONDS, "pro": 600, "enterprise": 3600}
+            ),
             "JOB_TIME_LIMIT_GRACE_SECONDS": "20",
             "TEST_SETUP_DELAY_SECONDS": str(SETUP_DELAY_SECONDS),
             "STALE_HEARTBEAT_SECONDS": str(STALE_HEARTBEAT_SECONDS),
@@ -84,9 +89,21 @@ async def _submit(http: httpx.AsyncClient, body: dict[str, Any]) -> str:
     return task_id
 
 
+def _execute(stack: LiveStack, sql: str, *params: Any) -> None:
+    with psycopg.connect(stack.sync_database_url, autocommit=True) as conn:
+        conn.execute(sql, params)
+
+
+def _pro(stack: LiveStack) -> LiveUser:
+    """A pro user: the default 10-minute limit, not the free tier's tiny one."""
+    user = stack.make_user()
+    _execute(stack, "UPDATE users SET tier = 'pro' WHERE id = %s", user.id)
+    return user
+
+
 def _admin(stack: LiveStack) -> LiveUser:
     user = stack.make_user()
-    stack.query("UPDATE users SET is_admin = true WHERE id = %s", user.id)
+    _execute(stack, "UPDATE users SET is_admin = true WHERE id = %s", user.id)
     return user
 
 
@@ -94,7 +111,7 @@ def _admin(stack: LiveStack) -> LiveUser:
 
 
 async def test_job_over_its_time_limit_fails_as_timeout(stack: LiveStack) -> None:
-    user = stack.make_user()
+    user = stack.make_user()  # free: a 10 s limit
     async with stack.client(user) as http:
         task_id = await _submit(http, LONG)
         body = await stack.wait_status(http, task_id, timeout=90)
@@ -117,7 +134,7 @@ async def test_job_over_its_time_limit_fails_as_timeout(stack: LiveStack) -> Non
 async def test_cancel_during_data_loading_stops_before_the_simulation(
     stack: LiveStack,
 ) -> None:
-    user = stack.make_user()
+    user = _pro(stack)
     async with stack.client(user) as http:
         task_id = await _submit(http, LONG)
         await stack.wait_status(http, task_id, {"running"}, interval=0.02)
@@ -160,7 +177,7 @@ async def test_orphans_are_requeued_with_no_jobs_worker_and_a_deep_queue(
     sweeper runs on the maintenance worker, so the orphans go back to pending
     although no worker consumes the jobs queue at all (before, its messages waited
     in that queue, behind the runs)."""
-    user = stack.make_user()
+    user = _pro(stack)
     async with stack.client(user) as http:
         ids = [await _submit(http, LONG) for _ in range(22)]
         running: list[str] = []
@@ -237,7 +254,7 @@ async def test_poison_jobs_are_dead_lettered_and_an_admin_requeues_them(
     stack: LiveStack,
 ) -> None:
     worker = _start_crash_worker(stack)
-    user, admin = stack.make_user(), _admin(stack)
+    user, admin = _pro(stack), _admin(stack)
     async with stack.client(user) as http, stack.client(admin) as admin_http:
         late = await _submit(http, {**SHORT, "name": f"late {CRASH_MARKER}"})
         early = await _submit(http, {**SHORT, "name": f"early {EARLY_MARKER}"})
@@ -251,6 +268,7 @@ async def test_poison_jobs_are_dead_lettered_and_an_admin_requeues_them(
         )
         not_allowed = await http.post(f"/v1/admin/dead-letters/{early}/requeue")
         log = worker.log_text()
+        rows = {t: stack.job_row(t) for t in (late, early)}
 
         # A healthy worker again: the re-queued job runs from a fresh counter.
         for crashing in stack.workers:
@@ -267,8 +285,10 @@ async def test_poison_jobs_are_dead_lettered_and_an_admin_requeues_them(
         assert f"stopped its worker {MAX_ATTEMPTS} times" in body["error"]
     assert log.count(EARLY_CRASH_LINE) == MAX_ATTEMPTS
     assert log.count(CRASH_LINE) - log.count(EARLY_CRASH_LINE) == MAX_ATTEMPTS
-    assert stack.job_row(early)["attempts"] == 0  # it never got as far as a claim
-    assert stack.job_row(late)["attempts"] == MAX_ATTEMPTS
+    assert rows[early]["attempts"] == 0  # it never got as far as a claim
+    assert rows[late]["attempts"] == MAX_ATTEMPTS
+    assert rows[early]["deliveries"] == rows[late]["deliveries"] == MAX_ATTEMPTS
+    assert stack.job_row(early)["deliveries"] == 0  # reset, and its run ended
 
     assert forbidden.status_code == 403, forbidden.text
     assert not_allowed.status_code == 403, not_allowed.text
