@@ -29,7 +29,9 @@ in-process worker threads of embedded mode.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import os
 import threading
 import time
 import uuid
@@ -161,8 +163,10 @@ def execute(job_id_text: str, *, claim_token: str) -> str:
         settings=settings,
         reporter=reporter,
     )
+    _PULSE.add(reporter)
     try:
         completion = kind.run(context)
+        saved = db.run(lambda s: _save(s, job_id, claim_token, completion))
     except JobCancelled:
         if reporter.timed_out:
             message = timeout_error(kind.label, job_limits.soft_seconds)
@@ -170,7 +174,8 @@ def execute(job_id_text: str, *, claim_token: str) -> str:
         return _stopped(db, bus, row, claim_token, label=kind.label, bound=bound)
     except JobFailed as exc:
         return _fail(db, bus, row, claim_token, str(exc), "job", bound=bound)
-    saved = db.run(lambda s: _save(s, job_id, claim_token, completion))
+    finally:
+        _PULSE.remove(reporter)
     if not saved:  # cancelled (or taken over) while saving: nothing was written
         bound.info("job.discarded")
         return "discarded"
@@ -487,3 +492,56 @@ class _Reporter:
 
 def _ended(status: str, row: Job, *, message: str | None) -> Message:
     return ProgressMessage.ended(status, row, message=message).frame()
+
+
+class _Pulse:
+    """One daemon thread per process that refreshes the heartbeat of every running
+    job that has not written one for ``HEARTBEAT_INTERVAL_SECONDS``: a phase without
+    progress calls (the analysis and stored results after the simulation, saving)
+    can outlast the stale-heartbeat limit on a loaded machine, and the sweeper would
+    take the job back from a live worker. The thread has its own database loop
+    (``_db`` is per thread); started lazily in each (forked) process."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.active: set[_Reporter] = set()
+        self.pid: int | None = None
+
+    def add(self, reporter: _Reporter) -> None:
+        with self.lock:
+            self.active.add(reporter)
+            if self.pid != os.getpid():
+                self.pid = os.getpid()
+                threading.Thread(
+                    target=self._loop, name="job-heartbeat", daemon=True
+                ).start()
+
+    def remove(self, reporter: _Reporter) -> None:
+        with self.lock:
+            self.active.discard(reporter)
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(PULSE_SECONDS)
+            with self.lock:
+                reporters = list(self.active)
+            for reporter in reporters:
+                with contextlib.suppress(Exception):  # best effort, as every beat
+                    self._beat(reporter)
+
+    @staticmethod
+    def _beat(reporter: _Reporter) -> None:
+        interval = reporter.settings.heartbeat_interval_seconds
+        if time.monotonic() - reporter.last_beat < interval:
+            return
+        reporter.last_beat = time.monotonic()
+        fraction, day, fills = reporter.reached
+        ours = _db(reporter.settings).run(
+            lambda s: reporter._beat(s, 100.0 * fraction, day, fills)
+        )
+        if not ours:
+            reporter.lost = True
+
+
+PULSE_SECONDS = 0.5
+_PULSE = _Pulse()
