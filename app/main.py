@@ -46,6 +46,7 @@ from app.db.migrate import upgrade_to_head
 from app.db.session import create_engine, create_sessionmaker
 from app.jobs.embedded import EmbeddedWorker, sweep_forever
 from app.jobs.progress import get_bus
+from app.ops import deadletters as deadletters_api
 from app.ops import health
 from app.schedules import api as schedules_api
 from app.shares import api as shares_api
@@ -236,6 +237,7 @@ def _v1_router() -> APIRouter:
     for domain_router in (
         accounts_api.router,
         accounts_admin.router,
+        deadletters_api.router,
         backtests_api.router,
         sweeps_api.router,
         catalog_api.router,

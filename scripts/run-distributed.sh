@@ -6,7 +6,8 @@
 #   3. worker   a Celery worker (prefork, $WORKER_CONCURRENCY processes), metrics on
 #               $WORKER_METRICS_PORT
 #   4. beat     the Celery beat schedule (the sweeper)
-#   5. maintenance  a thread-pool worker for the maintenance queue (webhooks, e-mail)
+#   5. maintenance  a thread-pool worker for the maintenance queue (the sweeper,
+#               webhooks, e-mail): recovery never waits behind queued runs
 # and stay in the foreground. SIGTERM/SIGINT (Ctrl-C) stops them gracefully: the API
 # drains in-flight requests and closes WebSockets with 1012, the worker finishes its
 # running jobs (Celery warm shutdown). If any process exits, the others are stopped.

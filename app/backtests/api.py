@@ -85,6 +85,7 @@ def _status_body(row: JobView, queue: QueueEstimate | None) -> BacktestStatus:
         started_at=row.started_at,
         completed_at=row.completed_at,
         error=row.error,
+        error_code=row.error_code,
         metrics=row.metrics,
         queue_position=None if queue is None else queue.position,
         eta_seconds=None if queue is None else queue.eta_seconds,

@@ -30,21 +30,28 @@ from app.jobs.registry import (
     JobCancelled,
     JobFailed,
     JobKind,
+    Reporter,
     RunContext,
     register,
 )
 
 
 def run(context: RunContext) -> Completion:
+    """Cancel checks between every phase (loading, membership, the engine's own
+    setup steps and simulation, coverage and results), so a cancel or the time
+    limit takes effect within about a second whatever the run is doing."""
     reporter = context.reporter
     try:
         config = BacktestRequest.model_validate(context.config).to_config()
+        _checkpoint(reporter)
         data = load_dataset(
             config.dataset, datasets_dir=context.settings.resolved_datasets_dir
         )
+        _checkpoint(reporter)
         membership = (
             membership_mask_for(data) if config.universe == "sp500_pit" else None
         )
+        _checkpoint(reporter)
         result = run_backtest(
             config,
             data,
@@ -53,7 +60,9 @@ def run(context: RunContext) -> Completion:
             should_cancel=reporter.cancelled,
         )
         coverage = data_coverage(config, data)
+        _checkpoint(reporter)
         stored = results.build(result, data, context.job_id)
+        _checkpoint(reporter)
     except CancelledError:
         raise JobCancelled from None
     except (EngineError, ValueError) as exc:
@@ -70,6 +79,11 @@ def run(context: RunContext) -> Completion:
         work_done=len(result.fills),
         save=save,
     )
+
+
+def _checkpoint(reporter: Reporter) -> None:
+    if reporter.cancelled():
+        raise JobCancelled
 
 
 def last_date(result: BacktestResult) -> dt.date:

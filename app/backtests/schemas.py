@@ -69,6 +69,7 @@ IsoDateTime = Annotated[
 Status = Literal[
     "queued", "pending", "running", "completed", "failed", "cancelled"
 ]  # fmt: skip
+ErrorCode = Literal["timeout", "worker_lost", "internal", "job"]
 ACTIVE_STATUSES: frozenset[str] = frozenset({"queued", "pending", "running"})
 
 
@@ -539,6 +540,12 @@ class BacktestStatus(BaseModel):
     started_at: dt.datetime | None = None
     completed_at: dt.datetime | None = None
     error: str | None = None
+    error_code: ErrorCode | None = Field(
+        default=None,
+        description="The category of a failure: `timeout` (its time limit), "
+        "`worker_lost` (it stopped its worker too often: a dead letter), `internal` "
+        "(a bug, logged) or `job` (the request cannot succeed, e.g. no data).",
+    )
     metrics: dict[str, bool | float | int | DataCoverage | None] | None = None
     queue_position: int | None = Field(
         default=None,

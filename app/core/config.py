@@ -202,7 +202,22 @@ class Settings(BaseSettings):
     queue_dispatch_ahead: int = Field(default=1, ge=1, le=1000)
     # The run time assumed for a queue ETA before any job has finished (seconds).
     queue_default_run_seconds: float = Field(default=10.0, gt=0, le=3600)
-    # A job that crashed its worker this many times is failed instead of re-run.
+    # A job's own time limit (the soft one: the job fails with error_code "timeout"),
+    # by default and the most a tier (or an admin, key "admin") may have; a kind may
+    # ask for more than the default (a sweep), never more than its owner's tier max.
+    # The hard limit (the worker process is killed) is the soft one + the grace.
+    job_time_limit_seconds: int = Field(default=600, ge=1, le=3600)
+    job_time_limit_max_seconds: dict[str, int] = Field(
+        default_factory=lambda: {
+            "free": 600,
+            "pro": 600,
+            "enterprise": 3600,
+            "admin": 3600,
+        }
+    )
+    job_time_limit_grace_seconds: int = Field(default=60, ge=1, le=600)
+    # A job may stop its worker (crash, kill, hard time limit) this many times; the
+    # delivery after that fails it and lists it as a dead letter.
     max_attempts: int = Field(default=3, ge=1, le=10)
     # A running job's heartbeat is refreshed at least this often...
     heartbeat_interval_seconds: float = Field(default=2.0, gt=0, le=60)
@@ -322,6 +337,25 @@ class Settings(BaseSettings):
     @classmethod
     def _check_share_rule(cls, value: str) -> str:
         return _check_rule(value)
+
+    @field_validator("job_time_limit_max_seconds")
+    @classmethod
+    def _check_time_limit_max(cls, value: dict[str, int]) -> dict[str, int]:
+        allowed = {"free", "pro", "enterprise", "admin"}
+        if unknown := set(value) - allowed:
+            raise ValueError(f"unknown tiers {sorted(unknown)}; use {sorted(allowed)}")
+        if any(not 1 <= seconds <= 3600 for seconds in value.values()):
+            raise ValueError("time limits must be between 1 and 3600 seconds")
+        return value
+
+    @property
+    def longest_job_seconds(self) -> int:
+        """The largest hard limit any job can get (the broker's visibility timeout
+        must exceed it)."""
+        most = max(
+            [self.job_time_limit_seconds, *self.job_time_limit_max_seconds.values()]
+        )
+        return most + self.job_time_limit_grace_seconds
 
     @model_validator(mode="after")
     def _hard_limit_above_soft(self) -> Settings:

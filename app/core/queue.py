@@ -14,13 +14,15 @@ Reliability settings (why each is there):
   caps attempts, so a job that kills its worker every time ends ``failed``.
 * ``worker_prefetch_multiplier = 1``: a worker reserves one job at a time, so a long
   backtest does not hold others hostage in its prefetch buffer.
-* Soft/hard time limits per task; Redis ``visibility_timeout`` above the hard limit, so
-  the broker never re-delivers a job that is still legitimately running.
+* Soft/hard time limits per task, and per job from its owner's tier
+  (``app.jobs.limits``, in the message); Redis ``visibility_timeout`` above the
+  longest hard limit, so the broker never re-delivers a job that is still
+  legitimately running.
 * Running tasks survive a broker outage
   (``worker_cancel_long_running_tasks_on_connection_loss=False``); the sweeper
   re-sends what a Redis without persistence lost.
 * Beat runs the sweeper every ``sweep_interval_seconds`` (stale heartbeats, lost
-  messages).
+  messages) on the maintenance queue, never behind queued job runs.
 """
 
 from __future__ import annotations
@@ -65,8 +67,9 @@ def create_celery(settings: Settings) -> Celery:
         # and their late acks are harmless if lost (a re-delivery finds the job
         # finished and skips it). Explicit: Celery plans to flip the default.
         worker_cancel_long_running_tasks_on_connection_loss=False,
+        # Above the longest hard limit a job can get (its own, per tier).
         broker_transport_options={
-            "visibility_timeout": hard + 300,
+            "visibility_timeout": max(hard, settings.longest_job_seconds) + 300,
             # The in-memory transport (embedded mode) polls for messages (1 s by
             # default): a job dispatched when a slot frees would idle the slot that
             # long. Redis blocks on BRPOP instead and ignores this.
@@ -77,10 +80,19 @@ def create_celery(settings: Settings) -> Celery:
         redis_socket_connect_timeout=2,
         redis_socket_timeout=5,
         result_expires=24 * 3600,
+        # The sweeper runs on the maintenance queue (its own worker slots), so
+        # recovering orphaned jobs never waits behind the runs queued on ``jobs``;
+        # a sweep not started within one interval expires (the next one does its
+        # work), so a stalled maintenance worker does not come back to a backlog.
+        task_routes={SWEEP_TASK: {"queue": MAINTENANCE_QUEUE}},
         beat_schedule={
             "sweep-stale-jobs": {
                 "task": SWEEP_TASK,
                 "schedule": float(settings.sweep_interval_seconds),
+                "options": {
+                    "queue": MAINTENANCE_QUEUE,
+                    "expires": float(settings.sweep_interval_seconds),
+                },
             },
             "resend-notifications": {
                 "task": RESEND_TASK,
@@ -95,14 +107,22 @@ def create_celery(settings: Settings) -> Celery:
 celery_app = create_celery(get_settings())
 
 
-def enqueue_job(job_id: uuid.UUID | str) -> str:
+def enqueue_job(
+    job_id: uuid.UUID | str,
+    *,
+    soft_time_limit: float | None = None,
+    time_limit: float | None = None,
+) -> str:
     """Send ``jobs.run(job_id)``; returns the Celery task id (the claim token
-    of that delivery). Blocking (call from a thread in async code); raises when the
-    broker cannot be reached after a short retry."""
+    of that delivery). ``soft_time_limit``/``time_limit``: the job's own limits
+    (``app.jobs.limits``; default: the task defaults). Blocking (call from a thread
+    in async code); raises when the broker cannot be reached after a short retry."""
     result = celery_app.send_task(
         RUN_TASK,
         args=[str(job_id)],
         queue=QUEUE,
+        soft_time_limit=soft_time_limit,
+        time_limit=time_limit,
         # send_task ignores task_ignore_result: without this it also sets up the
         # Redis result consumer, whose reconnect loop (20 retries) made a submit with
         # Redis down hang ~20 s before the 503. Nobody reads results (the DB has them).

@@ -59,7 +59,7 @@ from app.engine.config import (
     BacktestConfig,
 )
 from app.engine.data import MarketData
-from app.engine.errors import InvalidInputError, NumericLimitError
+from app.engine.errors import CancelledError, InvalidInputError, NumericLimitError
 from app.engine.schedule import decision_rows
 from app.engine.simulator import Costs, Fills, Portfolio, Simulation, simulate
 from app.engine.strategies import Strategy, parse_filter_criteria, resolve_strategy
@@ -368,7 +368,9 @@ def run_backtest(
     ignored by ``"all"`` (see :func:`app.engine.universe.membership_mask`).
     ``on_progress(fraction, current_date, fills_so_far)`` is called between chunks of
     the simulation (about 50 times per run at most); ``should_cancel()`` is checked at
-    the same points and a True answer raises :class:`CancelledError`.
+    the same points, and also between the setup steps (after preparing the window,
+    after the strategy's factors and target weights, before the metrics); a True
+    answer raises :class:`CancelledError`.
     """
     start_row, end_row = validate_config(config, data)
     strategy = _strategy(config)
@@ -377,6 +379,7 @@ def run_backtest(
     lo = max(0, start_row - strategy.warmup_rows - 1)
     data.precompute()  # once per dataset object; windows then slice the cached arrays
     window = data.window(lo, end_row + 1).subset(universe)
+    _checkpoint(should_cancel, "data")
     sim = _simulate(
         config,
         data,
@@ -387,7 +390,15 @@ def run_backtest(
         on_progress=on_progress,
         should_cancel=should_cancel,
     )
+    _checkpoint(should_cancel, "metrics")
     return _assemble(config, data, window, sim, start_row=start_row, end_row=end_row)
+
+
+def _checkpoint(should_cancel: CancelCheck | None, phase: str) -> None:
+    """A cancel check between setup steps (each well under a second), so a cancel
+    takes effect in every phase of a run, not only during the simulation."""
+    if should_cancel is not None and should_cancel():
+        raise CancelledError(f"backtest cancelled before the {phase} step")
 
 
 def _simulate(
@@ -420,6 +431,7 @@ def _simulate(
     else:
         eligible = members[offset + decisions][:, cols]
         weights = strategy.target_weights(window, decisions, eligible)
+    _checkpoint(should_cancel, "simulation")
     # A symbol whose data stops before the dataset's end is cashed out at its last
     # close.
     last = data.last_row[cols]

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import app.jobs.tasks  # noqa: F401 - registers the tasks on celery_app
 from app.core.config import Settings
 from app.core.outages import unavailable_dependency
-from app.core.queue import MAINTENANCE_QUEUE, QUEUE, celery_app, enqueue_job
-from app.jobs import registry, runner, sweeper
+from app.core.queue import MAINTENANCE_QUEUE, QUEUE, celery_app
+from app.jobs import limits, registry, runner, sweeper
 
 log = structlog.get_logger(__name__)
 
@@ -86,7 +86,7 @@ async def sweep_forever(
     while True:
         try:
             async with sessionmaker() as session:
-                await sweeper.sweep(session, settings=settings, enqueue=enqueue_job)
+                await sweeper.sweep(session, settings=settings, enqueue=limits.send)
         except Exception as exc:  # the loop outlives any one sweep
             dependency = unavailable_dependency(exc)
             if dependency is None:

@@ -100,6 +100,9 @@ class JobKind:
     # Where a job of this kind is read on the API (links in notifications);
     # default ``/v1/<name>``.
     api_path: str | None = None
+    # The soft time limit this kind asks for (default: JOB_TIME_LIMIT_SECONDS),
+    # capped by the owner's tier (``app.jobs.limits``).
+    time_limit_seconds: int | None = None
 
     @property
     def path(self) -> str:

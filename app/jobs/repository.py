@@ -123,6 +123,8 @@ class JobView(Protocol):
     @property
     def error(self) -> str | None: ...
     @property
+    def error_code(self) -> str | None: ...
+    @property
     def metrics(self) -> dict[str, Any] | None: ...
 
 
@@ -379,14 +381,21 @@ async def mark_failed(
     *,
     error: str,
     claim_token: str | None = None,
+    error_code: str | None = None,
+    dead_letter: bool = False,
     now: dt.datetime | None = None,
 ) -> bool:
-    """Fail an active job (with ``claim_token``: only while that worker holds it)."""
-    values = {
+    """Fail an active job (with ``claim_token``: only while that worker holds it);
+    ``error_code`` is the failure's category, ``dead_letter`` lists it for admins."""
+    now = now or utcnow()
+    values: dict[str, Any] = {
         "status": JobStatus.FAILED.value,
         "error": error,
-        "completed_at": now or utcnow(),
+        "error_code": error_code,
+        "completed_at": now,
     }
+    if dead_letter:
+        values["dead_lettered_at"] = now
     conditions = [Job.status.in_(_OPEN), *_claimed_by(claim_token)]
     return await _guarded_update(session, job_id, conditions, values)
 

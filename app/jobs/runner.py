@@ -7,7 +7,8 @@ Idempotent by construction, so ``acks_late`` redelivery and retries are safe:
    token (the Celery task id), or re-claim a ``running`` row that already carries this
    token (the broker re-delivered the message because that execution died). Any other
    state means someone else owns the job, or it is finished or cancelled: do nothing.
-   Each claim counts an attempt; past ``MAX_ATTEMPTS`` the job fails with a clear error.
+   Each claim counts an attempt (informational); a job that keeps stopping its worker
+   is caught before the claim by the delivery counter (:mod:`app.jobs.deadletters`).
 2. **Run** the kind's ``run`` with a progress callback (throttled pub/sub messages, a DB
    heartbeat) and a cancel check (the bus flag, or the guarded heartbeat write failing
    because the row was cancelled or taken over). Both are best effort against
@@ -28,7 +29,9 @@ in-process worker threads of embedded mode.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import os
 import threading
 import time
 import uuid
@@ -41,10 +44,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings, get_settings
 from app.core.outages import unavailable_dependency
-from app.core.queue import enqueue_job
 from app.db.models import Job, JobStatus
 from app.db.session import create_engine, create_sessionmaker
-from app.jobs import notify, registry, scheduler
+from app.jobs import (
+    deadletter_repository,
+    deadletters,
+    limits,
+    notify,
+    registry,
+    scheduler,
+)
 from app.jobs import repository as jobs_repo
 from app.jobs.progress import Message, ProgressBus, ProgressMessage, get_bus
 from app.jobs.registry import Completion, JobCancelled, JobFailed, RunContext
@@ -143,19 +152,17 @@ def execute(job_id_text: str, *, claim_token: str) -> str:
     db, bus = _db(settings), _bus(settings)
     job_id = uuid.UUID(job_id_text)
     bound = log.bind(task_id=job_id_text, claim=claim_token)
-    row = db.run(lambda s: _claim(s, job_id, claim_token, settings.max_attempts))
-    if row is None:
+    claimed = db.run(lambda s: _claim(s, job_id, claim_token, settings))
+    if claimed is None:
         bound.info("job.skipped")
         return "skipped"
+    row, job_limits = claimed
     kind = registry.get(row.kind)
-    if row.status == JobStatus.FAILED.value:
-        bus.publish(job_id_text, _ended("failed", row, message=row.error))
-        bound.warning("job.attempts_exhausted", attempts=row.attempts)
-        return "failed"
     bound = bound.bind(kind=row.kind, user_id=str(row.user_id), attempt=row.attempts)
-    bound.info("job.started")
+    bound.info("job.started", soft_time_limit=job_limits.soft_seconds)
     dispatch_next()  # claimed: room in the broker queue for the next queued job
     reporter = _Reporter(db, bus, settings, job_id, claim_token)
+    reporter.deadline = reporter.started + job_limits.soft_seconds
     reporter.publish(0.0, None, 0, force=True)
     context = RunContext(
         job_id=job_id,
@@ -164,13 +171,19 @@ def execute(job_id_text: str, *, claim_token: str) -> str:
         settings=settings,
         reporter=reporter,
     )
+    _PULSE.add(reporter)
     try:
         completion = kind.run(context)
+        saved = db.run(lambda s: _save(s, job_id, claim_token, completion, settings))
     except JobCancelled:
+        if reporter.timed_out:
+            message = timeout_error(kind.label, job_limits.soft_seconds)
+            return _fail(db, bus, row, claim_token, message, "timeout", bound=bound)
         return _stopped(db, bus, row, claim_token, label=kind.label, bound=bound)
     except JobFailed as exc:
-        return _fail(db, bus, row, claim_token, str(exc), bound=bound)
-    saved = db.run(lambda s: _save(s, job_id, claim_token, completion, settings))
+        return _fail(db, bus, row, claim_token, str(exc), "job", bound=bound)
+    finally:
+        _PULSE.remove(reporter)
     if saved is None:  # cancelled (or taken over) while saving: nothing was written
         bound.info("job.discarded")
         return "discarded"
@@ -190,7 +203,7 @@ def dispatch_next() -> None:
     try:
         _db(settings).run(
             lambda s: scheduler.dispatch_quietly(
-                s, settings=settings, enqueue=enqueue_job
+                s, settings=settings, enqueue=limits.send
             )
         )
     except Exception:
@@ -202,18 +215,80 @@ def fail_job(job_id_text: str, *, claim_token: str, reason: str) -> None:
     or "internal" (an unexpected error, logged with its traceback by the caller)."""
     settings = worker_settings()
     db, bus = _db(settings), _bus(settings)
-    row = db.run(lambda s: jobs_repo.get(s, uuid.UUID(job_id_text)))
-    if row is None:
+
+    async def load(s: AsyncSession) -> tuple[Job, limits.TimeLimits] | None:
+        row = await jobs_repo.get(s, uuid.UUID(job_id_text))
+        return None if row is None else (row, await limits.limits_of(s, row, settings))
+
+    loaded = db.run(load)
+    if loaded is None:
         return
-    noun = registry.get(row.kind).label.lower()
+    row, job_limits = loaded
+    label = registry.get(row.kind).label
     if reason == "timeout":
-        message = (
-            f"The {noun} exceeded the time limit of "
-            f"{settings.task_soft_time_limit_seconds} s."
-        )
+        message = timeout_error(label, job_limits.soft_seconds)
     else:
-        message = f"Internal error while running the {noun}; it has been logged."
-    _fail(db, bus, row, claim_token, message, bound=log.bind(task_id=job_id_text))
+        message = (
+            f"Internal error while running the {label.lower()}; it has been logged."
+        )
+    bound = log.bind(task_id=job_id_text)
+    _fail(db, bus, row, claim_token, message, reason, bound=bound)
+
+
+def timeout_error(label: str, soft_seconds: float) -> str:
+    return (
+        f"The {label.lower()} took longer than {limits.describe(soft_seconds)} "
+        "(its time limit) and was stopped."
+    )
+
+
+def begin_delivery(job_id_text: str) -> tuple[bool, str | None]:
+    """Count this delivery on the job (:mod:`app.jobs.deadletters`) before anything
+    else. Returns (counted, outcome): ``counted`` says whether ``end_delivery`` must
+    take it off again; ``outcome`` is "failed" when the job had already stopped its
+    worker ``MAX_ATTEMPTS`` times and was dead-lettered now (do not run it)."""
+    settings = worker_settings()
+    db = _db(settings)
+    job_id = uuid.UUID(job_id_text)
+
+    async def count(s: AsyncSession) -> tuple[bool, str | None]:
+        deliveries = await deadletter_repository.add_delivery(s, job_id)
+        await s.commit()
+        if deliveries is None:
+            return False, None
+        stopped = deliveries - 1  # the earlier deliveries that never returned
+        if stopped < settings.max_attempts:
+            return True, None
+        row = await jobs_repo.get(s, job_id)
+        if row is not None:
+            await s.refresh(row)
+            if await deadletters.dead_letter(
+                s, row, stopped=stopped, settings=settings
+            ):
+                await s.refresh(row)
+                _bus(settings).publish(
+                    job_id_text, _ended("failed", row, message=row.error)
+                )
+        return True, "failed"
+
+    return db.run(count)
+
+
+def end_delivery(job_id_text: str) -> None:
+    """Take a delivery that returned off the counter (best effort: if the database
+    is unreachable the job counts one stop more than it had)."""
+    settings = worker_settings()
+
+    async def end(s: AsyncSession) -> None:
+        await deadletter_repository.end_delivery(s, uuid.UUID(job_id_text))
+        await s.commit()
+
+    try:
+        _db(settings).run(end)
+    except Exception as exc:
+        if unavailable_dependency(exc) is None:
+            raise
+        log.warning("job.delivery_not_ended", task_id=job_id_text)
 
 
 def _stopped(
@@ -256,18 +331,19 @@ async def _cancel_if_ours(s: AsyncSession, job_id: uuid.UUID, token: str) -> boo
     return current is not None and current.status == JobStatus.CANCELLED.value
 
 
-def _fail(
+def _fail(  # noqa: PLR0917 - private; every call site passes the same six
     db: _Db,
     bus: _BestEffortBus,
     row: Job,
     claim_token: str,
     message: str,
+    error_code: str,
     *,
     bound: Any,
 ) -> str:
     async def fail(s: AsyncSession) -> list[registry.AfterCommit] | None:
         ok = await jobs_repo.mark_failed(
-            s, row.id, error=message, claim_token=claim_token
+            s, row.id, error=message, claim_token=claim_token, error_code=error_code
         )
         steps = await _outbox(s, row.id) if ok else []
         await s.commit()
@@ -277,7 +353,7 @@ def _fail(
     if steps is not None:
         bus.publish(str(row.id), _ended("failed", row, message=message))
         _notify(db, row.id, steps)
-    bound.info("job.failed", error=message)
+    bound.info("job.failed", error=message, error_code=error_code)
     return "failed"
 
 
@@ -290,8 +366,8 @@ async def _commit(
 
 
 async def _claim(
-    s: AsyncSession, job_id: uuid.UUID, token: str, max_attempts: int
-) -> Job | None:
+    s: AsyncSession, job_id: uuid.UUID, token: str, settings: Settings
+) -> tuple[Job, limits.TimeLimits] | None:
     row = await jobs_repo.get(s, job_id)
     if row is None:
         return None
@@ -306,18 +382,7 @@ async def _claim(
         return None
     await s.commit()
     await s.refresh(row)
-    if row.attempts > max_attempts:
-        noun = registry.get(row.kind).label.lower()
-        error = (
-            f"The {noun} stopped its worker {row.attempts - 1} times (crash or "
-            f"time limit); giving up after {max_attempts} attempts."
-        )
-        failed = await jobs_repo.mark_failed(s, job_id, error=error, claim_token=token)
-        steps = await _outbox(s, job_id) if failed else []
-        await s.commit()
-        await notify.send_outbox(steps, job_id)
-        await s.refresh(row)
-    return row
+    return row, await limits.limits_of(s, row, settings)
 
 
 async def _outbox(s: AsyncSession, job_id: uuid.UUID) -> list[registry.AfterCommit]:
@@ -373,6 +438,11 @@ class _Reporter:
         self.started = time.monotonic()
         self.last_publish = self.last_beat = -1e9
         self.lost = False  # the row stopped being ours (cancelled, swept, taken over)
+        self.deadline = float("inf")  # the job's soft time limit (monotonic)
+        self.timed_out = False
+        # The last progress reported: what a heartbeat between progress calls (at a
+        # setup phase's cancel check) writes again.
+        self.reached: tuple[float, dt.date | None, int] = (0.0, None, 0)
 
     def progress(
         self,
@@ -383,10 +453,14 @@ class _Reporter:
         extra: Mapping[str, Any] | None = None,
     ) -> None:
         self.publish(fraction, current_date, work_done, extra=extra)
+        self.reached = (fraction, current_date, work_done)
+        self._beat_if_due()
+
+    def _beat_if_due(self) -> None:
         now = time.monotonic()
         if now - self.last_beat >= min(self.settings.heartbeat_interval_seconds, 0.5):
             self.last_beat = now
-            self.heartbeat(fraction, current_date, work_done)
+            self.heartbeat(*self.reached)
 
     def heartbeat(self, fraction: float, day: dt.date | None, fills: int) -> None:
         """Write progress and heartbeat; ``lost`` once the row is no longer ours. A
@@ -443,8 +517,69 @@ class _Reporter:
         self.bus.publish(str(self.job_id), {**frame, **(extra or {})})
 
     def cancelled(self) -> bool:
+        """True once the run must stop: cancelled, taken over, or past its soft time
+        limit (``timed_out``; the embedded worker's threads have no Celery limits)."""
+        if time.monotonic() >= self.deadline:
+            self.timed_out = True
+            return True
+        # A setup phase has no progress calls: its checks keep the heartbeat fresh,
+        # so the sweeper does not take a slow setup for a dead worker.
+        self._beat_if_due()
         return self.lost or self.bus.cancel_requested(str(self.job_id))
 
 
 def _ended(status: str, row: Job, *, message: str | None) -> Message:
     return ProgressMessage.ended(status, row, message=message).frame()
+
+
+class _Pulse:
+    """One daemon thread per process that refreshes the heartbeat of every running
+    job that has not written one for ``HEARTBEAT_INTERVAL_SECONDS``: a phase without
+    progress calls (the analysis and stored results after the simulation, saving)
+    can outlast the stale-heartbeat limit on a loaded machine, and the sweeper would
+    take the job back from a live worker. The thread has its own database loop
+    (``_db`` is per thread); started lazily in each (forked) process."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.active: set[_Reporter] = set()
+        self.pid: int | None = None
+
+    def add(self, reporter: _Reporter) -> None:
+        with self.lock:
+            self.active.add(reporter)
+            if self.pid != os.getpid():
+                self.pid = os.getpid()
+                threading.Thread(
+                    target=self._loop, name="job-heartbeat", daemon=True
+                ).start()
+
+    def remove(self, reporter: _Reporter) -> None:
+        with self.lock:
+            self.active.discard(reporter)
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(PULSE_SECONDS)
+            with self.lock:
+                reporters = list(self.active)
+            for reporter in reporters:
+                with contextlib.suppress(Exception):  # best effort, as every beat
+                    self._beat(reporter)
+
+    @staticmethod
+    def _beat(reporter: _Reporter) -> None:
+        interval = reporter.settings.heartbeat_interval_seconds
+        if time.monotonic() - reporter.last_beat < interval:
+            return
+        reporter.last_beat = time.monotonic()
+        fraction, day, fills = reporter.reached
+        ours = _db(reporter.settings).run(
+            lambda s: reporter._beat(s, 100.0 * fraction, day, fills)
+        )
+        if not ours:
+            reporter.lost = True
+
+
+PULSE_SECONDS = 0.5
+_PULSE = _Pulse()

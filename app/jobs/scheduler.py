@@ -47,7 +47,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +57,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import Settings
 from app.core.outages import unavailable_dependency
 from app.db.base import utcnow
+from app.jobs import limits
 from app.jobs import repository as jobs_repo
 from app.jobs.repository import JobView, QueueUser, Reader
 
@@ -136,7 +136,7 @@ async def dispatch(
     session: AsyncSession,
     *,
     settings: Settings,
-    enqueue: Callable[[str], str],
+    enqueue: limits.Sender,
     now: dt.datetime | None = None,
 ) -> Dispatched:
     """Promote queued jobs in fair order while there is room, then send them.
@@ -168,7 +168,12 @@ async def dispatch(
     for job_id in promoted:
         if result.error is None:
             try:
-                await anyio.to_thread.run_sync(enqueue, str(job_id))
+                row = await jobs_repo.get(session, job_id)
+                if row is None:  # deleted meanwhile: nothing to send
+                    continue
+                # the job's own time limits travel in its message (app.jobs.limits)
+                job_limits = await limits.limits_of(session, row, settings)
+                await anyio.to_thread.run_sync(enqueue, str(job_id), job_limits)
             except Exception as exc:
                 if unavailable_dependency(exc) is None:
                     raise
@@ -187,7 +192,7 @@ async def dispatch(
 
 
 async def dispatch_quietly(
-    session: AsyncSession, *, settings: Settings, enqueue: Callable[[str], str]
+    session: AsyncSession, *, settings: Settings, enqueue: limits.Sender
 ) -> Dispatched | None:
     """:func:`dispatch` where a failure must not fail the caller (a finished run, a
     cancel): an outage is logged and left to the next trigger or sweep."""

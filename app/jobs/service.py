@@ -23,9 +23,8 @@ from app.core.config import Settings, get_settings
 from app.core.errors import Conflict, NotFound, ServiceUnavailable, Unauthorized
 from app.core.metrics import BACKTEST_REQUESTS
 from app.core.outages import unavailable_dependency
-from app.core.queue import enqueue_job
 from app.db.models import TERMINAL_STATUSES, Job, JobStatus, User
-from app.jobs import registry, scheduler
+from app.jobs import limits, registry, scheduler
 from app.jobs import repository as jobs_repo
 from app.jobs.progress import ProgressBus, ProgressMessage
 from app.jobs.quotas import SubmissionQuota
@@ -75,7 +74,7 @@ async def submit(
     # the queue existed; queued behind others, it simply waits.
     try:
         dispatched = await scheduler.dispatch(
-            session, settings=settings or get_settings(), enqueue=enqueue_job
+            session, settings=settings or get_settings(), enqueue=limits.send
         )
     except Exception as exc:
         await session.rollback()
@@ -255,7 +254,7 @@ async def cancel_or_delete(
                 # Its slot is free now (a running one frees it when its worker
                 # stops): the next queued job may go.
                 await scheduler.dispatch_quietly(
-                    session, settings=settings or get_settings(), enqueue=enqueue_job
+                    session, settings=settings or get_settings(), enqueue=limits.send
                 )
             return row, _cancelled(label, started=was is JobStatus.RUNNING)
     # Someone else ended it first: it finished, or a concurrent DELETE cancelled it

@@ -5,8 +5,9 @@ embedded mode). The database is the source of truth, so this also recovers from 
 Redis restart that lost queued messages:
 
 * ``running`` with a heartbeat older than ``STALE_HEARTBEAT_SECONDS``: its worker died
-  without the broker noticing (e.g. the whole machine vanished). Re-queue it, or fail
-  it once it has used ``MAX_ATTEMPTS``.
+  without the broker noticing (e.g. the whole machine vanished). Re-queue it, or, once
+  it has stopped its worker ``MAX_ATTEMPTS`` times (``jobs.deliveries``), fail it as a
+  dead letter (:mod:`app.jobs.deadletters`).
 * ``pending`` not (re)sent for ``PENDING_REQUEUE_SECONDS``: the message may be lost.
   Send it again; if the original is still queued, the second delivery finds the row
   already claimed and does nothing (guarded claim), so duplicates are harmless.
@@ -19,7 +20,6 @@ Redis restart that lost queued messages:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -30,7 +30,7 @@ from app.core.config import Settings
 from app.core.outages import unavailable_dependency
 from app.db.base import utcnow
 from app.db.models import Job, JobStatus
-from app.jobs import idempotency, notify, registry, scheduler
+from app.jobs import deadletters, idempotency, limits, registry, scheduler
 from app.jobs import repository as jobs_repo
 
 log = structlog.get_logger(__name__)
@@ -49,7 +49,7 @@ async def sweep(
     session: AsyncSession,
     *,
     settings: Settings,
-    enqueue: Callable[[str], str],
+    enqueue: limits.Sender,
     now: dt.datetime | None = None,
 ) -> SweepReport:
     now = now or utcnow()
@@ -67,8 +67,9 @@ async def sweep(
             continue
         if action is None:
             continue
+        job_limits = await limits.limits_of(session, row, settings)
         try:
-            await anyio.to_thread.run_sync(enqueue, str(row.id))
+            await anyio.to_thread.run_sync(enqueue, str(row.id), job_limits)
         except Exception as exc:
             if unavailable_dependency(exc) is None:
                 raise  # a bug, not an outage: the caller logs it
@@ -116,18 +117,11 @@ async def _settle(
 ) -> str | None:
     if row.status == JobStatus.PENDING.value:
         return "resent"
-    if row.attempts >= settings.max_attempts:
-        error = (
-            f"The worker running this job stopped responding; giving up after "
-            f"{row.attempts} attempts."
+    if row.deliveries >= settings.max_attempts:
+        stopped = row.deliveries
+        ok = await deadletters.dead_letter(
+            session, row, stopped=stopped, settings=settings
         )
-        ok = await jobs_repo.mark_failed(session, row.id, error=error)
-        steps = (
-            await notify.write_outbox(session, row.id, settings=settings) if ok else []
-        )
-        await session.commit()
-        if ok:
-            await notify.send_outbox(steps, row.id)
         return "failed" if ok else None
     ok = await jobs_repo.release_stale_running(
         session, row.id, heartbeat_before=heartbeat_before

@@ -1,7 +1,8 @@
 """Celery tasks: thin adapters around :mod:`app.jobs.runner` and the sweeper.
 
 Tasks take ids, not objects. ``jobs.run`` (every kind of job) is safe to deliver
-twice (guarded claim) and retries with exponential backoff only for transient
+twice (guarded claim), counts its deliveries against poison messages
+(:mod:`app.jobs.deadletters`) and retries with exponential backoff only for transient
 infrastructure errors (the database or Redis unreachable); a job's own failures
 (``JobFailed``) fail the job instead.
 """
@@ -20,8 +21,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from app.core import task_context
 from app.core.metrics import BACKTEST_ACTIVE, BACKTEST_DURATION, BACKTEST_REQUESTS
 from app.core.outages import unavailable_dependency
-from app.core.queue import RUN_TASK, SWEEP_TASK, celery_app, enqueue_job
-from app.jobs import runner, sweeper
+from app.core.queue import RUN_TASK, SWEEP_TASK, celery_app
+from app.jobs import limits, runner, sweeper
 
 log = structlog.get_logger(__name__)
 task_context.install()  # the request id rides in message headers into task logs
@@ -62,6 +63,20 @@ def run_job(self: Any, job_id: str) -> str:
 
 def _run(self: Any, job_id: str) -> str:
     token = str(self.request.id)
+    # Counted before the claim, so a message that crashes its worker anywhere below
+    # (even before the claim) is caught as a poison message (app.jobs.deadletters).
+    counted, outcome = runner.begin_delivery(job_id)
+    if outcome is not None:
+        runner.end_delivery(job_id)
+        return outcome
+    try:
+        return _execute(job_id, token)
+    finally:
+        if counted:
+            runner.end_delivery(job_id)
+
+
+def _execute(job_id: str, token: str) -> str:
     try:
         return runner.execute(job_id, claim_token=token)
     except SoftTimeLimitExceeded:
@@ -82,7 +97,7 @@ def sweep() -> dict[str, int]:
     settings = runner.worker_settings()
 
     async def go(session: Any) -> sweeper.SweepReport:
-        return await sweeper.sweep(session, settings=settings, enqueue=enqueue_job)
+        return await sweeper.sweep(session, settings=settings, enqueue=limits.send)
 
     try:
         report = runner.run_in_worker_db(go)

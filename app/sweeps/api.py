@@ -186,6 +186,7 @@ async def get_sweep(
         started_at=row.started_at,
         completed_at=row.completed_at,
         error=row.error,
+        error_code=row.error_code,
         best=await service.best(session, row),
         overfitting=None if summary is None else summary.overfitting,
         walk_forward=None if summary is None else summary.walk_forward,

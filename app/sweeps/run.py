@@ -281,4 +281,10 @@ def warm_up(settings: Settings) -> None:
     jit.warm_up()
 
 
-SWEEP = register(JobKind(name=KIND_NAME, label="Sweep", run=run, warm_up=warm_up))
+# A sweep runs many backtests: it asks for an hour, which only tiers allowed that
+# much get (JOB_TIME_LIMIT_MAX_SECONDS); the others keep their tier's ceiling.
+SWEEP = register(
+    JobKind(
+        name=KIND_NAME, label="Sweep", run=run, warm_up=warm_up, time_limit_seconds=3600
+    )
+)

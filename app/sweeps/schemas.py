@@ -141,6 +141,11 @@ class SweepStatus(BaseModel):
     started_at: dt.datetime | None = None
     completed_at: dt.datetime | None = None
     error: str | None = None
+    error_code: str | None = Field(
+        default=None,
+        description="The category of a failure: `timeout`, `worker_lost`, "
+        "`internal` or `job` (as on a backtest's status).",
+    )
     best: SweepRowOut | None = None
     overfitting: dict[str, Any] | None = None
     walk_forward: dict[str, Any] | None = None

@@ -10,6 +10,11 @@ claim, the attempt count and the heartbeat all happen for real before the crash.
 
 Each crash first prints :data:`CRASH_LINE` and the pid to the worker's log.
 
+A job whose name contains ``CRASH_BEFORE_CLAIM_MARKER`` (env, optional) kills its
+child earlier, just before the claim (the delivery has been counted, nothing else
+has happened): what a message that crashes its worker before the job is claimed
+does. It prints :data:`EARLY_CRASH_LINE`.
+
 Test-only: the service never imports this module, and production code has no hook
 for it; it wraps two names inside :mod:`app.backtests.run` in this process
 (the prefork children inherit the wrapping). Never import it from a test process:
@@ -24,11 +29,15 @@ from typing import Any
 
 from app.backtests import run as execution
 from app.backtests.schemas import BacktestRequest
+from app.jobs import repository as jobs_repo
+from app.jobs import runner
 from tests.integration import slow_worker
 
 CRASH_MARKER = os.environ["CRASH_WORKER_MARKER"]
+EARLY_MARKER = os.environ.get("CRASH_BEFORE_CLAIM_MARKER") or None
 CRASH_AT_FRACTION = 0.1  # well into the run: claimed, heartbeats written
 CRASH_LINE = "crash_worker: os._exit(1)"
+EARLY_CRASH_LINE = "crash_worker: os._exit(1) before the claim"
 
 app = slow_worker.app
 _doomed = False  # a prefork child runs one job at a time
@@ -63,3 +72,17 @@ def _run_backtest(config: Any, data: Any, **kwargs: Any) -> Any:
 
 execution.BacktestRequest = _Requests  # type: ignore[misc,assignment]
 execution.run_backtest = _run_backtest
+
+
+_real_claim = runner._claim
+
+
+async def _claim(s: Any, job_id: Any, token: str, settings: Any) -> Any:
+    row = await jobs_repo.get(s, job_id)
+    if EARLY_MARKER and row is not None and EARLY_MARKER in (row.name or ""):
+        print(f"{EARLY_CRASH_LINE} {os.getpid()}", flush=True)
+        os._exit(1)
+    return await _real_claim(s, job_id, token, settings)
+
+
+runner._claim = _claim  # type: ignore[assignment]

@@ -51,7 +51,7 @@ from app.core.config import REPO_ROOT, Settings
 
 DEFAULT_PASSWORD = "correct-horse-battery"
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
-STARTUP_TIMEOUT = 60.0  # generous: 2 shared cores, cold imports of numpy/pandas/celery
+STARTUP_TIMEOUT = 120.0  # generous: 2 shared cores (load 12+ seen), cold imports
 STOP_TIMEOUT = 15.0
 _SETTINGS_ENV = {name.upper() for name in Settings.model_fields}
 
@@ -543,6 +543,8 @@ class LiveStack(LiveApi):
         self.api: ManagedProcess | None = None
         self.workers: list[ManagedProcess] = []
         self.beat: ManagedProcess | None = None
+        # The maintenance queue's own worker (the sweeper, webhooks), with beat.
+        self.maintenance: ManagedProcess | None = None
         self._worker_count = 0
 
     # --- lifecycle ----------------------------------------------------------------
@@ -553,6 +555,7 @@ class LiveStack(LiveApi):
         )
         self.start_worker()
         if self.options.with_beat:
+            self.start_maintenance_worker()
             self.start_beat()
         wait_http_ok(self.api, f"{self.base_url}/health", STARTUP_TIMEOUT)
         return self
@@ -574,6 +577,21 @@ class LiveStack(LiveApi):
         self.workers.append(worker)
         self._wait_ping(worker, node)
         return worker
+
+    def start_maintenance_worker(self) -> ManagedProcess:
+        """The maintenance queue's worker, as scripts/run-distributed.sh runs it
+        (threads): beat's sweeps run there, never behind the job runs."""
+        node = f"maint-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
+        args = _python(
+            "-m", "celery", "-A", "tests.integration.slow_worker", "worker",
+            "--loglevel=INFO", "--concurrency=2", "--pool=threads",
+            "-Q", "maintenance", "-n", node, "--without-gossip", "--without-mingle",
+        )  # fmt: skip
+        self.maintenance = ManagedProcess.start(
+            "maintenance", args, env=self.env, log_dir=self.log_dir
+        )
+        self._wait_ping(self.maintenance, node)
+        return self.maintenance
 
     @property
     def worker(self) -> ManagedProcess:
@@ -617,7 +635,10 @@ class LiveStack(LiveApi):
 
     def processes(self) -> list[ManagedProcess]:
         postgres = self.postgres.process if self.postgres else None
-        found = [postgres, self.redis_server, self.api, *self.workers, self.beat]
+        found = [
+            postgres, self.redis_server, self.api, *self.workers, self.maintenance,
+            self.beat,
+        ]  # fmt: skip
         return [p for p in found if p is not None]
 
     def kill_redis(self) -> None:

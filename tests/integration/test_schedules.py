@@ -189,7 +189,9 @@ async def due_schedule(engine: AsyncEngine) -> AsyncIterator[tuple[Schedule, Use
 
 async def _sweep(engine: AsyncEngine, settings: Settings) -> None:
     async with AsyncSession(engine, expire_on_commit=False) as s:
-        await sweeper.sweep(s, settings=settings, enqueue=lambda job_id: "resent")
+        await sweeper.sweep(
+            s, settings=settings, enqueue=lambda job_id, limits: "resent"
+        )
 
 
 async def test_two_concurrent_sweeps_fire_a_due_time_exactly_once(

@@ -223,14 +223,18 @@ async def test_job_killing_its_worker_every_time_fails_at_the_attempt_cap(
     print(f"\npoison job: {body['status']}: {body['error']!r}")
     assert body["status"] == "failed", body
     assert body["error"] == (
-        f"The backtest stopped its worker {MAX_ATTEMPTS} times (crash or time "
-        f"limit); giving up after {MAX_ATTEMPTS} attempts."
+        f"The backtest stopped its worker {MAX_ATTEMPTS} times (a crash, a kill or "
+        "its hard time limit); it was not run again and is kept in the dead-letter "
+        "list."
     )
+    assert body["error_code"] == "worker_lost"
     assert body["metrics"] is None
     assert later["status"] == "failed" and later["error"] == body["error"]
     row = fault_stack.job_row(poison_id)
-    # Three claims that crashed, a fourth that found the cap reached and failed it.
-    assert row["attempts"] == MAX_ATTEMPTS + 1
+    # Three claims that crashed; the fourth delivery found the counter at the cap
+    # and failed the job before claiming it.
+    assert row["attempts"] == MAX_ATTEMPTS
+    assert row["dead_lettered_at"] is not None
     assert crashes == MAX_ATTEMPTS == worker.log_text().count(CRASH_LINE)
     assert fault_stack.count("trades", poison_id) == 0
     assert fault_stack.count("backtest_series", poison_id) == 0
@@ -240,7 +244,9 @@ async def test_job_killing_its_worker_every_time_fails_at_the_attempt_cap(
         assert fault_stack.job_row(task_id)["attempts"] == 1
         _assert_one_result_set(fault_stack, task_id, detail)
     assert worker.alive()  # the parent outlived its children
-    assert "job.attempts_exhausted" in worker.log_text()
+    maintenance = fault_stack.maintenance
+    logs = worker.log_text() + (maintenance.log_text() if maintenance else "")
+    assert "job.dead_lettered" in logs
     broker = redis.Redis.from_url(fault_stack.redis_url)
     try:  # the poison message was acknowledged, not left to be re-delivered
         # (Earlier tests of this module may leave a killed worker's deliveries in

@@ -178,6 +178,30 @@ def test_run_backtest_progress_reaches_one_and_cancel_stops(sp500: MarketData) -
         run_backtest(CANONICAL, sp500, should_cancel=lambda: True)
 
 
+@pytest.mark.parametrize("checks_before_cancel", [0, 1])  # data, factors/weights
+def test_run_backtest_cancel_is_seen_in_the_setup_steps(
+    sp500: MarketData, checks_before_cancel: int
+) -> None:
+    """A cancel raised during setup (the window, the factors) stops the run at the
+    next setup check, before any simulation chunk or metric."""
+    checks: list[int] = []
+    progress: list[float] = []
+
+    def should_cancel() -> bool:
+        checks.append(1)
+        return len(checks) > checks_before_cancel
+
+    with pytest.raises(CancelledError, match="before the"):
+        run_backtest(
+            CANONICAL,
+            sp500,
+            on_progress=lambda f, d, n: progress.append(f),
+            should_cancel=should_cancel,
+        )
+    assert len(checks) == checks_before_cancel + 1
+    assert progress == []
+
+
 def test_run_backtest_does_not_mutate_dataset(sp500: MarketData) -> None:
     before = sp500.close[:, :5].copy()
     run_backtest(CANONICAL, sp500)

@@ -69,6 +69,7 @@ class Job(Base):
         Index("ix_jobs_status_heartbeat_at", "status", "heartbeat_at"),
         # The scheduler's "next queued job of this user": cheapest, then oldest.
         Index("ix_jobs_status_user_id_cost", "status", "user_id", "cost"),
+        Index("ix_jobs_dead_lettered_at", "dead_lettered_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -94,6 +95,16 @@ class Job(Base):
     total_return: Mapped[float | None] = mapped_column(Float)
     sharpe_ratio: Mapped[float | None] = mapped_column(Float)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The poison-message counter: deliveries of the job's message that began and
+    # never ended (a delivery adds one before its claim and takes it off when it
+    # returns, whatever the outcome), i.e. how often the job stopped its worker.
+    deliveries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set when the job was failed for stopping its worker too often: the admin
+    # dead-letter list (``GET /v1/admin/dead-letters``).
+    dead_lettered_at: Mapped[dt.datetime | None] = mapped_column()
+    # The category of a failure: "timeout", "worker_lost", "internal" or "job"
+    # (the job itself cannot succeed); None unless failed.
+    error_code: Mapped[str | None] = mapped_column(String(32))
     # Set by the worker that claimed the job; progress/result writes must present it.
     claim_token: Mapped[str | None] = mapped_column(String(128))
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column()

@@ -190,6 +190,8 @@ class BacktestStatus(Model):
     started_at: dt.datetime | None = None
     completed_at: dt.datetime | None = None
     error: str | None = None
+    # Why it failed: "timeout", "worker_lost", "internal" or "job".
+    error_code: str | None = None
     metrics: dict[str, bool | float | int | None] | None = None
     # While queued: estimated position (1 = next) and wait before it starts.
     queue_position: int | None = None
