@@ -117,7 +117,8 @@ async def _completed(session: AsyncSession, user: User, name: str = "small") -> 
         session, kind="backtest", user_id=user.id, config=SMALL, name=name
     )
     assert await jobs_repo.mark_running(session, row.id, claim_token="t")
-    assert await _save(session, row.id, "t", completion)
+    saved = await _save(session, row.id, "t", completion, Settings(environment="test"))
+    assert saved is not None  # still ours: written
     await session.refresh(row)
     return row
 
