@@ -145,7 +145,7 @@ async def _all_running(stack: LiveStack, ids: list[str]) -> None:
             ids,
         )
         counts = dict(rows)
-        assert set(counts) <= {"pending", "running", "looping"}, counts
+        assert set(counts) <= {"queued", "pending", "running", "looping"}, counts
         if counts.get("looping") == len(ids):
             return
         await asyncio.sleep(0.1)
@@ -165,17 +165,20 @@ def _mentions(lines: list[str], ids: list[str]) -> set[str]:
     return {i for i in ids for line in lines if f"task_id={i}" in line}
 
 
-async def _wait_skipped(stack: LiveStack, ids: list[str]) -> None:
-    """The freed children drained the queue: each queued job was skipped at claim."""
-    deadline = time.monotonic() + 30
-    skipped: set[str] = set()
-    while time.monotonic() < deadline:
-        skipped = _mentions(_worker_lines(stack, "job.skipped"), ids)
-        if skipped == set(ids):
-            return
-        await asyncio.sleep(0.2)
-    missing = sorted(set(ids) - skipped)
-    pytest.fail(f"{len(missing)} queued jobs never delivered\n{stack.diagnostics()}")
+async def _wait_drained(stack: LiveStack) -> None:
+    """The broker's ``jobs`` list is empty: the messages of jobs cancelled after
+    their dispatch were taken (and skipped at claim); jobs cancelled while still in
+    the fair queue (status ``queued``) never had a message."""
+    broker = aredis.Redis.from_url(stack.redis_url)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if await broker.llen("jobs") == 0:
+                return
+            await asyncio.sleep(0.2)
+    finally:
+        await broker.aclose()
+    pytest.fail(f"messages left in the broker\n{stack.diagnostics()}")
 
 
 async def test_cancel_storm_of_running_and_queued_jobs(
@@ -229,7 +232,7 @@ async def test_cancel_storm_of_running_and_queued_jobs(
             if time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)
-        await _wait_skipped(stack, queued)
+        await _wait_drained(stack)
         rows_then = {t: _row(stack, t) for t in running + pending}
         await asyncio.sleep(1.0)  # a stopped worker writes no more heartbeats
 
@@ -239,7 +242,11 @@ async def test_cancel_storm_of_running_and_queued_jobs(
     assert all(r.json()["status"] == "cancelled" for _, r, _ in answers), [
         r.json() for _, r, _ in answers
     ]
-    assert before == {"running": RUNNING, "pending": PENDING}, before
+    # Over the dispatch-ahead, submissions wait in the fair queue (issue 18): the
+    # PENDING short jobs are split between "pending" (sent) and "queued" (not yet).
+    assert before.get("running") == RUNNING, before
+    assert before.get("pending", 0) + before.get("queued", 0) == PENDING, before
+    assert set(before) <= {"running", "pending", "queued"}, before
 
     # Running jobs: stopped within the bound of their (first) DELETE response.
     answered: dict[str, float] = {}
