@@ -26,7 +26,7 @@ from app.core.outages import unavailable_dependency
 from app.db.models import TERMINAL_STATUSES, Job, JobStatus, User
 from app.jobs import limits, registry, scheduler
 from app.jobs import repository as jobs_repo
-from app.jobs.progress import ProgressBus, ProgressMessage
+from app.jobs.progress import ProgressBus, ProgressMessage, get_bus
 from app.jobs.quotas import SubmissionQuota
 from app.jobs.repository import JobSort, JobView, Viewer
 
@@ -85,7 +85,13 @@ async def submit(
             "submit_dispatch_failed", task_id=str(job_id), error=type(exc).__name__
         )
         dispatched = scheduler.Dispatched()
-    if job_id in dispatched.failed:
+    broker_error: BaseException | None = dispatched.error
+    if job_id not in dispatched.sent and job_id not in dispatched.failed:
+        # Queued behind others: no message of its own yet. The broker must still be
+        # reachable, or the client hears 200 for a queue that is down; one answer
+        # for an outage whatever the queue's depth (README, Scheduling).
+        broker_error = await _broker_down(settings or get_settings())
+    if job_id in dispatched.failed or broker_error is not None:
         # The row is committed but has no message: delete it, so nothing is left
         # that nobody will run and the failed request is not in the history nor
         # counted against the quota.
@@ -93,10 +99,24 @@ async def submit(
         BACKTEST_REQUESTS.labels(status="rejected").inc()
         raise ServiceUnavailable(
             "The job queue is unavailable; try again shortly.", retry_after=5
-        ) from dispatched.error
+        ) from broker_error
     await session.refresh(row)
     BACKTEST_REQUESTS.labels(status="submitted").inc()
     return row
+
+
+async def _broker_down(settings: Settings) -> BaseException | None:
+    """The outage error when the job queue's broker (Redis, distributed mode) does
+    not answer a ping; None when it does, or in embedded mode (in-process)."""
+    if not settings.redis_url:
+        return None
+    try:
+        await get_bus(settings.redis_url).ping()
+    except Exception as exc:
+        if unavailable_dependency(exc) is None:
+            raise
+        return exc
+    return None
 
 
 async def _forget(

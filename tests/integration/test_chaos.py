@@ -175,7 +175,9 @@ async def wait_running(
             body = (await http.get(f"/v1/backtest/{task_id}")).json()
             statuses.append((body["status"], body["progress"]))
         if sum(1 for s, p in statuses if s == "running" and p >= 5) >= running:
-            assert all(s in {"pending", "running"} for s, _ in statuses), statuses
+            assert all(s in {"queued", "pending", "running"} for s, _ in statuses), (
+                statuses
+            )
             return
         await asyncio.sleep(0.1)
     pytest.fail(f"jobs never got going: {statuses}\n{stack.diagnostics()}")
@@ -313,6 +315,8 @@ async def test_redis_restart_with_jobs_queued_and_running(
         accepted = await submit_jobs(http, JOBS)
         await wait_running(stack, http, accepted, running=2)
         watcher = await watch(stack, user, accepted[0])
+        # jobs with a broker message (the rest wait in the fair queue, in the DB)
+        sent = [t for t in accepted if stack.job_row(t)["status"] != "queued"]
 
         stack.kill_redis()
         killed_at = time.monotonic()
@@ -333,8 +337,8 @@ async def test_redis_restart_with_jobs_queued_and_running(
         stack.restart_redis()
         restarted_at = time.monotonic()
         kept = queued_messages(stack)
-        if stack.options.redis_aof:  # the 2 running (unacked) + the 2 queued
-            assert kept >= JOBS, kept
+        if stack.options.redis_aof:  # the 2 running (unacked) + those sent behind
+            assert kept >= len(sent), (kept, sent)
         else:  # really lost: only the database knows about the queued jobs
             assert kept == 0, kept
 
