@@ -6,6 +6,7 @@ the refusal's transaction (the outbox), then delivered."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from standardwebhooks.webhooks import Webhook
 
 from app.core.config import Settings
+from app.db.base import utcnow
 from app.db.models import (
     Job,
     PendingEmail,
@@ -68,9 +70,23 @@ async def test_a_refused_firing_is_announced_by_webhook_and_email(
             s.add(
                 WebhookEndpoint(user_id=user.id, url=url, events=events, secret=SECRET)
             )
-        for _ in range(2):  # the free tier's 2 active jobs, taken: the run is refused
+        # The free tier's waiting backstop, full: the run is refused (over the
+        # concurrency cap alone it would only wait as queued). Older than the hourly
+        # window, so only the backstop refuses; the sweep dispatches the cap's worth
+        # first, then fires the schedule.
+        waiting = (
+            settings.rate_limits.waiting_jobs["free"]
+            + settings.rate_limits.active_jobs["free"]
+        )
+        for _ in range(waiting):
             s.add(
-                Job(user_id=user.id, kind="backtest", config=CONFIG, status="running")
+                Job(
+                    user_id=user.id,
+                    kind="backtest",
+                    config=CONFIG,
+                    status="queued",
+                    created_at=utcnow() - dt.timedelta(hours=2),
+                )
             )
         await s.commit()
 
@@ -100,12 +116,12 @@ async def test_a_refused_firing_is_announced_by_webhook_and_email(
     ((recipients, sent),) = smtp.inbox.wait_for(1, timeout=30)
     subscribed.server.shutdown()
     other.server.shutdown()
-    assert row is not None and "Too many active jobs" in (row.last_error or "")
+    assert row is not None and "Too many waiting jobs" in (row.last_error or "")
     payload: dict[str, Any] = Webhook(SECRET).verify(request.body, request.headers)
     assert payload["type"] == "schedule.refused"
     assert payload["data"]["schedule_id"] == str(schedule.id)
-    assert "Too many active jobs" in payload["data"]["error"]
+    assert "Too many waiting jobs" in payload["data"]["error"]
     assert other.requests == []  # not subscribed to schedule.refused
     assert recipients == ["owner@example.com"]
     assert sent["Subject"] == "Scheduled run refused: t"
-    assert "Too many active jobs" in sent.get_payload()
+    assert "Too many waiting jobs" in sent.get_payload()
