@@ -499,9 +499,16 @@ async def lock_dispatcher(session: AsyncSession) -> None:
     await session.execute(select(func.pg_advisory_xact_lock(_DISPATCH_LOCK_KEY)))
 
 
-async def count_pending(session: AsyncSession) -> int:
-    """Jobs sent to the broker and not claimed yet, of every user."""
+async def count_pending(
+    session: AsyncSession, *, sent_after: dt.datetime | None = None
+) -> int:
+    """Jobs sent to the broker and not claimed yet, of every user; with
+    ``sent_after``, only those sent (or promoted) since then."""
     query = select(func.count()).where(Job.status == _PENDING)
+    if sent_after is not None:
+        query = query.where(
+            func.coalesce(Job.enqueued_at, Job.dispatched_at) >= sent_after
+        )
     return int(await session.scalar(query) or 0)
 
 

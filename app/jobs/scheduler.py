@@ -148,7 +148,13 @@ async def dispatch(
     now = now or utcnow()
     result = Dispatched()
     await jobs_repo.lock_dispatcher(session)
-    room = settings.queue_dispatch_ahead - await jobs_repo.count_pending(session)
+    # A job sent longer ago than ``pending_requeue_seconds`` and still unclaimed has
+    # lost its message (a worker died holding it, a broker restart): the sweeper
+    # re-sends it, and it no longer holds back everyone else's jobs.
+    fresh = now - dt.timedelta(seconds=settings.pending_requeue_seconds)
+    room = settings.queue_dispatch_ahead - await jobs_repo.count_pending(
+        session, sent_after=fresh
+    )
     if room <= 0:
         # Ends the transaction (releases the lock); a commit, not a rollback, so
         # the caller's loaded objects are not expired.
