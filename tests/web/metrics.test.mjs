@@ -44,3 +44,9 @@ test("tones: signed returns and Sharpe/Sortino by sign, drawdown red when below 
   assert.equal(metricTone("volatility", 0.2), "");
   assert.equal(metricTone("nope", 1), "");
 });
+
+test("the benchmark's own return is never ranked: it describes the yardstick, not the run", () => {
+  for (const key of ["benchmark_total_return", "benchmark_cagr"]) assert.equal(BY_KEY[key].better, null, key);
+  // the run's own returns and the relative metrics stay ranked
+  for (const key of ["total_return", "cagr", "alpha", "information_ratio"]) assert.ok(BY_KEY[key].better, key);
+});

@@ -19,6 +19,8 @@ const KIND = {
 };
 
 // [key, label, kind, better ("high" | "low" | null), help]
+// better is null where a higher value is not a better run: counts, exposure, and the
+// benchmark's own return (it describes the yardstick, so Compare never ranks it).
 /** @type {MetricDef[]} */
 export const METRICS = /** @type {[string, string, Kind, "high" | "low" | null, string][]} */ ([
   ["total_return", "Total return", "pctSigned", "high", "Change in equity over the whole period, dividends and costs included."],
@@ -39,8 +41,8 @@ export const METRICS = /** @type {[string, string, Kind, "high" | "low" | null, 
   ["win_rate", "Lot win rate", "pct", "high", "Share of closed lots (FIFO round trips) with a profit."],
   ["profit_factor", "Lot profit factor", "ratio", "high", "Gross profit divided by gross loss of closed lots."],
   ["total_trades", "Lots", "int", null, "FIFO round trips (older name of total_lots)."],
-  ["benchmark_total_return", "Benchmark return", "pctSigned", "high", "Total return of the benchmark over the same days."],
-  ["benchmark_cagr", "Benchmark CAGR", "pctSigned", "high", "Compound annual growth rate of the benchmark."],
+  ["benchmark_total_return", "Benchmark return", "pctSigned", null, "Total return of the benchmark over the same days."],
+  ["benchmark_cagr", "Benchmark CAGR", "pctSigned", null, "Compound annual growth rate of the benchmark."],
   ["alpha", "Alpha", "pctSigned", "high", "Annualised Jensen's alpha against the benchmark."],
   ["beta", "Beta", "ratio", null, "Sensitivity of daily returns to the benchmark's."],
   ["correlation", "Correlation", "ratio", null, "Correlation of daily returns with the benchmark's."],
