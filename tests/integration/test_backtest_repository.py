@@ -246,3 +246,30 @@ async def test_trades_page_filters_and_orders(
     assert (n_aaa, n_open, n_ranged) == (2, 1, 2)
     assert open_[0].symbol == "CCC" and aaa[0].quantity == 1.5
     assert {t.symbol for t in ranged} == {"AAA", "BBB"}
+
+
+async def test_count_pending_stops_counting_a_job_whose_message_is_stale(
+    session: AsyncSession, user_factory: UserFactory
+) -> None:
+    """The dispatcher's dispatch-ahead counts only pending jobs sent since
+    ``sent_after``: one whose message was sent long ago and never claimed has lost
+    it (the sweeper re-sends it) and must not hold back every other job."""
+    now = dt.datetime.now(dt.UTC)
+    fresh_since = now - dt.timedelta(seconds=60)
+    before_all = await backtests.count_pending(session)
+    before_fresh = await backtests.count_pending(session, sent_after=fresh_since)
+    stale, recent = await _job(session, user_factory), await _job(session, user_factory)
+    await backtests.mark_enqueued(session, stale.id, now=now - dt.timedelta(hours=1))
+    await backtests.mark_enqueued(session, recent.id, now=now)
+    await session.flush()
+
+    assert await backtests.count_pending(session) == before_all + 2
+    assert (
+        await backtests.count_pending(session, sent_after=fresh_since)
+        == before_fresh + 1
+    )
+    # once claimed, neither counts
+    assert await backtests.mark_running(session, recent.id, claim_token="w")
+    assert (
+        await backtests.count_pending(session, sent_after=fresh_since) == before_fresh
+    )
