@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.caching import JsonCache
 from app.backtests import repository
 from app.backtests.charts import DEFAULT_POINTS, chart_response
+from app.backtests.kind import BACKTEST
 from app.backtests.repository import TradeSort
-from app.backtests.run import BACKTEST
 from app.backtests.schemas import BacktestCreated, BacktestRequest
 from app.core.config import Settings
 from app.core.errors import Conflict, ValidationFailed
