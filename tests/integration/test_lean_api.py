@@ -10,6 +10,10 @@ child wraps the only functions that build price or membership matrices
 (``app.data.store.read_dataset_directory``, which ``load_dataset`` calls, and
 ``app.data.membership.membership_mask_for``) with call counters; both must stay at
 zero while every validation error is still a 400 naming its field at submit time.
+
+In embedded mode the worker runs inside the API process, which therefore holds the
+dataset: it must be read once (the worker's warm-up), not a second time for
+validation.
 """
 
 from __future__ import annotations
@@ -167,3 +171,79 @@ def test_distributed_api_process_never_loads_the_prices(
         "unknown_dataset": "body.dataset",
     }.items():
         assert (out[case]["status"], out[case]["field"]) == (400, field), case
+
+
+EMBEDDED_CHILD = r"""
+import json, time
+from app.data import store
+
+calls = {"read_dataset_directory": 0}
+original = store.read_dataset_directory
+
+def wrapper(*args, **kwargs):
+    calls["read_dataset_directory"] += 1
+    return original(*args, **kwargs)
+
+store.read_dataset_directory = wrapper
+
+from fastapi.testclient import TestClient
+from app.main import create_app
+
+body = {"symbols": ["AAPL", "MSFT"], "start_date": "2018-01-01",
+        "end_date": "2018-12-31", "benchmark": "SPY"}
+out = {}
+with TestClient(create_app()) as client:
+    user = {"username": "lean_embedded", "password": "correct-horse-battery"}
+    assert client.post("/v1/auth/register", json=user).status_code in (200, 201)
+    token = client.post("/v1/auth/login", json=user).json()["access_token"]
+    client.headers["authorization"] = f"Bearer {token}"
+    out["symbols"] = client.get("/v1/symbols").status_code
+    out["invalid"] = client.post(
+        "/v1/backtest", json={**body, "symbols": ["NOPE"]}).status_code
+    statuses = []
+    for _ in range(2):
+        task = client.post("/v1/backtest", json=body).json()["task_id"]
+        deadline = time.monotonic() + 240
+        status = "pending"
+        while status not in ("completed", "failed", "cancelled"):
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+            status = client.get(f"/v1/backtest/{task}").json()["status"]
+        statuses.append(status)
+    out["statuses"] = statuses
+out["calls"] = calls
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_embedded_mode_reads_the_dataset_once(tmp_path: Path) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k.upper() not in {"DATABASE_URL", "REDIS_URL"} and not k.startswith("TEST_")
+    }
+    env.update(
+        {
+            "ENVIRONMENT": "test",
+            "JWT_SECRET": uuid.uuid4().hex * 2,
+            "VAR_DIR": str(tmp_path / "var"),
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", EMBEDDED_CHILD],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stdout[-3000:] + done.stderr[-3000:]
+    out = json.loads(lines[-1].removeprefix("RESULT "))
+    assert out["symbols"] == 200
+    assert out["invalid"] == 400
+    assert out["statuses"] == ["completed", "completed"]
+    # the worker's warm-up read it; validation and both runs reused that copy
+    assert out["calls"] == {"read_dataset_directory": 1}
