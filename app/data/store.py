@@ -124,7 +124,7 @@ def symbol_coverage(data: MarketData) -> list[SymbolCoverage]:
     return list(cached)
 
 
-# --------------------------------------------------------------------- resolution
+# ----------------------------------------------------------------------- listing
 def _dataset_info(
     name: str, source: Literal["bundled", "imported"], directory: Path
 ) -> DatasetInfo:
