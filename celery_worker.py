@@ -14,6 +14,7 @@ from app.core.logging import configure_logging
 from app.core.queue import celery_app
 from app.jobs.worker import install_worker_hooks
 
+app.kinds.import_runners()  # the kinds' run modules and their Celery tasks
 configure_logging(get_settings())
 install_worker_hooks(get_settings())
 

@@ -5,22 +5,30 @@ the job lifecycle (:mod:`app.jobs.registry`); the entry points import it: the AP
 It also registers what listens to the job lifecycle (``app.jobs.registry`` hooks:
 completion webhooks) and the maintenance tasks those need.
 
-Adding a kind: a new domain folder whose ``run`` module calls
-``register(JobKind(...))``, and one line here (README, "Adding a job kind").
+Adding a kind: a new domain folder whose ``kind`` module calls
+``register(JobKind(...))`` with ``deferred("app.<domain>.run:run")``, and a line in
+``KINDS`` and ``RUNNERS`` here (README, "Adding a job kind").
+
+The API process imports only the kinds' declarations: their ``run`` modules import
+the engine's kernels and the price store (pyarrow), which only workers need. Worker
+entry points call :func:`import_runners` (``celery_worker``, and the API's
+lifespan in embedded mode, where the worker is in-process) so that the kinds' Celery
+tasks (a sweep's chunk tasks) are registered before the worker consumes.
 """
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
 from app.backtests import service as backtests_service
-from app.backtests.run import BACKTEST
+from app.backtests.kind import BACKTEST
 from app.emails import hooks as emails_hooks
 from app.emails import tasks as emails_tasks
 from app.jobs import outbox
 from app.jobs.registry import JobKind
 from app.schedules import hooks as schedules_hooks
-from app.sweeps.run import SWEEP
+from app.sweeps.kind import SWEEP
 from app.webhooks import hooks as webhooks_hooks
 from app.webhooks import tasks as webhooks_tasks
 
@@ -38,3 +46,13 @@ LISTENERS: tuple[ModuleType, ...] = (
     emails_hooks,
     emails_tasks,
 )
+
+#: The modules holding each kind's ``run`` and ``warm_up`` (and the Celery tasks
+#: they use): imported by workers only.
+RUNNERS: tuple[str, ...] = ("app.backtests.run", "app.sweeps.run")
+
+
+def import_runners() -> None:
+    """Import every kind's run module (workers: before consuming)."""
+    for name in RUNNERS:
+        importlib.import_module(name)

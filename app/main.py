@@ -25,7 +25,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from app import kinds  # noqa: F401 - registers every job kind
+from app import kinds  # registers every job kind
 from app.accounts import admin as accounts_admin
 from app.accounts import api as accounts_api
 from app.api import docs
@@ -94,6 +94,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     worker: EmbeddedWorker | None = None
     sweeper_task: asyncio.Task[None] | None = None
     if settings.embedded and settings.embedded_worker_concurrency > 0:
+        kinds.import_runners()  # the in-process worker runs the jobs
         worker = EmbeddedWorker(settings)
         worker.start()
         app.state.embedded_worker = worker

@@ -4,9 +4,10 @@ Usage: .venv/bin/python scripts/build_dataset.py [SOURCE_DIR]
 
 SOURCE_DIR (default: ../shared/data relative to the repository) holds ``prices.csv.gz``
 (long format ``date,symbol,open,high,low,close,volume,adj_close``) and ``symbols.csv``.
-Writes ``prices.parquet`` (int64 micro-unit prices, see app/data/dataset_io.py) and a
-copy of ``symbols.csv``. Fails unless every price survives the micro-unit round trip
-bit-exactly and the written file reads back identical to the CSV.
+Writes ``prices.parquet`` (int64 micro-unit prices, see app/data/dataset_io.py), a
+copy of ``symbols.csv`` and ``catalog.json`` (the light catalog the API validates
+against, app/data/catalog.py). Fails unless every price survives the micro-unit round
+trip bit-exactly and the written file reads back identical to the CSV.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from app.data import dataset_io  # noqa: E402
+from app.data.catalog import catalog_of_directory, write_catalog  # noqa: E402
 from app.data.store import BUNDLED_DIR, BUNDLED_NAME  # noqa: E402
 
 
@@ -94,6 +96,8 @@ def main() -> None:
     )
     check_written(target, frame)
     copy_symbols(source, BUNDLED_DIR / dataset_io.SYMBOLS_FILE)
+    # The light catalog the API process validates against instead of the prices.
+    write_catalog(BUNDLED_DIR, catalog_of_directory(BUNDLED_DIR, BUNDLED_NAME))
     size_mb = target.stat().st_size / 1e6
     elapsed = time.perf_counter() - started
     print(f"wrote {target} ({n_rows:,} rows, {size_mb:.1f} MB) in {elapsed:.0f} s")

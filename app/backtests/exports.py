@@ -10,8 +10,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 ExportFormat = Literal["csv", "parquet", "json"]
 MEDIA_TYPES: dict[str, str] = {
@@ -47,6 +45,10 @@ def columns_to(fmt: ExportFormat, columns: Mapping[str, Sequence[Any]]) -> bytes
         table = zip(*columns.values(), strict=True)
         rows = [dict(zip(names, r, strict=True)) for r in table]
         return orjson.dumps(rows)
+    # pyarrow only when a Parquet export is asked for: not on the API's import path
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
     arrays = {
         n: pa.array(v).cast(pa.date32()) if n == "date" else pa.array(v, pa.float64())
         for n, v in columns.items()

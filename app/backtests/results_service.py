@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.backtests import repository, results_repository
 from app.backtests.charts import keep_indices
-from app.backtests.results import exposure_of, load_book
 from app.backtests.results_repository import PositionSort
 from app.core.errors import Conflict, ValidationFailed
 from app.db.models import BacktestResult, Job, Position
@@ -107,6 +106,10 @@ async def load(session: AsyncSession, *, row: Job) -> Loaded:
     stored = await results_repository.get(session, row.id)
     if series is None or stored is None:
         raise Conflict(_NOT_STORED, task_id=str(row.id))
+    # app.backtests.results imports the engine's analysis and position modules
+    # (numba): imported on the first results read, not at the API's start.
+    from app.backtests.results import load_book  # noqa: PLC0415
+
     book = await anyio.to_thread.run_sync(load_book, stored.book)
     # a detached copy: the session's row may be expired by a later rollback
     columns = BacktestResult(symbols=list(stored.symbols), sectors=list(stored.sectors))
@@ -177,6 +180,8 @@ def exposure_body(
     idx = keep_indices(equity, drawdown, max_points)
     exp = loaded.derived.get("exposure")
     if exp is None:  # a race computes it twice, with the same result
+        from app.backtests.results import exposure_of  # noqa: PLC0415 - see load()
+
         exp = loaded.derived["exposure"] = exposure_of(
             loaded.book,
             equity=equity,

@@ -1,4 +1,5 @@
-"""The backtest job kind: the engine adapter the job runner calls on a worker.
+"""The backtest job kind's run (registered in :mod:`app.backtests.kind`): the engine
+adapter the job runner calls on a worker.
 
 Loads the dataset (process-cached), runs the engine with the runner's progress and
 cancel callbacks, derives positions, the analysis and the book
@@ -29,10 +30,8 @@ from app.jobs.registry import (
     Completion,
     JobCancelled,
     JobFailed,
-    JobKind,
     Reporter,
     RunContext,
-    register,
 )
 
 
@@ -103,8 +102,3 @@ def warm_up(settings: Settings) -> None:
     data.precompute()
     membership_mask_for(data)
     coverage_for(data)  # builds the running totals every result's coverage reads
-
-
-BACKTEST = register(
-    JobKind(name="backtest", label="Backtest", run=run, warm_up=warm_up)
-)

@@ -12,22 +12,26 @@ import uuid
 from typing import Any
 
 import anyio
+import numpy as np
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.caching import JsonCache
 from app.backtests import repository
 from app.backtests.charts import DEFAULT_POINTS, chart_response
+from app.backtests.kind import BACKTEST
 from app.backtests.repository import TradeSort
-from app.backtests.run import BACKTEST
 from app.backtests.schemas import BacktestCreated, BacktestRequest
 from app.core.config import Settings
 from app.core.errors import Conflict, ValidationFailed
-from app.data.access import dataset_for
-from app.data.membership import has_membership, membership_mask_for
+from app.data.access import catalog_for
+from app.data.catalog import DatasetCatalog
+from app.data.membership import has_membership
 from app.db.models import Job, User
 from app.engine.backtest import check_config
+from app.engine.config import BacktestConfig
 from app.engine.errors import InvalidInputError
+from app.engine.universe import BoolMatrix
 from app.jobs import idempotency, registry
 from app.jobs import service as jobs
 from app.jobs.quotas import SubmissionQuota
@@ -72,24 +76,52 @@ def check_request_limits(request: BacktestRequest, settings: Settings) -> None:
 
 async def validate(request: BacktestRequest, settings: Settings) -> None:
     """Everything that can make the run fail that is knowable now: 400 naming the
-    field, before any quota is taken."""
+    field, before any quota is taken.
+
+    Checked against the dataset's light catalog (``app.data.catalog``), never its
+    prices: the engine's own ``check_config`` runs on the catalog's skeleton (the
+    sessions, symbols and descriptions; prices that take no memory), and the one
+    check that needs a price (a benchmark's close on the first session of the range)
+    reads the catalog's bar runs. Same checks, same order, same messages as on the
+    loaded dataset (tests/unit/test_light_catalog.py compares them)."""
     check_request_limits(request, settings)
     config = request.to_config()
-    data = await dataset_for(settings, config.dataset)
+    catalog = await catalog_for(settings, config.dataset)
     membership = None
     if config.universe == "sp500_pit":
         if not has_membership(config.dataset):
             raise ValidationFailed(
                 f"universe 'sp500_pit' needs S&P 500 membership, which only the "
-                f"bundled dataset has; dataset {data.name!r} is imported: use "
+                f"bundled dataset has; dataset {catalog.name!r} is imported: use "
                 "universe 'all' (or omit universe)",
                 field="body.universe",
             )
-        membership = await anyio.to_thread.run_sync(membership_mask_for, data)
+        membership = catalog.membership_stand_in()
     try:
-        check_config(config, data, membership=membership)
+        check_catalog_config(config, catalog, membership=membership)
     except InvalidInputError as exc:
         raise ValidationFailed(exc.message, field=api_field(exc.field)) from exc
+
+
+def check_catalog_config(
+    config: BacktestConfig,
+    catalog: DatasetCatalog,
+    *,
+    membership: BoolMatrix | None = None,
+) -> None:
+    """The engine's ``check_config`` against a catalog instead of the prices."""
+    data = catalog.skeleton
+    check_config(config, data, membership=membership)
+    entries = config.benchmarks or ((config.benchmark,) if config.benchmark else ())
+    start_row = data.row_of(np.datetime64(config.start_date, "D"))
+    for entry in entries:
+        # The engine's last check (app.engine.backtest._symbol_series): the skeleton's
+        # prices are all present, so it is answered here from the bar runs.
+        if isinstance(entry, str) and not catalog.has_bar(entry, start_row):
+            raise InvalidInputError(
+                f"benchmark {entry} has no price on the first day of the range",
+                field="benchmarks",
+            )
 
 
 async def submit(

@@ -23,9 +23,8 @@ from app.catalog.schemas import (
     YearCoverageOut,
 )
 from app.core.errors import NotFound, ValidationFailed
-from app.data.access import dataset_for
-from app.data.membership import INDEX_NAME, coverage_by_year, has_membership
-from app.data.store import list_datasets, symbol_coverage
+from app.data.access import catalog_for, list_datasets
+from app.data.membership import INDEX_NAME
 from app.engine.config import request_limits
 from app.engine.strategies import (
     FACTOR_NAMES,
@@ -91,14 +90,13 @@ async def get_symbols(
     settings: SettingsDep,
     dataset: Annotated[str | None, Query(max_length=64)] = None,
 ) -> SymbolCatalog:
-    data = await dataset_for(settings, dataset)
-    coverage = await anyio.to_thread.run_sync(symbol_coverage, data)
+    catalog = await catalog_for(settings, dataset)
     return SymbolCatalog(
-        dataset=data.name,
-        first_date=data.dates[0].astype("datetime64[D]").item(),
-        last_date=data.dates[-1].astype("datetime64[D]").item(),
-        benchmarks=list(data.benchmarks),
-        symbols=[SymbolInfoOut.model_validate(asdict(c)) for c in coverage],
+        dataset=catalog.name,
+        first_date=catalog.first_date,
+        last_date=catalog.last_date,
+        benchmarks=list(catalog.skeleton.benchmarks),
+        symbols=[SymbolInfoOut.model_validate(asdict(c)) for c in catalog.symbols],
         limits=RequestLimits.model_validate(request_limits()),
     )
 
@@ -112,9 +110,7 @@ async def get_symbols(
     responses=error_responses(401, 429),
 )
 async def get_datasets(_: CurrentUser, settings: SettingsDep) -> list[DatasetOut]:
-    infos = await anyio.to_thread.run_sync(
-        list_datasets, settings.resolved_datasets_dir
-    )
+    infos = await anyio.to_thread.run_sync(list_datasets, settings)
     return [DatasetOut.model_validate(asdict(i)) for i in infos]
 
 
@@ -136,13 +132,13 @@ async def get_dataset_coverage(
     name: Annotated[str, Path(max_length=64)],
 ) -> DatasetCoverage:
     try:
-        data = await dataset_for(settings, name)
+        catalog = await catalog_for(settings, name)
     except ValidationFailed as exc:
         raise NotFound(exc.message) from exc
-    known = has_membership(name)
-    years = await anyio.to_thread.run_sync(coverage_by_year, data) if known else []
+    known = catalog.years is not None
+    years = catalog.years or ()
     return DatasetCoverage(
-        dataset=data.name,
+        dataset=catalog.name,
         index=INDEX_NAME if known else None,
         membership_known=known,
         reason=None if known else "imported dataset: no index membership is known",

@@ -28,11 +28,13 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from app.data import paths
 from app.engine.data import SymbolInfo
 from app.engine.errors import DataError
 
-PRICES_FILE = "prices.parquet"
-SYMBOLS_FILE = "symbols.csv"
+# The two files of a dataset (named in the pyarrow-free app.data.paths).
+PRICES_FILE = paths.PRICES_FILE
+SYMBOLS_FILE = paths.SYMBOLS_FILE
 PRICE_SCALE = 1_000_000
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close")
 INT_COLUMNS: tuple[str, ...] = (*PRICE_COLUMNS, "volume")

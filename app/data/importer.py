@@ -31,6 +31,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from app.data import dataset_io, store
+from app.data.catalog import catalog_of_directory, write_catalog
 from app.data.import_checks import ValidFrame, validate
 from app.data.store import BUNDLED_NAME, DATASET_NAME_PATTERN, DatasetInfo
 from app.engine.errors import DataError, InvalidInputError
@@ -214,6 +215,8 @@ def _write_atomically(
         )
         rows = [{**r, "source": source} for r in valid.symbol_rows]
         dataset_io.write_symbols(staging / dataset_io.SYMBOLS_FILE, rows)
+        # The light catalog the API validates against (it never loads the prices).
+        write_catalog(staging, catalog_of_directory(staging, name))
         _swap_in(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

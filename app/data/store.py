@@ -11,10 +11,8 @@ time, so a re-imported dataset is picked up and repeated loads return the same o
 from __future__ import annotations
 
 import datetime as dt
-import re
 import threading
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,39 +22,30 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.data import dataset_io
+from app.data.catalog import DatasetInfo, SymbolCoverage
+from app.data.paths import (
+    BUNDLED_DIR,
+    BUNDLED_NAME,
+    DATASET_NAME_PATTERN,
+    dataset_dir,
+    has_prices,
+    imported_names,
+)
 from app.engine.data import MarketData, SymbolInfo
-from app.engine.errors import DataError, InvalidInputError
+from app.engine.errors import DataError
 
-BUNDLED_NAME = "sp500"
-BUNDLED_DIR = Path(__file__).resolve().parents[1] / "data" / "bundled"
-#: Names of imported datasets (also their directory names).
-DATASET_NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """Summary of one dataset, as listed by :func:`list_datasets`."""
-
-    name: str
-    source: Literal["bundled", "imported"]
-    n_symbols: int
-    first_date: dt.date | None
-    last_date: dt.date | None
-    n_rows: int
-
-
-@dataclass(frozen=True)
-class SymbolCoverage:
-    """Where one symbol has data; ``n_days`` counts sessions with a close."""
-
-    symbol: str
-    name: str
-    sector: str
-    type: str
-    first_date: dt.date | None
-    last_date: dt.date | None
-    n_days: int
-    last_close: float | None
+__all__ = [
+    "BUNDLED_DIR",
+    "BUNDLED_NAME",
+    "DATASET_NAME_PATTERN",
+    "DatasetInfo",
+    "SymbolCoverage",
+    "clear_cache",
+    "list_datasets",
+    "load_dataset",
+    "read_dataset_directory",
+    "symbol_coverage",
+]
 
 
 _lock = threading.RLock()
@@ -93,7 +82,7 @@ def load_dataset(
     unknown name, :class:`DataError` for an unreadable file.
     """
     name = name or BUNDLED_NAME
-    directory = _dataset_dir(name, datasets_dir, bundled_dir)
+    directory = dataset_dir(name, datasets_dir, bundled_dir)
     path = directory / dataset_io.PRICES_FILE
     key = (name, str(path))
     with _lock:
@@ -101,7 +90,7 @@ def load_dataset(
         cached = _data_cache.get(key)
         if cached is not None and cached[0] == mtime:
             return cached[1]
-        data = _read_market_data(directory, name)
+        data = read_dataset_directory(directory, name)
         _data_cache[key] = (mtime, data)
         return data
 
@@ -115,10 +104,10 @@ def list_datasets(
     """
     bundled = bundled_dir or BUNDLED_DIR
     infos = []
-    if _has_prices(bundled):
+    if has_prices(bundled):
         infos.append(_dataset_info(BUNDLED_NAME, "bundled", bundled))
     if datasets_dir is not None:
-        for name in _imported_names(datasets_dir):
+        for name in imported_names(datasets_dir):
             infos.append(_dataset_info(name, "imported", datasets_dir / name))
     return infos
 
@@ -135,44 +124,7 @@ def symbol_coverage(data: MarketData) -> list[SymbolCoverage]:
     return list(cached)
 
 
-# --------------------------------------------------------------------- resolution
-def _dataset_dir(
-    name: str, datasets_dir: Path | None, bundled_dir: Path | None
-) -> Path:
-    if name == BUNDLED_NAME:
-        directory = bundled_dir or BUNDLED_DIR
-        if not _has_prices(directory):
-            raise DataError(
-                f"the bundled dataset is missing from {directory}; "
-                "run scripts/build_dataset.py",
-                field="dataset",
-            )
-        return directory
-    if datasets_dir is not None and name in _imported_names(datasets_dir):
-        return datasets_dir / name
-    available = [BUNDLED_NAME, *_imported_names(datasets_dir)]
-    raise InvalidInputError(
-        f"unknown dataset {name!r}; available: {', '.join(available)}",
-        field="dataset",
-    )
-
-
-def _imported_names(datasets_dir: Path | None) -> list[str]:
-    if datasets_dir is None or not datasets_dir.is_dir():
-        return []
-    return sorted(
-        d.name
-        for d in datasets_dir.iterdir()
-        if DATASET_NAME_PATTERN.fullmatch(d.name)
-        and d.name != BUNDLED_NAME
-        and _has_prices(d)
-    )
-
-
-def _has_prices(directory: Path) -> bool:
-    return (directory / dataset_io.PRICES_FILE).is_file()
-
-
+# ----------------------------------------------------------------------- listing
 def _dataset_info(
     name: str, source: Literal["bundled", "imported"], directory: Path
 ) -> DatasetInfo:
@@ -197,7 +149,8 @@ def _dataset_info(
 
 
 # ------------------------------------------------------------------------ reading
-def _read_market_data(directory: Path, name: str) -> MarketData:
+def read_dataset_directory(directory: Path, name: str) -> MarketData:
+    """Read the dataset in ``directory`` (uncached; :func:`load_dataset` caches)."""
     path = directory / dataset_io.PRICES_FILE
     dataset_io.read_summary(path)  # refuses files without the micro-unit metadata
     parquet = pq.ParquetFile(path)

@@ -21,6 +21,7 @@ The contract, on the worker side:
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -141,6 +142,22 @@ def register(kind: JobKind) -> JobKind:
         raise ValueError(f"job kind {kind.name!r} is registered twice")
     _KINDS[kind.name] = kind
     return kind
+
+
+def deferred(target: str) -> Callable[..., Any]:
+    """``"package.module:function"`` as a callable that imports the module on its
+    first call. A kind's ``run`` and ``warm_up`` live in modules that import the
+    engine's kernels and the price store (numba, pyarrow): registering them this way
+    keeps those out of the API process, which only needs the kind's name, label and
+    limits (README "Run modes": what the API holds vs the workers)."""
+    module_name, _, attribute = target.partition(":")
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        function = getattr(importlib.import_module(module_name), attribute)
+        return function(*args, **kwargs)
+
+    call.__qualname__ = call.__name__ = f"deferred({target})"
+    return call
 
 
 def get(name: str) -> JobKind:

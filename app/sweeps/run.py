@@ -32,9 +32,7 @@ from app.jobs.registry import (
     Completion,
     JobCancelled,
     JobFailed,
-    JobKind,
     RunContext,
-    register,
 )
 from app.jobs.runner import run_in_worker_db
 from app.sweeps import chunks, grid, repository, rows, walk_forward
@@ -43,7 +41,6 @@ from app.sweeps.schemas import LOWER_IS_BETTER
 from app.sweeps.tasks import request_helpers
 
 FloatArray = npt.NDArray[np.float64]
-KIND_NAME = "sweep"
 # Progress is re-counted from the database at most this often.
 FLUSH_SECONDS = 0.5
 # The coordinator polls for the helpers' chunks this often.
@@ -279,12 +276,3 @@ def warm_up(settings: Settings) -> None:
     forks (the children share both)."""
     load_dataset(datasets_dir=settings.resolved_datasets_dir).precompute()
     jit.warm_up()
-
-
-# A sweep runs many backtests: it asks for an hour, which only tiers allowed that
-# much get (JOB_TIME_LIMIT_MAX_SECONDS); the others keep their tier's ceiling.
-SWEEP = register(
-    JobKind(
-        name=KIND_NAME, label="Sweep", run=run, warm_up=warm_up, time_limit_seconds=3600
-    )
-)

@@ -19,7 +19,6 @@ from typing import Any
 
 import anyio
 import numpy as np
-import pandas as pd
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,8 +32,7 @@ from app.jobs import service as jobs
 from app.jobs.quotas import SubmissionQuota
 from app.jobs.repository import JobView
 from app.sweeps import grid, repository, walk_forward
-from app.sweeps.rows import score
-from app.sweeps.run import KIND_NAME
+from app.sweeps.kind import KIND_NAME
 from app.sweeps.schemas import (
     HIGHER_IS_BETTER,
     LOWER_IS_BETTER,
@@ -326,6 +324,10 @@ async def heatmap(
             f"metric must be one of: {', '.join(sorted(HEATMAP_METRICS))}",
             field="query.metric",
         )
+    # app.sweeps.rows runs the engine's batch kernels (numba): not on the API's
+    # import path, only where a heatmap is read.
+    from app.sweeps.rows import score  # noqa: PLC0415
+
     xs, ys = expanded[x], expanded[y]
     values: list[list[float | None]] = [[None] * len(xs) for _ in ys]
     indexes: list[list[int | None]] = [[None] * len(xs) for _ in ys]
@@ -361,6 +363,8 @@ async def returns_table(
 def _encode_returns(
     days: np.ndarray[Any, Any], indexed: list[tuple[int, bytes]], fmt: str
 ) -> tuple[bytes, str]:
+    import pandas as pd  # noqa: PLC0415 - only for this export, not on the API's import path
+
     columns = {str(i): np.frombuffer(b, dtype="<f8") for i, b in indexed}
     frame = pd.DataFrame({"date": days, **columns})
     if fmt == "parquet":
