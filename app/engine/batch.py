@@ -164,6 +164,14 @@ class _Window:
     s0: int  # local row of the first simulated day (= the first decision row)
     delist: IntArray
     cum_dividends: FloatMatrix | None = None
+    _ex_days: npt.NDArray[np.bool_] | None = None
+
+    def ex_days(self) -> npt.NDArray[np.bool_]:
+        """The run's days (from ``s0``) with a dividend, computed once."""
+        if self._ex_days is None:
+            divs = self.data.dividends_per_share[self.s0 :]
+            self._ex_days = np.any(divs != 0.0, axis=1)
+        return self._ex_days
 
 
 @dataclass
@@ -626,8 +634,7 @@ def _simulate_portfolio(  # noqa: PLR0917
         decisions=decisions,
         delist=delist,
         flow_rows=portfolio.flow_rows,
-        divs=divs if config.dividends else None,
-        reinvest=portfolio.reinvest,
+        ex_days=win.ex_days() if portfolio.reinvest else None,
         start_row=start_row,
         end_row=end_row,
         execution=config.execution,

@@ -127,30 +127,46 @@ def reinvest_fill(  # pragma: no cover - jitted
 
 @numba.njit(cache=True)
 def _band_breach(  # pragma: no cover - jitted
-    q: FloatArray, cash: float, mark: FloatArray, target: FloatArray, band: float
+    q: FloatArray,
+    cash: float,
+    mark: FloatArray,
+    target: FloatArray,
+    band: float,
+    cols: IntArray,
+    n: int,
 ) -> bool:
     """Whether some holding's weight at these closes is more than ``band`` from its
-    target (over the columns held or with a positive target). As numpy's ``max``
-    in the former loop: a NaN weight (0/0) anywhere means no breach."""
-    equity = cash
-    n = 0
-    for c in range(q.shape[0]):
-        if q[c] != 0.0 or target[c] > 0.0:
-            equity += mark[c] * q[c]
-            n += 1
+    target, over ``cols[:n]`` (the columns held or with a positive target). As
+    numpy's ``max`` in the former loop: a NaN weight (0/0) anywhere means no
+    breach."""
     if n == 0:
         return False
+    equity = cash
+    for j in range(n):
+        c = cols[j]
+        equity += mark[c] * q[c]
     breach = False
-    for c in range(q.shape[0]):
-        if q[c] != 0.0 or target[c] > 0.0:
-            v = mark[c] * q[c]
-            if equity == 0.0:
-                if v == 0.0:
-                    return False  # 0/0: NaN
-                breach = True  # +-inf
-            elif abs(v / equity - target[c]) > band:
-                breach = True
+    for j in range(n):
+        c = cols[j]
+        v = mark[c] * q[c]
+        if equity == 0.0:
+            if v == 0.0:
+                return False  # 0/0: NaN
+            breach = True  # +-inf
+        elif abs(v / equity - target[c]) > band:
+            breach = True
     return breach
+
+
+@numba.njit(cache=True)
+def _held(q: FloatArray, held: IntArray) -> int:  # pragma: no cover - jitted
+    """Write the columns with shares into ``held``; return how many."""
+    n = 0
+    for c in range(q.shape[0]):
+        if q[c] != 0.0:
+            held[n] = c
+            n += 1
+    return n
 
 
 @numba.njit(cache=True)
@@ -294,18 +310,26 @@ def run_portfolio(  # pragma: no cover - jitted
     zeros = np.zeros(n_sym)
     has_divs = divs.shape[0] > 0
     keep_positions = positions.shape[0] > 0
+    # the columns held (and, for the band, those with a positive target), rebuilt
+    # when a fill changes the holdings or the target changes
+    held = np.empty(n_sym, dtype=np.int64)
+    n_held = _held(q, held)
+    band_cols = np.empty(n_sym, dtype=np.int64)
+    n_band = -1
+    band_target = -2
     for t in range(t0, t1):
         if int(state[N_FILLS]) + (2 * n_flows[t] + 6) * n_sym > log.shape[1]:
             return t
+        fills_before = state[N_FILLS]
         row = t + start_row
         if has_divs and t > 0:
             day = 0.0
-            for c in range(n_sym):
-                if q[c] != 0.0:
-                    amount = divs[t, c] * q[c]
-                    day += amount
-                    if reinvest:
-                        pending[c] += amount
+            for j in range(n_held):
+                c = held[j]
+                amount = divs[t, c] * q[c]
+                day += amount
+                if reinvest:
+                    pending[c] += amount
             income[t] = day
             if ist[DEPLETED] < 0:  # an emptied portfolio's cash stays 0
                 state[CASH] += day
@@ -334,14 +358,27 @@ def run_portfolio(  # pragma: no cover - jitted
                     external, active,
                 )  # fmt: skip
         mark = marks[row - first]
+        if state[N_FILLS] != fills_before:
+            n_held = _held(q, held)
+            n_band = -1
         if (
             band >= 0.0
             and ist[DEPLETED] < 0
             and ist[CURRENT] >= 0
-            and 0 <= ist[CHECK_FROM] <= t
-            and t <= n_days - 2
-            and _band_breach(q, state[CASH], mark, weights[ist[CURRENT]], band)
+            and 0 <= ist[CHECK_FROM] <= t <= n_days - 2
         ):
+            target = weights[ist[CURRENT]]
+            if n_band < 0 or band_target != ist[CURRENT]:
+                n_band = 0
+                for c in range(n_sym):
+                    if q[c] != 0.0 or target[c] > 0.0:
+                        band_cols[n_band] = c
+                        n_band += 1
+                band_target = ist[CURRENT]
+            breach = _band_breach(q, state[CASH], mark, target, band, band_cols, n_band)
+        else:
+            breach = False
+        if breach:
             if is_open:
                 ist[BAND_AT] = t + 1
                 ist[BAND_IDX] = ist[CURRENT]
@@ -354,10 +391,11 @@ def run_portfolio(  # pragma: no cover - jitted
                 ist[LAST_FILL] = t
                 pending[:] = 0.0
                 ist[CHECK_FROM] = t + 1
+                n_held = _held(q, held)
+                n_band = -1
         value = 0.0
-        for c in range(n_sym):
-            if q[c] != 0.0:
-                value += q[c] * mark[c]
+        for j in range(n_held):
+            value += q[held[j]] * mark[held[j]]
         invested[t] = value
         equity[t] = state[CASH] + value
         if keep_positions:

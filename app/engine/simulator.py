@@ -410,14 +410,14 @@ def portfolio_inputs(
     decisions: IntArray,
     delist: IntArray,
     flow_rows: IntArray | None,
-    divs: FloatArray | None,
-    reinvest: bool,
+    ex_days: BoolArray | None,
     start_row: int,
     end_row: int,
     execution: Execution,
 ) -> tuple[IntArray, IntArray, BoolArray, IntArray, IntArray]:
     """The per-day event arrays of :func:`jit_portfolio.run_portfolio`:
-    ``(cal_idx, n_flows, reinvest_at, delist_ptr, delist_cols)``, local rows."""
+    ``(cal_idx, n_flows, reinvest_at, delist_ptr, delist_cols)``, local rows.
+    ``ex_days``: the run's days with a dividend (None: no reinvestment)."""
     n_days = end_row - start_row + 1
     cal_idx = np.full(n_days, -1, dtype=np.int64)
     k = np.arange(len(decisions), dtype=np.int64)
@@ -436,12 +436,11 @@ def portfolio_inputs(
     if flow_rows is not None and flow_rows.size:
         np.add.at(n_flows, np.asarray(flow_rows, dtype=np.int64) - start_row, 1)
     reinvest_at = np.zeros(n_days, dtype=np.bool_)
-    if reinvest and divs is not None:
-        ex: BoolArray = np.any(divs != 0.0, axis=1)
+    if ex_days is not None:
         if execution == "next_open":
-            reinvest_at[1:] = ex[:-1]
+            reinvest_at[1:] = ex_days[:-1]
         else:
-            reinvest_at[1:] = ex[1:]
+            reinvest_at[1:] = ex_days[1:]
     # cash-outs of one day in descending column order (the former heap's order)
     cols = np.flatnonzero(delist >= 0)[::-1]
     days = delist[cols] - start_row
@@ -503,8 +502,9 @@ def _simulate_portfolio(
         decisions=decisions,
         delist=delist,
         flow_rows=portfolio.flow_rows,
-        divs=divs,
-        reinvest=portfolio.reinvest,
+        ex_days=np.any(divs != 0.0, axis=1)
+        if portfolio.reinvest and divs is not None
+        else None,
         start_row=start_row,
         end_row=end_row,
         execution=execution,
