@@ -88,18 +88,23 @@ def reinvest_fill(  # pragma: no cover - jitted
     row: int,
     local: int,
     cols: IntArray,
+    held: IntArray,
+    n_held: int,
 ) -> None:
     """One reinvestment: buy ``floor(pending / (px * buy factor))`` shares of every
     tradeable column (finite price, ``gone_after > row``) with pending cash, scaled
     down (``k = cash / sum(pending)``) if the cash would not cover them; the
     remainder (less than a share) stays in ``pending`` for the holding's next
-    dividend. Fills are logged at local row ``local``."""
-    n_sym = pending.shape[0]
+    dividend. Fills are logged at local row ``local``. Only the columns
+    ``held[:n_held]`` (ascending) are looked at: pending cash comes from holdings,
+    and a holding that is no longer held was sold by a rebalance (which clears
+    ``pending``) or cashed out (untradeable)."""
     bf = params[BUY_FACTOR]
     m = 0
     cost = 0.0
     wanted = 0.0
-    for c in range(n_sym):
+    for j in range(n_held):
+        c = held[j]
         if pending[c] > 0.0:
             p = px[c]
             if np.isfinite(p) and gone_after[c] > row:
@@ -191,6 +196,8 @@ def _fill_phase(  # pragma: no cover - jitted
     is_open: bool,
     external: FloatArray,
     active: IntArray,
+    held: IntArray,
+    n_held: int,
 ) -> None:
     """The events at one fill (``row``, local ``t``): flows, the calendar or band
     rebalance, the reinvestment; sets ``ist[DEPLETED]`` when a withdrawal empties
@@ -204,12 +211,12 @@ def _fill_phase(  # pragma: no cover - jitted
         event = True
         state[CASH] += flow_amount
         external[t] += flow_amount
-        held = 0.0
+        worth = 0.0
         for c in range(q.shape[0]):
             if q[c] != 0.0:
                 p = px[c]
-                held += q[c] * (p if np.isfinite(p) else mark_row[c])
-        liquid = state[CASH] + held * sf
+                worth += q[c] * (p if np.isfinite(p) else mark_row[c])
+        liquid = state[CASH] + worth * sf
         current = ist[CURRENT]
         rebalanced = False
         if liquid > 0.0 and current >= 0 and not rebalance_here:
@@ -250,7 +257,7 @@ def _fill_phase(  # pragma: no cover - jitted
         event = True
         if ist[LAST_FILL] != t:
             reinvest_fill(work, log, state, params, px, gone_after, pending, row, t,
-                          active)  # fmt: skip
+                          active, held, n_held)  # fmt: skip
     if event:
         ist[CHECK_FROM] = t if is_open else t + 1
 
@@ -340,8 +347,9 @@ def run_portfolio(  # pragma: no cover - jitted
                     work, log, state, params, ist, pending, fill_px[row],
                     marks[prev], weights, zeros, cal_idx[t], n_flows[t],
                     flow_amount, reinvest_at[t], gone_after, row, t, True, external,
-                    active,
+                    active, held, n_held,
                 )  # fmt: skip
+        cashed_out = delist_ptr[t + 1] > delist_ptr[t]
         if ist[DEPLETED] < 0:
             for j in range(delist_ptr[t], delist_ptr[t + 1]):
                 c = delist_cols[j]
@@ -355,10 +363,14 @@ def run_portfolio(  # pragma: no cover - jitted
                     work, log, state, params, ist, pending, fill_px[row],
                     marks[row - first], weights, zeros, cal_idx[t], n_flows[t],
                     flow_amount, reinvest_at[t], gone_after, row, t, False,
-                    external, active,
+                    external, active, held, n_held,
                 )  # fmt: skip
         mark = marks[row - first]
-        if state[N_FILLS] != fills_before:
+        # reinvestment buys only add shares to holdings: the held set changes
+        # only with a rebalance, a cash-out or a depletion
+        if state[N_FILLS] != fills_before and (
+            ist[LAST_FILL] == t or ist[DEPLETED] == t or cashed_out
+        ):
             n_held = _held(q, held)
             n_band = -1
         if (
