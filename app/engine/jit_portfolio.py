@@ -100,6 +100,20 @@ def reinvest_fill(  # pragma: no cover - jitted
     and a holding that is no longer held was sold by a rebalance (which clears
     ``pending``) or cashed out (untradeable)."""
     bf = params[BUY_FACTOR]
+    # Most days no pending cash makes a whole share: find that out without a
+    # division for the holdings clearly short of one (pending < 0.999·price·bf).
+    buys = False
+    for j in range(n_held):
+        c = held[j]
+        if pending[c] > 0.0:
+            p = px[c]
+            if np.isfinite(p) and gone_after[c] > row:
+                unit = p * bf
+                if not pending[c] < 0.999 * unit and np.floor(pending[c] / unit) > 0:
+                    buys = True
+                    break
+    if not buys:
+        return
     m = 0
     cost = 0.0
     wanted = 0.0
@@ -115,7 +129,7 @@ def reinvest_fill(  # pragma: no cover - jitted
                 wanted += pending[c]
                 cols[m] = c
                 m += 1
-    if m == 0:
+    if cost == 0.0:  # no whole share anywhere (QTY is 0 where it was written)
         return
     if cost > state[CASH]:
         k = max(state[CASH], 0.0) / wanted
@@ -340,7 +354,13 @@ def run_portfolio(  # pragma: no cover - jitted
             income[t] = day
             if ist[DEPLETED] < 0:  # an emptied portfolio's cash stays 0
                 state[CASH] += day
-        if ist[DEPLETED] < 0:
+        events = (
+            cal_idx[t] >= 0
+            or n_flows[t] > 0
+            or reinvest_at[t]
+            or (is_open and ist[BAND_AT] == t)
+        )
+        if ist[DEPLETED] < 0 and events:
             prev = row - first - (1 if row > 0 else 0)
             if is_open:
                 _fill_phase(
@@ -358,7 +378,7 @@ def run_portfolio(  # pragma: no cover - jitted
                 _trade(work, log, state, params, QTY, close[row], -1.0, t, one, 1)
                 work[QTY, c] = 0.0
                 ist[CHECK_FROM] = t + 1
-            if not is_open:
+            if not is_open and events:
                 _fill_phase(
                     work, log, state, params, ist, pending, fill_px[row],
                     marks[row - first], weights, zeros, cal_idx[t], n_flows[t],
