@@ -16,15 +16,18 @@ equity curve and returns. What is shared across combinations:
 * no trade ledger: only the closed trades' P&L and returns the metrics need.
 
 Agreement with :func:`run_backtest`: each combination's whole event loop runs in one
-compiled call (:func:`app.engine.jit.run_events`) with the simulator's rules and
-per-symbol arithmetic, but sequential dot products instead of BLAS and the running
-cash instead of a cumulative sum of fills, so equity agrees with ``run_backtest`` to
-float rounding (~1e-15 relative), not bit for bit; a whole-share count could differ
-only where a quantity falls within that rounding of an integer. Momentum and
-``close`` scores are element-wise and identical; the rolling factors (``sma``,
-``volatility``, ...) are prefix sums over the rows asked for, so evaluating them on
-all rows changes their last bits and a selection could differ only at an exact tie.
-The tests check every metric to 1e-9 relative against ``run_backtest``.
+compiled call (:func:`app.engine.jit.run_events`, or with reinvestment, flows or a
+band :func:`app.engine.jit_portfolio.run_portfolio`, the kernel single runs call in
+slices; allocations, "never" and several benchmarks run :func:`run_backtest` itself)
+with the simulator's rules and per-symbol arithmetic, but sequential dot products
+instead of BLAS and the running cash instead of a cumulative sum of fills, so equity
+agrees with ``run_backtest`` to float rounding (~1e-15 relative), not bit for bit; a
+whole-share count could differ only where a quantity falls within that rounding of
+an integer. Momentum and ``close`` scores are element-wise and identical; the
+rolling factors (``sma``, ``volatility``, ...) are prefix sums over the rows asked
+for, so evaluating them on all rows changes their last bits and a selection could
+differ only at an exact tie. The tests check every metric to 1e-9 relative against
+``run_backtest``.
 
 Overrides (one mapping per combination) name :class:`BacktestConfig` fields
 (``rebalancing``, ``execution``, ``commission_rate``, ``slippage_rate``,

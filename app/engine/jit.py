@@ -16,6 +16,14 @@ Why numba, and why only *parts* of the event loop
     numpy (``np.dot`` calls BLAS, whose accumulation order depends on the CPU kernel
     and cannot be reproduced portably), between the compiled calls.
 
+Whole loops, sequential sums
+    :func:`run_events` (the sweep batch) and :func:`app.engine.jit_portfolio.
+    run_portfolio` (every run with flows, reinvestment or a band, single or batch)
+    run the whole event loop in one call. They replace those two dot products by
+    sequential sums, so they agree with the numpy/BLAS code to float rounding
+    (~1e-15 relative), not bit for bit; the plain single-run loop above keeps the
+    bit-identical form the golden and bt-parity tests pin.
+
 Compilation
     Every function is ``cache=True``: the first import in a fresh environment compiles
     them (a few seconds, measured by ``scripts/bench_single.py``) and writes the

@@ -435,25 +435,30 @@ def run_portfolio(  # pragma: no cover - jitted
     return t1
 
 
+def _frozen(a: FloatArray) -> FloatArray:
+    a.flags.writeable = False
+    return a
+
+
 def warm_up() -> None:
     """Compile (or load) :func:`run_portfolio` for the argument types the engine
-    passes: both execution modes, with and without dividends and a band, read-only
-    price views (see :func:`app.engine.jit.warm_up`)."""
+    passes (see :func:`app.engine.jit.warm_up`): read-only price views, contiguous
+    (whole windows) or strided (a column subset of the window), and dividends
+    absent, contiguous or strided."""
     n, days = 2, 4
-    px = np.ones((days, n))
-    px.flags.writeable = False
-    for is_open, band in ((True, 0.05), (False, -1.0)):
-        for divs in (np.full((days, n), 0.1), np.zeros((0, n))):
-            work = np.zeros((9, n))
-            log = np.zeros((5, 64 * n))
+    contiguous = _frozen(np.ones((days, n)))
+    strided = _frozen(np.ones((days, 2 * n))[:, :n])
+    no_divs = np.zeros((0, n))
+    for px in (contiguous, strided):
+        for divs in (no_divs, _frozen(np.full((days, n), 0.1)), strided):
             ist = new_state()
-            cal = np.array([-1, 0, -1, -1], dtype=np.int64)
             run_portfolio(
-                work, log, np.array([1e3, 0.0]), np.array([0.0, 0.0, 1.0, 1.0]),
-                ist, np.zeros(n), px, px, px, divs, np.full((1, n), 0.5), cal,
+                np.zeros((9, n)), np.zeros((5, 64 * n)), np.array([1e3, 0.0]),
+                np.array([0.0, 0.0, 1.0, 1.0]), ist, np.zeros(n), px, px, px, divs,
+                np.full((1, n), 0.5), np.array([-1, 0, -1, -1], dtype=np.int64),
                 np.array([0, 0, 1, 0], dtype=np.int64), 10.0,
-                np.zeros(days, dtype=np.bool_), np.zeros(days + 1, dtype=np.int64),
+                np.ones(days, dtype=np.bool_), np.zeros(days + 1, dtype=np.int64),
                 np.zeros(0, dtype=np.int64), np.full(n, 99, dtype=np.int64), 0, 0,
-                is_open, True, band, 0, days, np.zeros(days), np.zeros(days),
+                True, True, 0.05, 0, days, np.zeros(days), np.zeros(days),
                 np.empty((days, n)), np.zeros(days), np.zeros(days),
             )  # fmt: skip

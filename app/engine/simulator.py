@@ -1,9 +1,13 @@
 """The portfolio simulator: target weights in, whole-share fills and daily equity out.
 
-The only Python loop is over *events* (rebalance fills and forced delisting sales);
-the per-symbol work of an event runs in compiled kernels (:mod:`app.engine.jit`, whose
-docstring says why numba and how results stay bit-identical to the former numpy
-code). Conventions:
+Two loops. Without portfolio options (:class:`Portfolio`: flows, reinvestment, a
+band) the only Python loop is over *events* (rebalance fills and forced delisting
+sales); the per-symbol work of an event runs in compiled kernels
+(:mod:`app.engine.jit`, whose docstring says why numba and how results stay
+bit-identical to the former numpy code). With them, the whole loop is one compiled
+kernel (:mod:`app.engine.jit_portfolio`) whose sums over symbols are sequential, so
+those runs agree with the former Python portfolio loop to float rounding (~1e-15
+relative), not bit for bit (tests/unit/test_portfolio_kernel.py). Conventions:
 
 Fill timing (``execution``)
     ``next_open`` (default): the decision taken at the close of day ``t`` fills at the
@@ -300,7 +304,8 @@ def simulate(
     """Run the portfolio from ``start_row`` to ``end_row`` (inclusive).
 
     ``portfolio`` (flows, dividend reinvestment, a drift band) switches to the
-    event loop of :func:`_simulate_portfolio`; without it the loop below runs,
+    compiled portfolio loop of :func:`_simulate_portfolio` (sequential sums: equal to
+    the former Python loop to float rounding); without it the loop below runs,
     unchanged (bit for bit) from before portfolios existed.
 
     Price matrices are ``(n_rows, n_symbols)`` over the whole window (rows before
@@ -451,6 +456,10 @@ def portfolio_inputs(
     return cal_idx, n_flows, reinvest_at, np.cumsum(delist_ptr), delist_cols
 
 
+#: slices of days the portfolio kernel runs in (progress and cancel between them)
+_SLICES = 20
+
+
 def _simulate_portfolio(
     *,
     open_: FloatArray,
@@ -473,7 +482,7 @@ def _simulate_portfolio(
 ) -> Simulation:
     """The event loop with flows, dividend reinvestment and a drift band, in one
     compiled kernel (:func:`app.engine.jit_portfolio.run_portfolio`, whose
-    docstring gives the order of a day's events) run in about 50 slices of days,
+    docstring gives the order of a day's events) run in ``_SLICES`` slices of days,
     with the cancel check and progress between slices.
 
     Events: calendar rebalances, delisting cash-outs, flows
@@ -502,7 +511,7 @@ def _simulate_portfolio(
         decisions=decisions,
         delist=delist,
         flow_rows=portfolio.flow_rows,
-        ex_days=np.any(divs != 0.0, axis=1)
+        ex_days=np.asarray(divs.any(axis=1), dtype=np.bool_)
         if portfolio.reinvest and divs is not None
         else None,
         start_row=start_row,
@@ -515,7 +524,7 @@ def _simulate_portfolio(
     income, external = np.zeros(n_days), np.zeros(n_days)
     positions = np.empty((n_days, n_symbols))
     equity, invested = np.empty(n_days), np.empty(n_days)
-    step = max(1, -(-n_days // 50))
+    step = max(1, -(-n_days // _SLICES))
     t = 0
     while t < n_days:
         stop = min(n_days, t + step)
@@ -542,11 +551,17 @@ def _simulate_portfolio(
                 on_progress(t / max(n_days - 1, 1), t - 1, book.n_fills)
     if on_progress is not None:
         on_progress(1.0, n_days - 1, book.n_fills)
-    _check_positions(positions, start_row)
+    fills = book.fills()
+    # no column bought 2**53 shares in all: no position got there (skip the scan)
+    bought = np.bincount(
+        fills.col, weights=np.maximum(fills.quantity, 0.0), minlength=n_symbols
+    )
+    if bought.max(initial=0.0) >= MAX_EXACT_SHARES:
+        _check_positions(positions, start_row)
     depleted = int(ist[jit_portfolio.DEPLETED])
     sim = _daily(
         initial_capital=initial_capital,
-        fills=book.fills(),
+        fills=fills,
         states=positions,
         fill_rows=None,
         income=income + external,
