@@ -21,6 +21,7 @@ from app.engine import simulator, synthetic
 from app.engine.backtest import run_backtest
 from app.engine.config import BacktestConfig, CashFlowPlan
 from app.engine.data import forward_fill
+from app.engine.errors import CancelledError
 from app.engine.simulator import Costs, Portfolio, Simulation, simulate
 from tests.unit.portfolio_reference import simulate_portfolio_reference
 
@@ -214,3 +215,35 @@ def test_kernel_equals_the_python_loop_on_bundled_data(
                 assert new.metrics[key] == pytest.approx(value, rel=1e-9, abs=1e-12)
             else:
                 assert new.metrics[key] == value
+
+
+def test_progress_and_cancel_between_slices(bundled: Any) -> None:
+    """The kernel runs in slices of days: progress rises between them and a cancel
+    request stops the run at the next slice."""
+    config = BacktestConfig(
+        start_date=dt.date(2010, 1, 4),
+        end_date=dt.date(2019, 12, 31),
+        allocation=(("SPY", 0.6), ("AGG", 0.4)),
+        cash_flows=CashFlowPlan(amount=100.0),
+    )
+    seen: list[float] = []
+    run_backtest(config, bundled, on_progress=lambda f, day, n: seen.append(f))
+    assert 10 <= len(seen) <= 60
+    assert seen == sorted(seen)
+    assert seen[-1] == 1.0
+    calls = 0
+
+    def cancel() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls > 3  # past the setup checkpoints, inside the simulation
+
+    progress: list[float] = []
+    with pytest.raises(CancelledError, match="backtest cancelled"):
+        run_backtest(
+            config,
+            bundled,
+            on_progress=lambda f, day, n: progress.append(f),
+            should_cancel=cancel,
+        )
+    assert progress and progress[-1] < 1.0
