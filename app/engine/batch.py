@@ -652,12 +652,13 @@ def _simulate_portfolio(  # noqa: PLR0917
     first = max(start_row - 1, 0)
     is_open = config.execution == "next_open"
     log = log_buffer(max(len(decisions) + 8, 64) * n_sym)
+    target = np.ascontiguousarray(weights, dtype=np.float64)  # one argument type
     t = 0
     while t < n_days:
         t = jit_portfolio.run_portfolio(
             work, log, state, params, ist, pending,
             data.open if is_open else data.close, data.close,
-            data.valuation_close[first:], divs, weights, cal_idx, n_flows,
+            data.valuation_close[first:], divs, target, cal_idx, n_flows,
             float(portfolio.flow_amount), reinvest_at, delist_ptr, delist_cols,
             gone_after, start_row, first, is_open, portfolio.reinvest,
             -1.0 if portfolio.band is None else float(portfolio.band), t, n_days,

@@ -524,6 +524,8 @@ def _simulate_portfolio(
     income, external = np.zeros(n_days), np.zeros(n_days)
     positions = np.empty((n_days, n_symbols))
     equity, invested = np.empty(n_days), np.empty(n_days)
+    # one argument type whatever the strategy returned (no compile on a request)
+    target = np.ascontiguousarray(weights, dtype=np.float64)
     step = max(1, -(-n_days // _SLICES))
     t = 0
     while t < n_days:
@@ -537,7 +539,7 @@ def _simulate_portfolio(
             t = jit_portfolio.run_portfolio(
                 book.work, book.log, book.state, book.params, ist, pending,
                 open_ if execution == "next_open" else close, close, marks,
-                np.zeros((0, n_symbols)) if divs is None else divs, weights,
+                np.zeros((0, n_symbols)) if divs is None else divs, target,
                 cal_idx, n_flows, float(portfolio.flow_amount), reinvest_at,
                 delist_ptr, delist_cols, gone_after, start_row, first,
                 execution == "next_open", portfolio.reinvest,
