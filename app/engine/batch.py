@@ -16,15 +16,18 @@ equity curve and returns. What is shared across combinations:
 * no trade ledger: only the closed trades' P&L and returns the metrics need.
 
 Agreement with :func:`run_backtest`: each combination's whole event loop runs in one
-compiled call (:func:`app.engine.jit.run_events`) with the simulator's rules and
-per-symbol arithmetic, but sequential dot products instead of BLAS and the running
-cash instead of a cumulative sum of fills, so equity agrees with ``run_backtest`` to
-float rounding (~1e-15 relative), not bit for bit; a whole-share count could differ
-only where a quantity falls within that rounding of an integer. Momentum and
-``close`` scores are element-wise and identical; the rolling factors (``sma``,
-``volatility``, ...) are prefix sums over the rows asked for, so evaluating them on
-all rows changes their last bits and a selection could differ only at an exact tie.
-The tests check every metric to 1e-9 relative against ``run_backtest``.
+compiled call (:func:`app.engine.jit.run_events`, or with reinvestment, flows or a
+band :func:`app.engine.jit_portfolio.run_portfolio`, the kernel single runs call in
+slices; allocations, "never" and several benchmarks run :func:`run_backtest` itself)
+with the simulator's rules and per-symbol arithmetic, but sequential dot products
+instead of BLAS and the running cash instead of a cumulative sum of fills, so equity
+agrees with ``run_backtest`` to float rounding (~1e-15 relative), not bit for bit; a
+whole-share count could differ only where a quantity falls within that rounding of
+an integer. Momentum and ``close`` scores are element-wise and identical; the
+rolling factors (``sma``, ``volatility``, ...) are prefix sums over the rows asked
+for, so evaluating them on all rows changes their last bits and a selection could
+differ only at an exact tie. The tests check every metric to 1e-9 relative against
+``run_backtest``.
 
 Overrides (one mapping per combination) name :class:`BacktestConfig` fields
 (``rebalancing``, ``execution``, ``commission_rate``, ``slippage_rate``,
@@ -44,10 +47,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from app.engine import jit
+from app.engine import jit, jit_portfolio
 from app.engine import metrics as metrics_mod
+from app.engine import portfolio as pf
 from app.engine.backtest import (
     _benchmark,
+    _portfolio,
+    _symbol_series,
     _universe,
     portfolio_metrics,
     run_backtest,
@@ -57,7 +63,7 @@ from app.engine.config import BacktestConfig
 from app.engine.data import FloatMatrix, IntArray, MarketData
 from app.engine.errors import CancelledError, InvalidInputError
 from app.engine.schedule import decision_rows
-from app.engine.simulator import Costs, Fills
+from app.engine.simulator import Costs, Fills, Portfolio, portfolio_inputs
 from app.engine.strategies import (
     Factor,
     Pipeline,
@@ -90,7 +96,9 @@ _CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(BacktestConfig))
 @dataclass(frozen=True)
 class SweepRow:
     """One combination's outcome. ``equity`` has shape ``(n_days,)``, ``returns``
-    ``(n_days - 1,)`` (simple daily returns), over :attr:`dates`."""
+    ``(n_days - 1,)`` (simple daily returns; with cash flows the time-weighted ones,
+    :func:`app.engine.portfolio.twr_returns`, which leave the flows out), over
+    :attr:`dates`."""
 
     overrides: Mapping[str, Any]
     config: BacktestConfig
@@ -159,6 +167,14 @@ class _Window:
     s0: int  # local row of the first simulated day (= the first decision row)
     delist: IntArray
     cum_dividends: FloatMatrix | None = None
+    _ex_days: npt.NDArray[np.bool_] | None = None
+
+    def ex_days(self) -> npt.NDArray[np.bool_]:
+        """The run's days (from ``s0``) with a dividend, computed once."""
+        if self._ex_days is None:
+            divs = self.data.dividends_per_share[self.s0 :]
+            self._ex_days = np.any(divs != 0.0, axis=1)
+        return self._ex_days
 
 
 @dataclass
@@ -393,10 +409,10 @@ class _Sweep:
         self, overrides: Mapping[str, Any], config: BacktestConfig, cancel: CancelCheck
     ) -> SweepRow:
         data = self.data
-        if uses_portfolio(config):
-            # Flows, reinvestment, bands, allocations and extra benchmarks are the
-            # single-run engine's: run it (same universe rule as this batch: no
-            # membership mask), so a row still equals run_backtest's.
+        if needs_single_run(config):
+            # Allocations, "never" and extra benchmarks are the single-run engine's:
+            # run it (same universe rule as this batch: no membership mask), so a
+            # row still equals run_backtest's.
             result = run_backtest(
                 dataclasses.replace(config, universe="all"),
                 data,
@@ -408,7 +424,7 @@ class _Sweep:
                 dates=result.dates,
                 metrics=result.metrics,
                 equity=result.equity,
-                returns=metrics_mod.daily_returns(result.equity),
+                returns=_returns(result.equity, result.flows),
             )
         start_row, end_row = validate_config(config, data)
         strategy = resolve_strategy(
@@ -427,38 +443,66 @@ class _Sweep:
             rebalances=strategy.rebalances,
         )
         weights = _target_weights(strategy, win.data, decisions)
-        equity, invested, fills = _simulate(
-            config, win, decisions, weights, self.log_buffer
-        )
+        portfolio = _portfolio(config, win.data, win.s0, s1)
+        if portfolio.active:
+            run = _simulate_portfolio(
+                config, win, decisions, weights, portfolio, self.log_buffer
+            )
+        else:
+            run = _simulate(config, win, decisions, weights, self.log_buffer)
+            n_rebalances = int((np.asarray(decisions) < s1).sum())
+            if config.execution == "close":
+                n_rebalances = len(decisions)
+            run.rebalance_count = max(n_rebalances - 1, 0)
+        equity, invested, fills, flows = run.equity, run.invested, run.fills, run.flows
         dates = data.dates[start_row : end_row + 1]
+        has_flows = bool(flows.any())
+        if has_flows:  # time-weighted curves, as run_backtest's (_assemble)
+            bench = None
+            if config.benchmark:
+                bench = _symbol_series(
+                    config, data, config.benchmark, start_row, end_row, "benchmark",
+                    flows,
+                )  # fmt: skip
+            curve = pf.twr_index(equity, flows)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                share = np.where(equity > 0.0, invested / equity, 0.0)
+            invested_curve = curve * share
+            bench_curve = None if bench is None else pf.twr_index(bench, flows)
+        else:
+            curve, invested_curve = equity, invested
+            bench_curve = self.benchmark(config, start_row, end_row)
         pnl, returns, n_trades = closed_trade_stats(
             fills,
             n_symbols=win.data.n_symbols,
             last_mark=win.data.valuation_close[-1],
             cum_dividends=win.cum_dividends if config.dividends else None,
         )
+        notional = float(np.abs(fills.quantity * fills.price).sum())
         metrics = metrics_mod.compute_metrics(
             dates=dates,
-            equity=equity,
-            invested_value=invested,
+            equity=curve,
+            invested_value=invested_curve,
             closed_trade_pnl=pnl,
             closed_trade_returns=returns,
             total_trades=n_trades,
-            traded_notional=float(np.abs(fills.quantity * fills.price).sum()),
-            benchmark_equity=self.benchmark(config, start_row, end_row),
+            traded_notional=notional,
+            benchmark_equity=bench_curve,
             risk_free_rate=config.risk_free_rate,
         )
-        n_rebalances = int((np.asarray(decisions) < s1).sum())
-        if config.execution == "close":
-            n_rebalances = len(decisions)
+        if has_flows:
+            metrics["final_equity"] = float(equity[-1])
+            metrics["turnover"] = metrics_mod.turnover(
+                notional, equity, int((dates[-1] - dates[0]) // np.timedelta64(1, "D"))
+            )
         metrics.update(
             portfolio_metrics(
                 dates,
                 config.initial_capital,
-                np.zeros(len(dates)),
+                flows,
                 equity,
-                rebalance_count=max(n_rebalances - 1, 0),
-                depleted=False,
+                rebalance_count=run.rebalance_count,
+                depleted=run.depleted_row >= 0,
             )
         )
         return SweepRow(
@@ -467,8 +511,15 @@ class _Sweep:
             dates=dates,
             metrics=metrics,
             equity=equity,
-            returns=metrics_mod.daily_returns(equity),
+            returns=_returns(equity, flows),
         )
+
+
+def _returns(equity: FloatArray, flows: FloatArray | None) -> FloatArray:
+    """A row's daily returns (:class:`SweepRow`)."""
+    if flows is not None and flows.any():
+        return pf.twr_returns(equity, flows)
+    return metrics_mod.daily_returns(equity)
 
 
 def _target_weights(
@@ -526,15 +577,115 @@ class _LogBuffer:
         return self.log
 
 
+@dataclass
+class _Run:
+    """One combination's simulation: daily arrays local to the run."""
+
+    equity: FloatArray
+    invested: FloatArray
+    fills: Fills
+    flows: FloatArray
+    rebalance_count: int = 0
+    depleted_row: int = -1
+
+
+def _copy_fills(log: FloatMatrix, n: int) -> Fills:
+    return Fills(
+        row=log[jit.F_ROW, :n].astype(np.int64),
+        col=log[jit.F_COL, :n].astype(np.int64),
+        quantity=log[jit.F_QTY, :n].copy(),
+        price=log[jit.F_PX, :n].copy(),
+        commission=log[jit.F_FEE, :n].copy(),
+    )
+
+
+def _params(config: BacktestConfig) -> FloatArray:
+    costs = Costs(config.commission_rate, config.slippage_rate)
+    return np.array(
+        [
+            costs.slippage_rate,
+            costs.commission_rate,
+            costs.sell_factor,
+            costs.buy_factor,
+        ]
+    )
+
+
+def _simulate_portfolio(  # noqa: PLR0917
+    config: BacktestConfig,
+    win: _Window,
+    decisions: IntArray,
+    weights: FloatMatrix,
+    portfolio: Portfolio,
+    log_buffer: Callable[[int], FloatMatrix],
+) -> _Run:
+    """The portfolio loop (flows, reinvestment, a band) in one compiled call
+    (:func:`jit_portfolio.run_portfolio`, the kernel single runs use in slices)."""
+    data = win.data
+    start_row, end_row = win.s0, data.n_days - 1
+    n_days, n_sym = end_row - start_row + 1, data.n_symbols
+    delist = np.where(
+        (win.delist >= start_row) & (win.delist <= end_row), win.delist, -1
+    )
+    gone_after = np.where(delist >= 0, delist, np.iinfo(np.int64).max)
+    divs = (
+        data.dividends_per_share[start_row:]
+        if config.dividends
+        else np.zeros((0, n_sym))
+    )
+    cal_idx, n_flows, reinvest_at, delist_ptr, delist_cols = portfolio_inputs(
+        decisions=decisions,
+        delist=delist,
+        flow_rows=portfolio.flow_rows,
+        ex_days=win.ex_days() if portfolio.reinvest else None,
+        start_row=start_row,
+        end_row=end_row,
+        execution=config.execution,
+    )
+    work = np.zeros((jit.N_WORK, n_sym))
+    state = np.array([config.initial_capital, 0.0])
+    params = _params(config)
+    ist = jit_portfolio.new_state()
+    pending = np.zeros(n_sym)
+    income, external = np.zeros(n_days), np.zeros(n_days)
+    equity, invested = np.empty(n_days), np.empty(n_days)
+    first = max(start_row - 1, 0)
+    is_open = config.execution == "next_open"
+    log = log_buffer(max(len(decisions) + 8, 64) * n_sym)
+    target = np.ascontiguousarray(weights, dtype=np.float64)  # one argument type
+    t = 0
+    while t < n_days:
+        t = jit_portfolio.run_portfolio(
+            work, log, state, params, ist, pending,
+            data.open if is_open else data.close, data.close,
+            data.valuation_close[first:], divs, target, cal_idx, n_flows,
+            float(portfolio.flow_amount), reinvest_at, delist_ptr, delist_cols,
+            gone_after, start_row, first, is_open, portfolio.reinvest,
+            -1.0 if portfolio.band is None else float(portfolio.band), t, n_days,
+            income, external, np.empty((0, n_sym)), equity, invested,
+        )  # fmt: skip
+        if t < n_days:  # the fill log is full: grow it, keep what is logged
+            grown = log_buffer(2 * log.shape[1])
+            grown[:, : int(state[jit.N_FILLS])] = log[:, : int(state[jit.N_FILLS])]
+            log = grown
+    return _Run(
+        equity=equity,
+        invested=invested,
+        fills=_copy_fills(log, int(state[jit.N_FILLS])),
+        flows=external,
+        rebalance_count=max(int(ist[jit_portfolio.N_REBALANCES]) - 1, 0),
+        depleted_row=int(ist[jit_portfolio.DEPLETED]),
+    )
+
+
 def _simulate(
     config: BacktestConfig,
     win: _Window,
     decisions: IntArray,
     weights: FloatMatrix,
     log_buffer: Callable[[int], FloatMatrix],
-) -> tuple[FloatArray, FloatArray, Fills]:
-    """The simulator's rules in one compiled call (:func:`jit.run_events`):
-    ``(equity, invested, fills)``, daily arrays local to the run."""
+) -> _Run:
+    """The simulator's rules in one compiled call (:func:`jit.run_events`)."""
     data = win.data
     start_row, end_row = win.s0, data.n_days - 1
     delist = np.where(
@@ -544,19 +695,11 @@ def _simulate(
         decisions, delist, execution=config.execution, end_row=end_row
     )
     gone_after = np.where(delist >= 0, delist, np.iinfo(np.int64).max)
-    costs = Costs(config.commission_rate, config.slippage_rate)
     n_sym = data.n_symbols
     work = np.zeros((jit.N_WORK, n_sym))
     log = log_buffer(max(len(ev_row), 1) * n_sym)
     state = np.array([config.initial_capital, 0.0])
-    params = np.array(
-        [
-            costs.slippage_rate,
-            costs.commission_rate,
-            costs.sell_factor,
-            costs.buy_factor,
-        ]
-    )
+    params = _params(config)
     n_days = end_row - start_row + 1
     first = max(start_row - 1, 0)
     divs = (
@@ -571,28 +714,18 @@ def _simulate(
         data.close, data.valuation_close[first:], divs, weights,
         ev_row, ev_phase, ev_idx, gone_after, start_row, first, equity, invested,
     )  # fmt: skip
-    n = int(state[jit.N_FILLS])
-    fills = Fills(
-        row=log[jit.F_ROW, :n].astype(np.int64),
-        col=log[jit.F_COL, :n].astype(np.int64),
-        quantity=log[jit.F_QTY, :n].copy(),
-        price=log[jit.F_PX, :n].copy(),
-        commission=log[jit.F_FEE, :n].copy(),
-    )
-    return equity, invested, fills
+    fills = _copy_fills(log, int(state[jit.N_FILLS]))
+    return _Run(equity, invested, fills, np.zeros(n_days))
 
 
-def uses_portfolio(config: BacktestConfig) -> bool:
-    """Whether ``config`` needs the portfolio event loop (flows, dividend
-    reinvestment, a band, an allocation, "never", several benchmarks), which the
-    compiled batch loop does not implement."""
+def needs_single_run(config: BacktestConfig) -> bool:
+    """Whether ``config`` needs what only :func:`run_backtest` does (an allocation,
+    "never", several benchmarks); flows, reinvestment and a band run here, in the
+    compiled portfolio loop."""
     return (
         config.allocation is not None
-        or config.cash_flows is not None
-        or config.rebalance_band is not None
         or config.rebalancing == "never"
         or bool(config.benchmarks)
-        or (config.dividends and config.reinvest_dividends)
     )
 
 

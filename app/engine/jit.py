@@ -16,6 +16,14 @@ Why numba, and why only *parts* of the event loop
     numpy (``np.dot`` calls BLAS, whose accumulation order depends on the CPU kernel
     and cannot be reproduced portably), between the compiled calls.
 
+Whole loops, sequential sums
+    :func:`run_events` (the sweep batch) and :func:`app.engine.jit_portfolio.
+    run_portfolio` (every run with flows, reinvestment or a band, single or batch)
+    run the whole event loop in one call. They replace those two dot products by
+    sequential sums, so they agree with the numpy/BLAS code to float rounding
+    (~1e-15 relative), not bit for bit; the plain single-run loop above keeps the
+    bit-identical form the golden and bt-parity tests pin.
+
 Compilation
     Every function is ``cache=True``: the first import in a fresh environment compiles
     them (a few seconds, measured by ``scripts/bench_single.py``) and writes the
@@ -43,7 +51,6 @@ from app.engine import jit_ledger
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 
 _PW_BLOCKSIZE = 128  # numpy's PW_BLOCKSIZE (numpy/_core/src/umath/loops_utils.h.src)
 
@@ -339,7 +346,8 @@ def _lean_rebalance(  # pragma: no cover - jitted
         for j in range(m):
             if work[AMOUNT, active[j]] > 0.0:
                 wanted += work[AMOUNT, active[j]]
-        k = max(state[CASH], 0.0) / wanted
+        # wanted is 0 only when cash is below 0 (a withdrawal): buy nothing
+        k = max(state[CASH], 0.0) / wanted if wanted > 0.0 else 0.0
         for j in range(m):
             c = active[j]
             a = work[AMOUNT, c]
@@ -428,88 +436,6 @@ def run_events(
 
 
 @numba.njit(cache=True)
-def reinvest_run(  # pragma: no cover - jitted
-    work: FloatArray,
-    log: FloatArray,
-    state: FloatArray,
-    params: FloatArray,
-    divs: FloatArray,
-    px: FloatArray,
-    gone_after: IntArray,
-    pending: FloatArray,
-    income: FloatArray,
-    fill_rows: IntArray,
-    start_row: int,
-    last: int,
-    states_out: FloatArray,
-    changed: BoolArray,
-) -> tuple[int, int]:
-    """A run of consecutive dividend-reinvestment events (no other event between
-    them), for the portfolio loop of :mod:`app.engine.simulator`.
-
-    For each fill row ``fill_rows[j]`` (window rows; ``divs`` and ``income`` are
-    local to the run, ``start_row`` = local 0): credit each day after local row
-    ``last`` up to the fill's row (income = sum of dividend x shares held, added to
-    cash and to the paying column's ``pending``), then buy
-    ``floor(pending / (px * buy factor))`` shares of every tradeable column (finite
-    price, ``gone_after > row``), scaled down if the cash would not cover them, and
-    keep the remainder in ``pending``. Writes the shares after each event to
-    ``states_out[j]`` and whether it traded to ``changed[j]``. Stops early when the
-    fill log has room for fewer than one fill per column. Returns ``(events done,
-    last credited local row)``.
-    """
-    q = work[Q]
-    n_sym = q.shape[0]
-    bf = params[BUY_FACTOR]
-    cols = np.empty(n_sym, dtype=np.int64)
-    for j in range(fill_rows.shape[0]):
-        if int(state[N_FILLS]) + n_sym > log.shape[1]:
-            return j, last
-        row = fill_rows[j]
-        local = row - start_row
-        for t in range(last + 1, local + 1):
-            day = 0.0
-            for c in range(n_sym):
-                if q[c] != 0.0 and divs[t, c] != 0.0:
-                    amount = divs[t, c] * q[c]
-                    day += amount
-                    pending[c] += amount
-            income[t] = day
-            state[CASH] += day
-        last = max(last, local)
-        m = 0
-        cost = 0.0
-        wanted = 0.0
-        for c in range(n_sym):
-            if pending[c] > 0.0:
-                p = px[row, c]
-                if np.isfinite(p) and gone_after[c] > row:
-                    n = np.floor(pending[c] / (p * bf))
-                    work[QTY, c] = n
-                    work[PX, c] = p
-                    cost += n * p * bf
-                    wanted += pending[c]
-                    cols[m] = c
-                    m += 1
-        if m > 0 and cost > state[CASH]:
-            k = max(state[CASH], 0.0) / wanted
-            for i in range(m):
-                c = cols[i]
-                work[QTY, c] = np.floor(pending[c] * k / (work[PX, c] * bf))
-        before = state[N_FILLS]
-        if m > 0:
-            _trade(work, log, state, params, QTY, work[PX], 1.0, local, cols, m)
-            for i in range(m):
-                c = cols[i]
-                left = pending[c] - work[QTY, c] * work[PX, c] * bf
-                pending[c] = left if left > 0.0 else 0.0
-                work[QTY, c] = 0.0
-        changed[j] = state[N_FILLS] != before
-        states_out[j] = q
-    return fill_rows.shape[0], last
-
-
-@numba.njit(cache=True)
 def fifo_pieces(  # pragma: no cover - jitted
     col: IntArray, quantity: FloatArray, n_symbols: int
 ) -> tuple[IntArray, IntArray, FloatArray, int]:
@@ -592,4 +518,7 @@ def warm_up() -> float:
     frozen.flags.writeable = False
     cumsum_rows(frozen)
     jit_ledger.warm_up()
+    from app.engine import jit_portfolio  # noqa: PLC0415 - it imports this module
+
+    jit_portfolio.warm_up()
     return time.perf_counter() - t0

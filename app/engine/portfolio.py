@@ -23,7 +23,8 @@ Money-weighted return
     XIRR: the annual rate ``r`` solving ``sum_i CF_i (1 + r) ** (-d_i / 365) = 0``
     over the initial capital and contributions (negative, paid in), withdrawals and
     the final value (positive, received), ``d_i`` actual days since the first
-    session (actual/365), solved by :func:`xirr` (bracketed bisection to 1e-12).
+    session (actual/365), solved by :func:`xirr` (in closed form for one payment in
+    and one out, else by bracketed bisection to 1e-12).
 """
 
 from __future__ import annotations
@@ -118,11 +119,17 @@ def xirr(
     if not (a > 0).any() or not (a < 0).any():
         return None
     t = (d - d.min()) / DAYS_PER_YEAR_XIRR
+    lo, hi = -0.999999, 1e4
+    if len(a) == 2 and t[0] == 0.0 and t[1] > 0.0 and a[0] < 0.0:
+        # one payment in, one out (a run without flows): the closed form
+        # -a0 = a1 (1 + r) ** -t1, cheaper and more exact than the bisection
+        rate = float((a[1] / -a[0]) ** (1.0 / t[1]) - 1.0)
+        if lo < rate < hi:
+            return rate
 
     def npv(rate: float) -> float:
         return float(np.sum(a * np.exp(-t * np.log1p(rate))))
 
-    lo, hi = -0.999999, 1e4
     f_lo, f_hi = npv(lo), npv(hi)
     if f_lo == 0.0:
         return lo

@@ -1,9 +1,13 @@
 """The portfolio simulator: target weights in, whole-share fills and daily equity out.
 
-The only Python loop is over *events* (rebalance fills and forced delisting sales);
-the per-symbol work of an event runs in compiled kernels (:mod:`app.engine.jit`, whose
-docstring says why numba and how results stay bit-identical to the former numpy
-code). Conventions:
+Two loops. Without portfolio options (:class:`Portfolio`: flows, reinvestment, a
+band) the only Python loop is over *events* (rebalance fills and forced delisting
+sales); the per-symbol work of an event runs in compiled kernels
+(:mod:`app.engine.jit`, whose docstring says why numba and how results stay
+bit-identical to the former numpy code). With them, the whole loop is one compiled
+kernel (:mod:`app.engine.jit_portfolio`) whose sums over symbols are sequential, so
+those runs agree with the former Python portfolio loop to float rounding (~1e-15
+relative), not bit for bit (tests/unit/test_portfolio_kernel.py). Conventions:
 
 Fill timing (``execution``)
     ``next_open`` (default): the decision taken at the close of day ``t`` fills at the
@@ -43,7 +47,6 @@ Valuation
 from __future__ import annotations
 
 import dataclasses
-import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -51,13 +54,14 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from app.engine import jit
+from app.engine import jit, jit_portfolio
 from app.engine.config import Execution
 from app.engine.data import forward_fill
 from app.engine.errors import CancelledError, InvalidInputError, NumericLimitError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 ProgressFn = Callable[[float, int, int], None]  # (fraction, local row, fills so far)
 CancelFn = Callable[[], bool]
 
@@ -300,7 +304,8 @@ def simulate(
     """Run the portfolio from ``start_row`` to ``end_row`` (inclusive).
 
     ``portfolio`` (flows, dividend reinvestment, a drift band) switches to the
-    event loop of :func:`_simulate_portfolio`; without it the loop below runs,
+    compiled portfolio loop of :func:`_simulate_portfolio` (sequential sums: equal to
+    the former Python loop to float rounding); without it the loop below runs,
     unchanged (bit for bit) from before portfolios existed.
 
     Price matrices are ``(n_rows, n_symbols)`` over the whole window (rows before
@@ -405,11 +410,57 @@ def simulate(
     return dataclasses.replace(daily, rebalance_count=max(n_rebalances - 1, 0))
 
 
-# event kinds of the portfolio loop, in their order within one (row, phase)
-_FLOW, _REBALANCE, _REINVEST = 0, 1, 2
+def portfolio_inputs(
+    *,
+    decisions: IntArray,
+    delist: IntArray,
+    flow_rows: IntArray | None,
+    ex_days: BoolArray | None,
+    start_row: int,
+    end_row: int,
+    execution: Execution,
+) -> tuple[IntArray, IntArray, BoolArray, IntArray, IntArray]:
+    """The per-day event arrays of :func:`jit_portfolio.run_portfolio`:
+    ``(cal_idx, n_flows, reinvest_at, delist_ptr, delist_cols)``, local rows.
+    ``ex_days``: the run's days with a dividend (None: no reinvestment)."""
+    n_days = end_row - start_row + 1
+    cal_idx = np.full(n_days, -1, dtype=np.int64)
+    k = np.arange(len(decisions), dtype=np.int64)
+    local = np.asarray(decisions, dtype=np.int64) - start_row
+    if execution == "next_open":
+        ahead = local < n_days - 1
+        cal_idx[local[ahead] + 1] = k[ahead]
+    elif execution == "close":
+        cal_idx[local] = k
+    else:
+        raise InvalidInputError(
+            f"unknown execution {execution!r}; allowed: next_open, close",
+            field="execution",
+        )
+    n_flows = np.zeros(n_days, dtype=np.int64)
+    if flow_rows is not None and flow_rows.size:
+        np.add.at(n_flows, np.asarray(flow_rows, dtype=np.int64) - start_row, 1)
+    reinvest_at = np.zeros(n_days, dtype=np.bool_)
+    if ex_days is not None:
+        if execution == "next_open":
+            reinvest_at[1:] = ex_days[:-1]
+        else:
+            reinvest_at[1:] = ex_days[1:]
+    # cash-outs of one day in descending column order (the former heap's order)
+    cols = np.flatnonzero(delist >= 0)[::-1]
+    days = delist[cols] - start_row
+    order = np.argsort(days, kind="stable")
+    delist_cols = cols[order].astype(np.int64)
+    delist_ptr = np.zeros(n_days + 1, dtype=np.int64)
+    np.add.at(delist_ptr, days + 1, 1)
+    return cal_idx, n_flows, reinvest_at, np.cumsum(delist_ptr), delist_cols
 
 
-def _simulate_portfolio(  # noqa: PLR0912, PLR0915 - one event loop
+#: slices of days the portfolio kernel runs in (progress and cancel between them)
+_SLICES = 20
+
+
+def _simulate_portfolio(
     *,
     open_: FloatArray,
     close: FloatArray,
@@ -429,9 +480,12 @@ def _simulate_portfolio(  # noqa: PLR0912, PLR0915 - one event loop
     should_cancel: CancelFn | None,
     on_progress: ProgressFn | None,
 ) -> Simulation:
-    """The event loop with flows, dividend reinvestment and a drift band.
+    """The event loop with flows, dividend reinvestment and a drift band, in one
+    compiled kernel (:func:`app.engine.jit_portfolio.run_portfolio`, whose
+    docstring gives the order of a day's events) run in ``_SLICES`` slices of days,
+    with the cancel check and progress between slices.
 
-    Events are (row, phase, kind): calendar rebalances, delisting cash-outs, flows
+    Events: calendar rebalances, delisting cash-outs, flows
     (credited, then a rebalance to the current target at the same fill unless a
     calendar rebalance fills there anyway), reinvestments (the fill after each
     ex-date: the dividend cash each holding paid, plus its remainder from earlier
@@ -440,230 +494,78 @@ def _simulate_portfolio(  # noqa: PLR0912, PLR0915 - one event loop
     the remainders) and band rebalances (found by
     scanning the closes between events: at the close of day ``d``, with the
     holdings of that close, when ``max_i |w_i - target_i| > band`` a rebalance is
-    decided there and fills at the run's next fill, like a calendar decision).
+    decided there and fills at the run's next fill, like a calendar decision; where
+    a calendar rebalance fills too, it is that one).
     A withdrawal that leaves nothing (cash + holdings at the fill prices <= 0)
     sells everything, withdraws only what there was, and ends the run: the
     portfolio stays empty (``depleted_row``).
+
+    Sums over symbols are sequential (see :mod:`app.engine.jit_portfolio`): the
+    results agree with the former Python loop to float rounding, not bit for bit.
     """
     n_symbols = close.shape[1]
     n_days = end_row - start_row + 1
     mark = marks[start_row - first :]
-    fill_phase = _PHASE_OPEN if execution == "next_open" else _PHASE_CLOSE
-    heap: list[tuple[int, int, int, int]] = []
-    for k, r in enumerate(decisions):
-        if execution == "next_open" and r < end_row:
-            heap.append((int(r) + 1, _PHASE_OPEN, _REBALANCE, k))
-        elif execution == "close":
-            heap.append((int(r), _PHASE_CLOSE, _REBALANCE, k))
-    heap += [
-        (int(r), _PHASE_DELIST, _REBALANCE, -1 - c)
-        for c, r in enumerate(delist)
-        if r >= 0
-    ]
-    amount = portfolio.flow_amount
-    if portfolio.flow_rows is not None:
-        heap += [(int(r), fill_phase, _FLOW, 0) for r in portfolio.flow_rows]
     divs = _run_rows(dividends, start_row, end_row)
-    # Reinvestment fills: after each ex-date. Without a band they are not heap
-    # events: each stretch of them before the next other event runs in one
-    # compiled call (_reinvest_run); with a band, one at a time between scans.
-    rv = np.zeros(0, dtype=np.int64)
-    if portfolio.reinvest and divs is not None:
-        ex = np.flatnonzero(divs.any(axis=1)) + start_row
-        ex += 1 if execution == "next_open" else 0
-        rv = ex[(ex > start_row) & (ex <= end_row)].astype(np.int64)
-    if portfolio.band is not None:
-        heap += [(int(r), fill_phase, _REINVEST, 0) for r in rv]
-        rv = rv[:0]
-    heapq.heapify(heap)
-    ptr = 0
-    chunk = max(1, len(heap) // 50)
-
+    cal_idx, n_flows, reinvest_at, delist_ptr, delist_cols = portfolio_inputs(
+        decisions=decisions,
+        delist=delist,
+        flow_rows=portfolio.flow_rows,
+        ex_days=np.asarray(divs.any(axis=1), dtype=np.bool_)
+        if portfolio.reinvest and divs is not None
+        else None,
+        start_row=start_row,
+        end_row=end_row,
+        execution=execution,
+    )
     book = _Book(n_symbols, initial_capital, costs)
-    income = np.zeros(n_days)
-    external = np.zeros(n_days)
-    pending = np.zeros(n_symbols)  # dividend cash per holding since the last fill
-    states: list[FloatArray] = [np.zeros(n_symbols)]
-    rows_done: list[int] = []
-    last = 0
-    current = -1  # the decision whose weights are the target
-    n_rebalances = 0
-    depleted = -1
-    check_from = -1  # first row whose close the band scan looks at (-1: none yet)
-    last_fill: tuple[int, int] = (-1, -1)
-    band = portfolio.band
-    done = 0
-    while heap or ptr < len(rv):
-        if ptr < len(rv):
-            if heap:
-                top_row, top_phase = heap[0][0], heap[0][1]
-                # a reinvestment at the top's row comes first only at an earlier phase
-                at_row = fill_phase < top_phase
-                stop = int(np.searchsorted(rv, top_row, "right" if at_row else "left"))
-            else:
-                stop = len(rv)
-            if stop > ptr:
-                run = rv[ptr:stop]
-                ptr = stop
-                if last_fill[1] == fill_phase:  # a rebalance there spent it
-                    run = run[run != last_fill[0]]
-                if run.size and divs is not None:  # rv is empty without divs
-                    last = _reinvest_run(
-                        book, divs, open_ if fill_phase == _PHASE_OPEN else close,
-                        gone_after, pending, income, run, start_row, last, states,
-                        rows_done,
-                    )  # fmt: skip
-                continue
-        if band is not None and current >= 0 and check_from >= 0:
-            limit = min(heap[0][0], end_row) - 1
-            hit = _band_breach(
-                book,
-                divs,
-                mark,
-                weights[current],
-                band,
-                lo=check_from - start_row,
-                hi=limit - start_row,
-                last=last,
-            )
-            if hit >= 0:
-                d = hit + start_row
-                fill = (
-                    (d + 1, _PHASE_OPEN)
-                    if fill_phase == _PHASE_OPEN
-                    else (d, _PHASE_CLOSE)
-                )
-                heapq.heappush(heap, (*fill, _REBALANCE, current))
-            check_from = -1
-        row, phase, kind, idx = heapq.heappop(heap)
-        local = row - start_row
-        fills_before = book.n_fills
-        if divs is not None and local > last:
-            seg = divs[last + 1 : local + 1]
-            day_income = seg @ book.q
-            income[last + 1 : local + 1] = day_income
-            book.credit(
-                float(day_income[0])
-                if len(day_income) == 1
-                else float(day_income.sum())
-            )
-            if portfolio.reinvest:
-                pending += seg.sum(axis=0) * book.q
-        last = max(last, local)
-        rebalanced = False
-        if phase == _PHASE_DELIST:
-            only = np.zeros(n_symbols)
-            only[-1 - idx] = book.q[-1 - idx]
-            book.trade(local, only, close[row], SELL)
-        elif kind == _FLOW:
-            price = (open_ if phase == _PHASE_OPEN else close)[row]
-            mark_row = _mark_row(marks, row, phase, first)
-            book.credit(amount)
-            external[local] += amount
-            value_px = np.where(np.isfinite(price), price, mark_row)
-            liquid = (
-                book.cash + float(np.dot(book.q, value_px)) * book.costs.sell_factor
-            )
-            calendar_next = bool(heap) and heap[0][:3] == (row, phase, _REBALANCE)
-            if liquid > 0.0 and current >= 0 and not calendar_next:
-                book.rebalance(
-                    local, weights[current], price, mark_row, gone_after, row
-                )
-                rebalanced = True
-            if liquid <= 0.0 or (rebalanced and book.cash < 0.0):
-                # the withdrawal takes everything there is: sell all, end the run
-                book.rebalance(
-                    local, np.zeros(n_symbols), price, mark_row, gone_after, row
-                )
-                external[local] -= book.cash  # only what there was is withdrawn
-                book.state[jit.CASH] = 0.0
-                depleted = local
-                states.append(book.q.copy())
-                rows_done.append(local)
-                break
-        elif kind == _REBALANCE:
-            if (row, phase) == last_fill:
-                pass  # a band decision that a calendar rebalance already made
-            else:
-                current = max(current, idx)
-                price = (open_ if phase == _PHASE_OPEN else close)[row]
-                book.rebalance(
-                    local,
-                    weights[current],
-                    price,
-                    _mark_row(marks, row, phase, first),
-                    gone_after,
-                    row,
-                )
-                rebalanced = True
-        elif (row, phase) != last_fill and pending.any():  # _REINVEST, with a band
-            price = (open_ if phase == _PHASE_OPEN else close)[row]
-            _reinvest(book, pending, price, gone_after, row, local)
-        if rebalanced:
-            n_rebalances += 1
-            last_fill = (row, phase)
-            pending[:] = 0.0
-        if book.n_fills != fills_before:  # holdings changed: a new state
-            states.append(book.q.copy())
-            rows_done.append(local)
-        check_from = row if phase == _PHASE_OPEN else row + 1
-        done += 1
-        if done % chunk == 0:
+    ist = jit_portfolio.new_state()
+    pending = np.zeros(n_symbols)
+    income, external = np.zeros(n_days), np.zeros(n_days)
+    positions = np.empty((n_days, n_symbols))
+    equity, invested = np.empty(n_days), np.empty(n_days)
+    # one argument type whatever the strategy returned (no compile on a request)
+    target = np.ascontiguousarray(weights, dtype=np.float64)
+    step = max(1, -(-n_days // _SLICES))
+    t = 0
+    while t < n_days:
+        stop = min(n_days, t + step)
+        while t < stop:
+            need = book.n_fills + (2 * int(n_flows[t]) + 6) * n_symbols
+            if need > book.log.shape[1]:
+                grown = np.zeros((5, max(need, 2 * book.log.shape[1])))
+                grown[:, : book.n_fills] = book.log[:, : book.n_fills]
+                book.log = grown
+            t = jit_portfolio.run_portfolio(
+                book.work, book.log, book.state, book.params, ist, pending,
+                open_ if execution == "next_open" else close, close, marks,
+                np.zeros((0, n_symbols)) if divs is None else divs, target,
+                cal_idx, n_flows, float(portfolio.flow_amount), reinvest_at,
+                delist_ptr, delist_cols, gone_after, start_row, first,
+                execution == "next_open", portfolio.reinvest,
+                -1.0 if portfolio.band is None else float(portfolio.band),
+                t, stop, income, external, positions, equity, invested,
+            )  # fmt: skip
+        if t < n_days:
             if should_cancel is not None and should_cancel():
                 raise CancelledError("backtest cancelled")
             if on_progress is not None:
-                on_progress(min(local / max(n_days - 1, 1), 1.0), local, book.n_fills)
-    if band is not None and depleted < 0 and current >= 0 and check_from >= 0:
-        # no event left: band rebalances until the end, one at a time
-        while check_from >= 0:
-            hit = _band_breach(
-                book,
-                divs,
-                mark,
-                weights[current],
-                band,
-                lo=check_from - start_row,
-                hi=end_row - 1 - start_row,
-                last=last,
-            )
-            if hit < 0:
-                break
-            d = hit + start_row
-            row, phase = (
-                (d + 1, _PHASE_OPEN) if fill_phase == _PHASE_OPEN else (d, _PHASE_CLOSE)
-            )
-            local = row - start_row
-            if divs is not None and local > last:
-                seg = divs[last + 1 : local + 1]
-                day_income = seg @ book.q
-                income[last + 1 : local + 1] = day_income
-                book.credit(float(day_income.sum()))
-            last = max(last, local)
-            price = (open_ if phase == _PHASE_OPEN else close)[row]
-            book.rebalance(
-                local,
-                weights[current],
-                price,
-                _mark_row(marks, row, phase, first),
-                gone_after,
-                row,
-            )
-            n_rebalances += 1
-            states.append(book.q.copy())
-            rows_done.append(local)
-            check_from = row if phase == _PHASE_OPEN else row + 1
-    if divs is not None and last < n_days - 1:
-        income[last + 1 :] = divs[last + 1 :] @ book.q
+                on_progress(t / max(n_days - 1, 1), t - 1, book.n_fills)
     if on_progress is not None:
         on_progress(1.0, n_days - 1, book.n_fills)
-    q_after = np.array(states)
-    fill_rows = np.array(rows_done, dtype=np.int64)
-    _check_exact(q_after, fill_rows, start_row)
+    fills = book.fills()
+    # no column bought 2**53 shares in all: no position got there (skip the scan)
+    bought = np.bincount(
+        fills.col, weights=np.maximum(fills.quantity, 0.0), minlength=n_symbols
+    )
+    if bought.max(initial=0.0) >= MAX_EXACT_SHARES:
+        _check_positions(positions, start_row)
+    depleted = int(ist[jit_portfolio.DEPLETED])
     sim = _daily(
         initial_capital=initial_capital,
-        fills=book.fills(),
-        states=q_after,
-        fill_rows=fill_rows,
+        fills=fills,
+        states=positions,
+        fill_rows=None,
         income=income + external,
         mark=mark,
     )
@@ -680,114 +582,9 @@ def _simulate_portfolio(  # noqa: PLR0912, PLR0915 - one event loop
         mark=mark,
         fills=sim.fills,
         flows=external,
-        rebalance_count=max(n_rebalances - 1, 0),
+        rebalance_count=max(int(ist[jit_portfolio.N_REBALANCES]) - 1, 0),
         depleted_row=depleted,
     )
-
-
-def _mark_row(marks: FloatArray, row: int, phase: int, first: int) -> FloatArray:
-    """The closes that value untradeable holdings at a fill (the previous close
-    for an open fill)."""
-    row_mark: FloatArray = marks[
-        row - first - (1 if phase == _PHASE_OPEN and row > 0 else 0)
-    ]
-    return row_mark
-
-
-def _band_breach(
-    book: _Book,
-    divs: FloatArray | None,
-    mark: FloatArray,
-    target: FloatArray,
-    band: float,
-    *,
-    lo: int,
-    hi: int,
-    last: int,
-) -> int:
-    """The first local row in ``lo..hi`` at whose close some holding's weight is
-    more than ``band`` from its target, holdings fixed; -1 if none. Cash there is
-    the book's plus the dividends credited after local row ``last``."""
-    if hi < lo or lo < 0:
-        return -1
-    q = book.q
-    cols = np.flatnonzero((q != 0.0) | (target > 0.0))
-    values = mark[lo : hi + 1][:, cols] * q[cols]
-    cash = np.full(hi - lo + 1, book.cash)
-    if divs is not None:
-        extra = np.zeros(hi - lo + 1)
-        start = max(last + 1, lo)
-        pre = float((divs[last + 1 : start] @ q).sum()) if start > last + 1 else 0.0
-        if start <= hi:
-            extra[start - lo :] = np.cumsum(divs[start : hi + 1] @ q)
-        cash += pre + extra
-    equity = cash + values.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        drift = np.abs(values / equity[:, None] - target[cols]).max(axis=1)
-    over = np.flatnonzero(drift > band)
-    return int(over[0]) + lo if over.size else -1
-
-
-def _reinvest_run(  # noqa: PLR0917
-    book: _Book,
-    divs: FloatArray,
-    px: FloatArray,
-    gone_after: IntArray,
-    pending: FloatArray,
-    income: FloatArray,
-    fill_rows: IntArray,
-    start_row: int,
-    last: int,
-    states: list[FloatArray],
-    rows_done: list[int],
-) -> int:
-    """Consecutive reinvestments in one compiled call (:func:`jit.reinvest_run`,
-    the same rule as :func:`_reinvest`); returns the last credited local row."""
-    rows = fill_rows
-    n_sym = len(book.q)
-    out = np.empty((len(rows), n_sym))
-    changed = np.zeros(len(rows), dtype=np.bool_)
-    done = 0
-    while done < len(rows):
-        book.reserve()
-        k, last = jit.reinvest_run(
-            book.work, book.log, book.state, book.params, divs, px, gone_after,
-            pending, income, fill_rows[done:], start_row, last, out[done:],
-            changed[done:],
-        )  # fmt: skip
-        done += k
-    for j in np.flatnonzero(changed):
-        states.append(out[j].copy())
-        rows_done.append(int(fill_rows[j]) - start_row)
-    return last
-
-
-def _reinvest(  # noqa: PLR0917
-    book: _Book,
-    pending: FloatArray,
-    price: FloatArray,
-    gone_after: IntArray,
-    row: int,
-    local: int,
-) -> None:
-    """Buy whole shares of each holding with the dividend cash it paid
-    (``floor(cash / (price * buy factor))``), never more than the cash there is.
-    The remainder (less than a share) stays in ``pending`` and joins the holding's
-    next dividend, so reinvested cash never sits idle by more than one share."""
-    ok = np.isfinite(price) & (gone_after > row) & (pending > 0.0)
-    if not ok.any():
-        return
-    bf = book.costs.buy_factor
-    px = np.where(ok, price, 1.0)
-    qty = np.where(ok, np.floor(pending / (px * bf)), 0.0)
-    cost = float(np.dot(qty, px)) * bf
-    if cost > book.cash:
-        k = max(book.cash, 0.0) / float(pending[ok].sum())
-        qty = np.where(ok, np.floor(pending * k / (px * bf)), 0.0)
-    if qty.any():
-        book.trade(local, qty, px, BUY)
-        # what did not make a whole share waits for the holding's next dividend
-        np.maximum(pending - qty * px * bf, 0.0, out=pending)
 
 
 def _run_rows(
@@ -823,20 +620,36 @@ def _check_exact(states: FloatArray, fill_rows: IntArray, start_row: int) -> Non
         )
 
 
+def _check_positions(positions: FloatArray, start_row: int) -> None:
+    """:func:`_check_exact` for daily positions."""
+    over = np.flatnonzero(positions.max(axis=1, initial=0.0) >= MAX_EXACT_SHARES)
+    if over.size:
+        local = int(over[0])
+        _check_exact(
+            np.stack([positions[local], positions[local]]),
+            np.array([local], dtype=np.int64),
+            start_row,
+        )
+
+
 def _daily(
     *,
     initial_capital: float,
     fills: Fills,
     states: FloatArray,
-    fill_rows: IntArray,
+    fill_rows: IntArray | None,
     income: FloatArray,
     mark: FloatArray,
 ) -> Simulation:
-    """Expand event states into daily positions, cash and equity."""
+    """Expand event states into daily positions, cash and equity (``fill_rows``
+    None: ``states`` are the daily positions already)."""
     n_days = mark.shape[0]
-    # states[0] holds before the first event, states[i + 1] after event i
-    which = np.searchsorted(fill_rows, np.arange(n_days), side="right")
-    positions = states[which]
+    if fill_rows is None:
+        positions = states
+    else:
+        # states[0] holds before the first event, states[i + 1] after event i
+        which = np.searchsorted(fill_rows, np.arange(n_days), side="right")
+        positions = states[which]
     flow = np.zeros(n_days)
     np.add.at(flow, fills.row, -fills.quantity * fills.price - fills.commission)
     cash = initial_capital + np.cumsum(flow + income)

@@ -6,6 +6,7 @@ The reference is :func:`run_backtest` of the same config, computed independently
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from collections.abc import Mapping
@@ -15,13 +16,14 @@ import numpy as np
 import pytest
 
 from app.data.store import load_dataset
-from app.engine import synthetic
+from app.engine import batch, synthetic
 from app.engine.backtest import run_backtest
 from app.engine.batch import apply_overrides, run_sweep
 from app.engine.config import BacktestConfig, CashFlowPlan
 from app.engine.data import MarketData
 from app.engine.errors import CancelledError, InvalidInputError
 from app.engine.metrics import daily_returns
+from app.engine.portfolio import twr_returns
 
 REL = 1e-9
 
@@ -48,9 +50,13 @@ def assert_rows_match(
                     want,
                 )
         np.testing.assert_allclose(row.equity, expected.equity, rtol=1e-12)
-        np.testing.assert_allclose(
-            row.returns, daily_returns(expected.equity), rtol=1e-9, atol=1e-13
+        flows = expected.flows
+        want_returns = (
+            twr_returns(expected.equity, flows)
+            if flows is not None and flows.any()
+            else daily_returns(expected.equity)
         )
+        np.testing.assert_allclose(row.returns, want_returns, rtol=1e-9, atol=1e-13)
         np.testing.assert_array_equal(row.dates, expected.dates)
 
 
@@ -64,8 +70,8 @@ def synth() -> MarketData:
 @pytest.fixture(scope="module")
 def synth_base(synth: MarketData) -> BacktestConfig:
     days = synth.dates.astype("datetime64[D]")
-    # reinvest_dividends=False: the compiled batch loop's own path (reinvesting
-    # configs fall back to run_backtest; test_portfolio_config_falls_back below)
+    # reinvest_dividends=False: the plain compiled loop (jit.run_events); the
+    # portfolio kernel's rows are checked in test_reinvestment_flows_and_band_match
     return BacktestConfig(
         start_date=days[300].item(),
         end_date=days[-1].item(),
@@ -145,9 +151,36 @@ def test_bundled_slice_matches_run_backtest() -> None:
     assert_rows_match(base, combos, data)
 
 
+def test_reinvestment_flows_and_band_match_without_falling_back(
+    synth: MarketData, synth_base: BacktestConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reinvested dividends (the default), flows in and out and a drift band run in
+    the compiled portfolio loop, never through run_backtest, and still match it."""
+    base = dataclasses.replace(synth_base, reinvest_dividends=True)
+    combos: list[Mapping[str, Any]] = [
+        {"top_n": 5},
+        {"top_n": 10, "rebalancing": "weekly", "execution": "close"},
+        {"top_n": 5, "rebalance_band": 0.02, "rebalancing": "quarterly"},
+        {"top_n": 8, "cash_flows": CashFlowPlan(amount=2000.0)},
+        {"top_n": 8, "cash_flows": CashFlowPlan(amount=-3000.0, frequency="quarterly")},
+        {"top_n": 3, "cash_flows": CashFlowPlan(amount=-60_000.0), "benchmark": None},
+        {"top_n": 5, "rebalance_band": 0.05, "execution": "close", "benchmark": None},
+    ]
+
+    def no_single_runs(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the sweep fell back to run_backtest")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(batch, "run_backtest", no_single_runs)
+        rows = run_sweep(base, combos, synth).rows
+    assert rows[5].metrics["portfolio_depleted"] is True
+    assert rows[2].metrics["rebalance_count"] > 0
+    assert_rows_match(base, combos, synth)
+
+
 def test_portfolio_config_falls_back_to_run_backtest() -> None:
-    """Reinvested dividends (the default), allocations and flows are the single-run
-    engine's: a sweep row of such a config equals run_backtest's exactly."""
+    """Allocations are the single-run engine's: a sweep row of such a config equals
+    run_backtest's exactly."""
     data = load_dataset()
     base = BacktestConfig(
         start_date=dt.date(2018, 1, 2),
