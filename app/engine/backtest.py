@@ -37,7 +37,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -61,9 +61,14 @@ from app.engine.config import (
 from app.engine.data import MarketData
 from app.engine.errors import CancelledError, InvalidInputError, NumericLimitError
 from app.engine.schedule import decision_rows
-from app.engine.simulator import Costs, Fills, Portfolio, Simulation, simulate
 from app.engine.strategies import Strategy, parse_filter_criteria, resolve_strategy
-from app.engine.trades import Trades, match_fifo
+
+# The simulator (numba kernels) and the trade ledger are imported where a run needs
+# them, not here: an API process imports this module only for ``check_config``, and
+# validating a request must not load the compiled kernels (issue 18's lean API).
+if TYPE_CHECKING:
+    from app.engine.simulator import Fills, Portfolio, Simulation
+    from app.engine.trades import Trades
 
 FloatArray = npt.NDArray[np.float64]
 BoolMatrix = npt.NDArray[np.bool_]
@@ -414,6 +419,8 @@ def _simulate(
 ) -> Simulation:
     """Simulate on ``window`` (rows ``offset..`` of ``data``, universe columns);
     ``members`` is the membership mask of all of ``data`` (None: no restriction)."""
+    from app.engine.simulator import Costs, simulate  # noqa: PLC0415 - see imports
+
     s0 = data.row_of(np.datetime64(config.start_date, "D")) - offset
     s1 = window.n_days - 1
     decisions = decision_rows(
@@ -476,6 +483,8 @@ def _simulate(
 def _portfolio(
     config: BacktestConfig, window: MarketData, s0: int, s1: int
 ) -> Portfolio:
+    from app.engine.simulator import Portfolio  # noqa: PLC0415 - see imports
+
     plan = config.cash_flows
     rows = None
     if plan is not None:
@@ -549,6 +558,8 @@ def _assemble(
     start_row: int,
     end_row: int,
 ) -> BacktestResult:
+    from app.engine.trades import match_fifo  # noqa: PLC0415 - see imports
+
     dates = data.dates[start_row : end_row + 1]
     s0 = window.n_days - len(dates)
     trades = match_fifo(

@@ -20,9 +20,16 @@ column's first valid value of the block (a causal reference: any complete window
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
+
+# pandas is imported by the two kernels that use it (recursive filters and the dense
+# rolling maximum), not here: the strategies package is imported to validate requests
+# in the API process, which must not pay for pandas (issue 18's lean API).
+if TYPE_CHECKING:
+    import pandas as pd
 
 FloatMatrix = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -151,6 +158,8 @@ def simple_returns_at(
 
 def _frame(values: FloatMatrix, rows: IntArray) -> pd.DataFrame:
     """``values[: max(rows) + 1]`` as a DataFrame (recursive filters start at row 0)."""
+    import pandas as pd  # noqa: PLC0415 - see the imports
+
     return pd.DataFrame(values[: int(rows[-1]) + 1])
 
 
@@ -192,5 +201,7 @@ def rolling_max_at(values: FloatMatrix, rows: IntArray, window: int) -> FloatMat
     if windows.n_covered() <= 4 * block.shape[0]:  # sparse rows: segment maxima
         return windows.maxima(block)
     # dense rows (e.g. daily decisions): pandas' O(n) monotonic-deque rolling max
+    import pandas as pd  # noqa: PLC0415 - see the imports
+
     rolled = pd.DataFrame(block).rolling(window, min_periods=window).max()
     return np.asarray(rolled.to_numpy(dtype=np.float64)[rows - lo])
