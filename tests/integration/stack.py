@@ -553,16 +553,25 @@ class LiveStack(LiveApi):
         self.api = ManagedProcess.start(
             "api", uvicorn_args(self.port), env=self.env, log_dir=self.log_dir
         )
-        self.start_worker()
+        # Every process starts at once and is waited for afterwards: each spends
+        # seconds importing and warming up, and the suite starts a dozen stacks.
+        ready = [self._launch_worker("jobs")]
         if self.options.with_beat:
-            self.start_maintenance_worker()
+            ready.append(self._launch_maintenance_worker())
             self.start_beat()
+        for worker, node in ready:
+            self._wait_ping(worker, node)
         wait_http_ok(self.api, f"{self.base_url}/health", STARTUP_TIMEOUT)
         return self
 
     def start_worker(self, queues: str = "jobs") -> ManagedProcess:
         """Start a worker (``w<N>@<host>``) on ``queues`` (comma-separated; the
         maintenance queue carries webhook deliveries) and wait for its ping."""
+        worker, node = self._launch_worker(queues)
+        self._wait_ping(worker, node)
+        return worker
+
+    def _launch_worker(self, queues: str) -> tuple[ManagedProcess, str]:
         self._worker_count += 1
         node = f"w{self._worker_count}-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
         args = _python(
@@ -575,12 +584,16 @@ class LiveStack(LiveApi):
             f"worker{self._worker_count}", args, env=self.env, log_dir=self.log_dir
         )
         self.workers.append(worker)
-        self._wait_ping(worker, node)
-        return worker
+        return worker, node
 
     def start_maintenance_worker(self) -> ManagedProcess:
         """The maintenance queue's worker, as scripts/run-distributed.sh runs it
         (threads): beat's sweeps run there, never behind the job runs."""
+        worker, node = self._launch_maintenance_worker()
+        self._wait_ping(worker, node)
+        return worker
+
+    def _launch_maintenance_worker(self) -> tuple[ManagedProcess, str]:
         node = f"maint-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
         args = _python(
             "-m", "celery", "-A", "tests.integration.slow_worker", "worker",
@@ -590,8 +603,7 @@ class LiveStack(LiveApi):
         self.maintenance = ManagedProcess.start(
             "maintenance", args, env=self.env, log_dir=self.log_dir
         )
-        self._wait_ping(self.maintenance, node)
-        return self.maintenance
+        return self.maintenance, node
 
     @property
     def worker(self) -> ManagedProcess:
