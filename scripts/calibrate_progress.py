@@ -55,12 +55,14 @@ def main() -> int:
             best: dict[str, float] = {}
             for _ in range(args.repeat):
                 work, made, seconds = run_one(config, data, saver)
+                positions = int(seconds.pop("positions"))
                 best = {k: min(v, best.get(k, v)) for k, v in seconds.items()}
             rows.append(
                 {
                     "run": describe(config),
                     "workload": work.__dict__,
                     "outcome": made.__dict__,
+                    "positions": positions,
                     "seconds": best,
                 }
             )
@@ -78,6 +80,15 @@ def main() -> int:
     for phase in cost.REFINED_PHASES:
         y = np.array([r["seconds"][phase] for r in rows])
         refined[phase] = cost.fit(x_made, y)
+    x_rows = np.array(
+        [
+            cost.saving_features(
+                r["outcome"]["lots"], r["positions"], r["outcome"]["sessions"]
+            )
+            for r in rows
+        ]
+    )
+    saving = cost.fit(x_rows, np.array([r["seconds"]["saving"] for r in rows]))
     totals = np.array([sum(r["seconds"].values()) for r in rows])
     predicted = np.array(
         [
@@ -95,6 +106,8 @@ def main() -> int:
         "phases": phases,
         "refined_features": list(cost.REFINED_FEATURES),
         "refined": refined,
+        "saving_features": list(cost.SAVING_FEATURES),
+        "saving": saving,
         "fit_total_relative_error": {
             "median": round(float(np.median(err)), 4),
             "p90": round(float(np.quantile(err, 0.9)), 4),
@@ -106,6 +119,7 @@ def main() -> int:
         print(f"{phase:11s} " + " ".join(f"{v:9.4g}" for v in c))
     for phase, c in refined.items():
         print(f"{phase:11s} refined " + " ".join(f"{v:9.4g}" for v in c))
+    print("saving      from rows " + " ".join(f"{v:9.4g}" for v in saving))
     print(
         f"total predicted vs measured: median error {np.median(err):.1%}, "
         f"p90 {np.quantile(err, 0.9):.1%}; wrote {args.out}"

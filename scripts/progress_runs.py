@@ -221,4 +221,5 @@ def run_one(
     end = time.perf_counter()
     seconds = timer.seconds(end)
     seconds["saving"] = saver.save(result, stored)
+    seconds["positions"] = len(stored.positions)  # not a phase: the saving model's
     return cost.workload(config, data), cost.outcome(result), seconds

@@ -6,11 +6,13 @@ symbols × decisions, names held × decisions, symbols × sessions read, session
 Once the simulation is done the run knows what it made (:class:`Outcome`: fills,
 FIFO lots) and the phases after it, the analysis and saving (most of a large run's
 time: every lot and position is a row), are predicted again from that
-(``refined_plan``). The coefficients are fitted by non-negative least squares on
-timed runs of the bundled dataset on this machine, saving timed against PostgreSQL
-(``scripts/calibrate_progress.py``), and shipped in ``progress_costs.json`` next to
-this module; the job runner turns the plan into a phase-weighted fraction and an
-ETA refined by the run's own pace (:mod:`app.jobs.eta`).
+(``refined_plan``), and saving once more from the rows it will write
+(``saving_plan``: lots, positions, sessions). The coefficients are fitted by
+non-negative least squares on timed runs of the bundled dataset on this machine,
+saving timed against PostgreSQL (``scripts/calibrate_progress.py``), and shipped in
+``progress_costs.json`` next to this module; the job runner turns the plan into a
+phase-weighted fraction and an ETA refined by the run's own pace
+(:mod:`app.jobs.eta`).
 
 Phases, in order: ``loading`` (the dataset, process-cached), ``window`` (checks and
 the data window), ``factors`` (the strategy's target weights), ``simulation``,
@@ -62,6 +64,8 @@ FEATURES = (
 #: once simulated, the phases after it are predicted again from what the run made
 REFINED_PHASES = ("analysis", "saving")
 REFINED_FEATURES = ("constant", "fills", "lots", "sessions", "symbol_sessions")
+#: once the stored results are built, saving is predicted from the rows it writes
+SAVING_FEATURES = ("constant", "lots", "positions", "sessions")
 COSTS_FILE = Path(__file__).with_name("progress_costs.json")
 # Without a calibration file every phase weighs the same (an even split of 1 s).
 _FALLBACK = {
@@ -213,6 +217,20 @@ def predict_refined(
 def plan(work: Workload) -> list[Phase]:
     """The phases of ``work`` with their predicted seconds, for the job runner."""
     return [Phase(name, seconds) for name, seconds in predict(work).items()]
+
+
+def saving_features(lots: int, positions: int, sessions: int) -> list[float]:
+    return [1.0, lots / 1e4, positions / 1e4, sessions / 1e3]
+
+
+def saving_plan(lots: int, positions: int, sessions: int) -> list[Phase]:
+    """Saving predicted from the rows it writes (lots, positions; the series and
+    stored results grow with the sessions)."""
+    fitted = _calibration().get("saving")
+    if not fitted:
+        return []
+    x = saving_features(lots, positions, sessions)
+    return [Phase("saving", max(float(np.dot(fitted, x)), 0.0))]
 
 
 def refined_plan(made: Outcome) -> list[Phase]:

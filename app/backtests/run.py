@@ -92,6 +92,8 @@ def compute(
     coverage = data_coverage(config, data)
     _checkpoint(reporter)
     stored = results.build(result, data, job_id)
+    made = cost.outcome(result)
+    reporter.plan(cost.saving_plan(made.lots, len(stored.positions), made.sessions))
     _checkpoint(reporter)
     return result, coverage, stored
 

@@ -79,6 +79,8 @@ class PhaseProgress:
         a backtest's fill count once simulated); those done or running keep theirs,
         so the pace observed so far stays comparable. The fraction shown stays
         monotonic (it may pause while a grown plan catches up)."""
+        if not phases:
+            return
         seconds = {p.name: max(float(p.seconds), MIN_PHASE_SECONDS) for p in phases}
         self.phases = tuple(
             Phase(p.name, seconds.get(p.name, p.seconds)) if i > self.index else p

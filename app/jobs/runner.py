@@ -478,6 +478,8 @@ class _Reporter:
 
     def plan(self, phases: Sequence[Phase]) -> None:
         """The kind's plan; a second call refines the phases not started yet."""
+        if not phases:
+            return
         with self.lock:
             if self.model is None:
                 self.model = PhaseProgress(phases)

@@ -136,15 +136,14 @@ def test_shipped_calibration_predicts_its_own_runs_within_a_loose_factor() -> No
     # The typical run within a factor of 2 (the ETA's pace correction does the rest)
     assert 0.5 <= float(np.median(ratios)) <= 2.0
     assert sum(0.25 <= r <= 4.0 for r in ratios) >= 0.8 * len(ratios)
-    # Once simulated, saving (most of a large run) from its fills and lots: closer.
-    saving = [
-        cost.predict_refined(cost.Outcome(**run["outcome"]))["saving"]
-        / run["seconds"]["saving"]
-        for run in runs
-        if run["seconds"]["saving"] > 0.05
-    ]
+    # Saving (most of a large run) once its rows are known: closer.
+    saving = []
+    for run in runs:
+        made = run["outcome"]
+        (plan,) = cost.saving_plan(made["lots"], run["positions"], made["sessions"])
+        saving.append(plan.seconds / run["seconds"]["saving"])
     assert 0.67 <= float(np.median(saving)) <= 1.5
-    assert sum(0.5 <= r <= 2.0 for r in saving) >= 0.8 * len(saving)
+    assert sum(0.5 <= r <= 2.0 for r in saving) >= 0.7 * len(saving)
 
 
 def test_a_revised_plan_keeps_the_phases_done_and_the_fraction_monotonic() -> None:
