@@ -14,8 +14,9 @@ thread reads every 10 ms like the runner's ticker. The spread (strategies 1-7, 5
 ~500 stocks, 1 to 15 years, daily/weekly/monthly, both executions) is drawn with a
 different seed from the calibration's (held out). Prints per job the predicted and
 actual total, then the median and p90 of |predicted - actual| / actual of the
-remaining time at each point; wall and CPU time (``time.process_time``) of the whole
-benchmark and the load average.
+remaining time at each point, for all jobs and for those taking at least 1 s (a job
+that ends before 90 % is shown has no 90 % point); wall and CPU time
+(``time.process_time``) of the whole benchmark and the load average.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from progress_runs import ADMIN_URL, describe, prepared, run_one, spread
 
+from app.jobs import eta
 from app.jobs.eta import Phase, PhaseProgress
 
 POINTS = (0.1, 0.5, 0.9)
@@ -77,11 +79,11 @@ class Sampled:
     def errors(self, end: float) -> dict[float, float]:
         out = {}
         for point in POINTS:
-            for t, f, eta in self.samples:
+            for t, f, guess in self.samples:
                 if f >= point:
                     actual = end - t
                     if actual > 0:
-                        out[point] = abs(eta - actual) / actual
+                        out[point] = abs(guess - actual) / actual
                     break
         return out
 
@@ -92,8 +94,14 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=2)
     p.add_argument("--admin-url", default=ADMIN_URL)
     p.add_argument("--no-db", action="store_true")
+    p.add_argument(
+        "--prior", type=float, default=None, help="try another eta.PRIOR_SHARE"
+    )
     args = p.parse_args()
-    errors: dict[float, list[float]] = {point: [] for point in POINTS}
+    if args.prior is not None:
+        eta.PRIOR_SHARE = args.prior
+    # (job seconds, {point: error}) per job
+    jobs: list[tuple[float, dict[float, float]]] = []
     t0, c0 = time.perf_counter(), time.process_time()
     with prepared(None if args.no_db else args.admin_url) as (data, saver):
         for config in spread(data, args.runs, args.seed):
@@ -105,8 +113,7 @@ def main() -> int:
             watch.stop.set()
             watch.thread.join()
             got = watch.errors(end)
-            for point, e in got.items():
-                errors[point].append(e)
+            jobs.append((end - start, got))
             cells = " ".join(f"{got.get(pt, float('nan')):6.0%}" for pt in POINTS)
             print(
                 f"{describe(config):40s} predicted {watch.predicted:6.2f} s, "
@@ -115,14 +122,16 @@ def main() -> int:
             )
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     load = os.getloadavg()
-    print("\n| progress | jobs | median error | p90 error |")
-    print("|---|---|---|---|")
-    for point in POINTS:
-        e = np.array(errors[point])
-        print(
-            f"| {point:.0%} | {e.size} | {np.median(e):.0%} | "
-            f"{np.quantile(e, 0.9):.0%} |"
-        )
+    print("\n| jobs | progress | jobs measured | median error | p90 error |")
+    print("|---|---|---|---|---|")
+    for label, low in (("all", 0.0), ("taking >= 1 s", 1.0)):
+        for point in POINTS:
+            e = np.array([g[point] for took, g in jobs if took >= low and point in g])
+            if e.size:
+                print(
+                    f"| {label} | {point:.0%} | {e.size} | {np.median(e):.0%} | "
+                    f"{np.quantile(e, 0.9):.0%} |"
+                )
     print(
         f"\nwall {wall:.1f} s, CPU {cpu:.1f} s, load average "
         f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"

@@ -13,12 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.stack import (
-    LiveStack,
-    StackOptions,
-    start_live_stack,
-    watch_progress,
-)
+from tests.integration.conftest import start_live_stack
+from tests.integration.stack import LiveStack, StackOptions, watch_progress
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +80,7 @@ async def test_cancel_keeps_the_progress_reached(progress_stack: LiveStack) -> N
     """The bug: the cancelled frame said 0 % (the bar dropped) while the page said
     "Progress reached 2 %"."""
     user = progress_stack.make_user()
-    body = {**BODY, "start_date": "2005-06-01", "rebalancing": "daily"}
+    body = {**BODY, "start_date": "2010-01-04", "rebalancing": "daily"}
     async with progress_stack.client(user) as http:
         response = await http.post("/v1/backtest", json=body)
         assert response.status_code == 200, response.text
