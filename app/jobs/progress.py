@@ -340,9 +340,10 @@ class ProgressMessage(BaseModel):
     # While ``queued``: the estimated position (1 = next) and ``eta_seconds`` is the
     # estimated wait (app.jobs.scheduler); null otherwise.
     queue_position: int | None = None
-    # While ``running``: the step the job is in: "starting" until the kind hands
-    # the runner its plan, then e.g. a backtest's "window", "factors", "simulation",
-    # "ledger", "metrics", "analysis", "saving" (app.backtests.cost). ``progress``
+    # While ``running``: the step the job is in, null until the kind hands the
+    # runner its plan (a kind without one: null until "saving"), then e.g. a
+    # backtest's "window", "factors", "simulation", "ledger", "metrics", "analysis",
+    # "saving" (app.backtests.cost). ``progress``
     # is phase-weighted and never goes down, ``eta_seconds`` the predicted rest
     # (README "Progress and ETA").
     phase: str | None = None

@@ -471,7 +471,7 @@ class _Reporter:
         # setup phase's cancel check) writes again.
         self.reached: tuple[float, dt.date | None, int] = (0.0, None, 0)
         self.model: PhaseProgress | None = None
-        self.current_phase = "starting"
+        self.current_phase: str | None = None  # until the kind's plan or phase
         self.extra: Mapping[str, Any] | None = None
         # Frames come from the job's thread and the pulse thread.
         self.lock = threading.RLock()

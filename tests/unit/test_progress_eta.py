@@ -213,6 +213,7 @@ def test_reporter_without_plan_keeps_the_kinds_fraction_monotonic() -> None:
     for f in (0.2, 0.1, 0.6):
         reporter.progress(f, None, 0)
     assert [f["progress"] for f in bus.frames] == [20.0, 20.0, 60.0]
+    assert all(f["phase"] is None for f in bus.frames)  # a kind without a plan
 
 
 def test_ticker_resends_only_when_quiet() -> None:
