@@ -74,6 +74,9 @@ FloatArray = npt.NDArray[np.float64]
 BoolMatrix = npt.NDArray[np.bool_]
 ProgressCallback = Callable[[float, dt.date, int], None]
 CancelCheck = Callable[[], bool]
+#: ``on_phase(name)`` as a run enters each step: "factors", "simulation", "ledger",
+#: "metrics" (the caller's progress model weighs them, :mod:`app.backtests.cost`).
+PhaseCallback = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -365,6 +368,7 @@ def run_backtest(
     membership: BoolMatrix | None = None,
     on_progress: ProgressCallback | None = None,
     should_cancel: CancelCheck | None = None,
+    on_phase: PhaseCallback | None = None,
 ) -> BacktestResult:
     """Run ``config`` on ``data``.
 
@@ -375,7 +379,8 @@ def run_backtest(
     the simulation (about 50 times per run at most); ``should_cancel()`` is checked at
     the same points, and also between the setup steps (after preparing the window,
     after the strategy's factors and target weights, before the metrics); a True
-    answer raises :class:`CancelledError`.
+    answer raises :class:`CancelledError`. ``on_phase(name)`` is called as each step
+    starts (:data:`PhaseCallback`); the simulation's fractions belong to "simulation".
     """
     start_row, end_row = validate_config(config, data)
     strategy = _strategy(config)
@@ -385,6 +390,7 @@ def run_backtest(
     data.precompute()  # once per dataset object; windows then slice the cached arrays
     window = data.window(lo, end_row + 1).subset(universe)
     _checkpoint(should_cancel, "data")
+    _enter(on_phase, "factors")
     sim = _simulate(
         config,
         data,
@@ -394,9 +400,19 @@ def run_backtest(
         members=members,
         on_progress=on_progress,
         should_cancel=should_cancel,
+        on_phase=on_phase,
     )
     _checkpoint(should_cancel, "metrics")
-    return _assemble(config, data, window, sim, start_row=start_row, end_row=end_row)
+    _enter(on_phase, "ledger")
+    return _assemble(
+        config, data, window, sim, start_row=start_row, end_row=end_row,
+        on_phase=on_phase,
+    )  # fmt: skip
+
+
+def _enter(on_phase: PhaseCallback | None, phase: str) -> None:
+    if on_phase is not None:
+        on_phase(phase)
 
 
 def _checkpoint(should_cancel: CancelCheck | None, phase: str) -> None:
@@ -416,6 +432,7 @@ def _simulate(
     members: BoolMatrix | None,
     on_progress: ProgressCallback | None,
     should_cancel: CancelCheck | None,
+    on_phase: PhaseCallback | None = None,
 ) -> Simulation:
     """Simulate on ``window`` (rows ``offset..`` of ``data``, universe columns);
     ``members`` is the membership mask of all of ``data`` (None: no restriction)."""
@@ -439,6 +456,7 @@ def _simulate(
         eligible = members[offset + decisions][:, cols]
         weights = strategy.target_weights(window, decisions, eligible)
     _checkpoint(should_cancel, "simulation")
+    _enter(on_phase, "simulation")
     # A symbol whose data stops before the dataset's end is cashed out at its last
     # close.
     last = data.last_row[cols]
@@ -557,6 +575,7 @@ def _assemble(
     *,
     start_row: int,
     end_row: int,
+    on_phase: PhaseCallback | None = None,
 ) -> BacktestResult:
     from app.engine.trades import match_fifo  # noqa: PLC0415 - see imports
 
@@ -571,6 +590,7 @@ def _assemble(
         # at the rows it needs instead of building the cumulative matrix
         dividends=window.dividends_per_share[s0:] if config.dividends else None,
     )
+    _enter(on_phase, "metrics")
     flows = sim.flows if sim.flows is not None else np.zeros(len(dates))
     has_flows = bool(flows.any())
     runs = _benchmark_runs(config, data, start_row, end_row, sim, flows)

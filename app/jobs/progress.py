@@ -340,6 +340,13 @@ class ProgressMessage(BaseModel):
     # While ``queued``: the estimated position (1 = next) and ``eta_seconds`` is the
     # estimated wait (app.jobs.scheduler); null otherwise.
     queue_position: int | None = None
+    # While ``running``: the step the job is in, null until the kind hands the
+    # runner its plan (a kind without one: null until "saving"), then e.g. a
+    # backtest's "window", "factors", "simulation", "ledger", "metrics", "analysis",
+    # "saving" (app.backtests.cost). ``progress``
+    # is phase-weighted and never goes down, ``eta_seconds`` the predicted rest
+    # (README "Progress and ETA").
+    phase: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -363,6 +370,7 @@ class ProgressMessage(BaseModel):
         current_date: dt.date | None,
         eta_seconds: float | None,
         work_done: int,
+        phase: str | None = None,
     ) -> ProgressMessage:
         """A live frame: progress stays below 100 until the results are saved."""
         return cls(
@@ -371,6 +379,7 @@ class ProgressMessage(BaseModel):
             current_date=current_date,
             eta_seconds=None if eta_seconds is None else round(eta_seconds, 3),
             trades_executed=work_done,
+            phase=phase,
         )
 
     @classmethod
@@ -396,12 +405,18 @@ class ProgressMessage(BaseModel):
 
     @classmethod
     def ended(
-        cls, status: str, row: JobView, *, message: str | None
+        cls,
+        status: str,
+        row: JobView,
+        *,
+        message: str | None,
+        progress: float | None = None,
     ) -> ProgressMessage:
-        """A terminal frame (failed, cancelled) at the progress the row reached."""
+        """A terminal frame (failed, cancelled) at the progress the run reached
+        (``progress``, percent), else the row's: a bar never drops on cancel."""
         return cls(
             status=status,
-            progress=row.progress,
+            progress=row.progress if progress is None else round(progress, 2),
             current_date=row.current_date,
             eta_seconds=0.0,
             trades_executed=row.trades_executed,
@@ -421,10 +436,11 @@ class ProgressMessage(BaseModel):
         )
 
     @classmethod
-    def cancelled(cls, label: str) -> ProgressMessage:
-        """Sent by the API when it cancels a job (the worker may not be running)."""
+    def cancelled(cls, label: str, *, progress: float = 0.0) -> ProgressMessage:
+        """Sent by the API when it cancels a job (the worker may not be running), at
+        the progress the job had reached (its row's), not 0."""
         return cls(
             status=JobStatus.CANCELLED.value,
-            progress=0.0,
+            progress=progress,
             message=f"{label} cancelled.",
         )

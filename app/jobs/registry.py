@@ -13,6 +13,11 @@ The contract, on the worker side:
   :class:`JobCancelled` when it stopped at a cancel check and :class:`JobFailed` (with
   a message for the user) when the job cannot succeed; anything else is a bug (the
   job fails as "internal error" and the traceback is logged).
+  A kind that can predict its cost hands the runner a plan first
+  (``reporter.plan(phases)``, each phase with its predicted seconds) and enters each
+  phase (``reporter.phase(name)``); its ``progress`` fractions are then the current
+  phase's own, and the runner shows the phase-weighted whole (:mod:`app.jobs.eta`).
+  Saving is the runner's last phase, "saving".
 * ``Completion.save(session, job_id)`` writes the kind's own result rows in the same
   transaction that marks the job completed (guarded on the claim), so a completed job
   always has all its results and a cancelled one none.
@@ -23,13 +28,14 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.jobs.eta import Phase
 
 
 class JobCancelled(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -56,6 +62,14 @@ class Reporter(Protocol):
     ) -> None: ...
 
     def cancelled(self) -> bool: ...
+
+    def plan(self, phases: Sequence[Phase]) -> None:
+        """The run's phases and their predicted seconds (:mod:`app.jobs.eta`): from
+        now on ``progress`` fractions are the current phase's own. Called again, it
+        refines the predictions of the phases not started yet."""
+
+    def phase(self, name: str) -> None:
+        """The run enters phase ``name`` of its plan."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ Protocol: authenticate with ``?token=<JWT>`` or the ``Sec-WebSocket-Protocol`` h
 (``bearer, <JWT>``; the server then selects ``bearer``). On connect the current state
 is sent at once (a reconnect resumes), then every update
 ``{status, progress, current_date, eta_seconds, fills_executed, trades_executed,
-message}`` (``trades_executed``: the fill count under its older name); after the
+message, phase}`` (``trades_executed``: the fill count under its older name; while a
+job runs the worker sends one at least every second, ``app.jobs.runner``); after the
 terminal message the server closes with 1000. Close codes: 4001 bad or expired token,
 4003 origin not allowed, 4004 unknown job of that kind (or not yours), 4029 too many
 connections of this user (``WS_MAX_CONNECTIONS_PER_USER``), 1009 client frame too

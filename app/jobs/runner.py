@@ -35,7 +35,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import structlog
@@ -55,6 +55,7 @@ from app.jobs import (
     scheduler,
 )
 from app.jobs import repository as jobs_repo
+from app.jobs.eta import Phase, PhaseProgress
 from app.jobs.progress import Message, ProgressBus, ProgressMessage, get_bus
 from app.jobs.registry import Completion, JobCancelled, JobFailed, RunContext
 
@@ -163,7 +164,7 @@ def execute(job_id_text: str, *, claim_token: str) -> str:
     dispatch_next()  # claimed: room in the broker queue for the next queued job
     reporter = _Reporter(db, bus, settings, job_id, claim_token)
     reporter.deadline = reporter.started + job_limits.soft_seconds
-    reporter.publish(0.0, None, 0, force=True)
+    reporter.publish(force=True)
     context = RunContext(
         job_id=job_id,
         config=row.config,
@@ -174,14 +175,24 @@ def execute(job_id_text: str, *, claim_token: str) -> str:
     _PULSE.add(reporter)
     try:
         completion = kind.run(context)
+        reporter.phase("saving")
         saved = db.run(lambda s: _save(s, job_id, claim_token, completion, settings))
     except JobCancelled:
+        reached = 100.0 * reporter.reached[0]
         if reporter.timed_out:
             message = timeout_error(kind.label, job_limits.soft_seconds)
-            return _fail(db, bus, row, claim_token, message, "timeout", bound=bound)
-        return _stopped(db, bus, row, claim_token, label=kind.label, bound=bound)
+            return _fail(
+                db, bus, row, claim_token, message, "timeout", bound=bound,
+                progress=reached,
+            )  # fmt: skip
+        return _stopped(
+            db, bus, row, claim_token, label=kind.label, bound=bound, progress=reached
+        )
     except JobFailed as exc:
-        return _fail(db, bus, row, claim_token, str(exc), "job", bound=bound)
+        return _fail(
+            db, bus, row, claim_token, str(exc), "job", bound=bound,
+            progress=100.0 * reporter.reached[0],
+        )  # fmt: skip
     finally:
         _PULSE.remove(reporter)
     if saved is None:  # cancelled (or taken over) while saving: nothing was written
@@ -299,6 +310,7 @@ def _stopped(
     *,
     label: str,
     bound: Any,
+    progress: float | None = None,
 ) -> str:
     """The run stopped at a cancel check. Cancelled (by us now, or by the API): tell
     the watchers the worker has stopped. Taken over (the sweeper re-queued it after a
@@ -307,7 +319,10 @@ def _stopped(
     if not db.run(lambda s: _cancel_if_ours(s, row.id, claim_token)):
         bound.info("job.released")
         return "discarded"
-    bus.publish(str(row.id), _ended("cancelled", row, message=f"{label} cancelled."))
+    message = f"{label} cancelled."
+    bus.publish(
+        str(row.id), _ended("cancelled", row, message=message, progress=progress)
+    )
     bound.info("job.cancelled")
     return "cancelled"
 
@@ -340,6 +355,7 @@ def _fail(  # noqa: PLR0917 - private; every call site passes the same six
     error_code: str,
     *,
     bound: Any,
+    progress: float | None = None,
 ) -> str:
     async def fail(s: AsyncSession) -> list[registry.AfterCommit] | None:
         ok = await jobs_repo.mark_failed(
@@ -351,7 +367,9 @@ def _fail(  # noqa: PLR0917 - private; every call site passes the same six
 
     steps = db.run(fail)
     if steps is not None:
-        bus.publish(str(row.id), _ended("failed", row, message=message))
+        bus.publish(
+            str(row.id), _ended("failed", row, message=message, progress=progress)
+        )
         _notify(db, row.id, steps)
     bound.info("job.failed", error=message, error_code=error_code)
     return "failed"
@@ -423,7 +441,16 @@ async def _save(
 
 
 class _Reporter:
-    """Throttled progress messages, DB heartbeat and the cancel check of one run."""
+    """Progress frames, DB heartbeat and the cancel check of one run.
+
+    Progress conventions (README "Progress and ETA"): with a plan from the kind
+    (``plan``), the fraction shown is phase-weighted and the ETA is the plan's
+    remaining predicted time scaled by the run's observed pace (:mod:`app.jobs.eta`);
+    without one (a kind that predicts nothing) the kind's fraction and an ETA from
+    elapsed time. Either way the fraction never goes down, and ``tick`` (the
+    process's pulse thread) re-sends the current state when nothing was published
+    for ``TICK_SECONDS``, so a watcher gets a frame at least every second while the
+    job runs, whatever phase it is in."""
 
     def __init__(
         self,
@@ -443,6 +470,30 @@ class _Reporter:
         # The last progress reported: what a heartbeat between progress calls (at a
         # setup phase's cancel check) writes again.
         self.reached: tuple[float, dt.date | None, int] = (0.0, None, 0)
+        self.model: PhaseProgress | None = None
+        self.current_phase: str | None = None  # until the kind's plan or phase
+        self.extra: Mapping[str, Any] | None = None
+        # Frames come from the job's thread and the pulse thread.
+        self.lock = threading.RLock()
+
+    def plan(self, phases: Sequence[Phase]) -> None:
+        """The kind's plan; a second call refines the phases not started yet."""
+        if not phases:
+            return
+        with self.lock:
+            if self.model is None:
+                self.model = PhaseProgress(phases)
+                self.current_phase = self.model.phase
+            else:
+                self.model.revise(phases)
+            self._publish_now()
+
+    def phase(self, name: str) -> None:
+        with self.lock:
+            self.current_phase = name
+            if self.model is not None:
+                self.model.enter(name)
+            self._publish_now()
 
     def progress(
         self,
@@ -452,9 +503,27 @@ class _Reporter:
         *,
         extra: Mapping[str, Any] | None = None,
     ) -> None:
-        self.publish(fraction, current_date, work_done, extra=extra)
-        self.reached = (fraction, current_date, work_done)
+        with self.lock:
+            if self.model is not None:
+                self.model.advance(fraction)
+                fraction = self.model.fraction()
+            fraction = max(fraction, self.reached[0])
+            self.reached = (fraction, current_date, work_done)
+            self.extra = extra
+            self.publish()
         self._beat_if_due()
+
+    def tick(self) -> None:
+        """Re-send the current state if nothing was published for TICK_SECONDS."""
+        with self.lock:
+            if time.monotonic() - self.last_publish >= TICK_SECONDS:
+                self._publish_now()
+
+    def _publish_now(self) -> None:
+        if self.model is not None:
+            _, day, fills = self.reached
+            self.reached = (max(self.model.fraction(), self.reached[0]), day, fills)
+        self.publish(force=True)
 
     def _beat_if_due(self) -> None:
         now = time.monotonic()
@@ -493,15 +562,9 @@ class _Reporter:
         await s.commit()
         return ok
 
-    def publish(
-        self,
-        fraction: float,
-        day: dt.date | None,
-        fills: int,
-        *,
-        force: bool = False,
-        extra: Mapping[str, Any] | None = None,
-    ) -> None:
+    def publish(self, *, force: bool = False) -> None:
+        """Send the state in ``reached`` (at most every progress_interval_seconds
+        unless ``force``)."""
         now = time.monotonic()
         if (
             not force
@@ -509,12 +572,20 @@ class _Reporter:
         ):
             return
         self.last_publish = now
-        elapsed = now - self.started
-        eta = elapsed * (1 - fraction) / fraction if fraction > 0 else None
+        fraction, day, fills = self.reached
+        if self.model is not None:
+            eta: float | None = self.model.eta_seconds()
+        else:
+            elapsed = now - self.started
+            eta = elapsed * (1 - fraction) / fraction if fraction > 0 else None
         frame = ProgressMessage.running(
-            fraction=fraction, current_date=day, eta_seconds=eta, work_done=fills
+            fraction=fraction,
+            current_date=day,
+            eta_seconds=eta,
+            work_done=fills,
+            phase=self.current_phase,
         ).frame()
-        self.bus.publish(str(self.job_id), {**frame, **(extra or {})})
+        self.bus.publish(str(self.job_id), {**frame, **(self.extra or {})})
 
     def cancelled(self) -> bool:
         """True once the run must stop: cancelled, taken over, or past its soft time
@@ -528,8 +599,13 @@ class _Reporter:
         return self.lost or self.bus.cancel_requested(str(self.job_id))
 
 
-def _ended(status: str, row: Job, *, message: str | None) -> Message:
-    return ProgressMessage.ended(status, row, message=message).frame()
+def _ended(
+    status: str, row: Job, *, message: str | None, progress: float | None = None
+) -> Message:
+    """A terminal frame at ``progress`` (the run's last, in percent) or the row's."""
+    return ProgressMessage.ended(
+        status, row, message=message, progress=progress
+    ).frame()
 
 
 class _Pulse:
@@ -537,8 +613,9 @@ class _Pulse:
     job that has not written one for ``HEARTBEAT_INTERVAL_SECONDS``: a phase without
     progress calls (the analysis and stored results after the simulation, saving)
     can outlast the stale-heartbeat limit on a loaded machine, and the sweeper would
-    take the job back from a live worker. The thread has its own database loop
-    (``_db`` is per thread); started lazily in each (forked) process."""
+    take the job back from a live worker. It also ``tick``s each running job, so a
+    watcher gets a progress frame at least every second. The thread has its own
+    database loop (``_db`` is per thread); started lazily in each (forked) process."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -565,6 +642,8 @@ class _Pulse:
                 reporters = list(self.active)
             for reporter in reporters:
                 with contextlib.suppress(Exception):  # best effort, as every beat
+                    reporter.tick()
+                with contextlib.suppress(Exception):
                     self._beat(reporter)
 
     @staticmethod
@@ -581,5 +660,8 @@ class _Pulse:
             reporter.lost = True
 
 
-PULSE_SECONDS = 0.5
+# The pulse wakes every PULSE_SECONDS and re-sends a job's progress when nothing was
+# published for TICK_SECONDS: TICK + PULSE < 1 s between frames while a job runs.
+PULSE_SECONDS = 0.25
+TICK_SECONDS = 0.7
 _PULSE = _Pulse()

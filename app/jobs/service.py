@@ -269,7 +269,8 @@ async def cancel_or_delete(
             await session.commit()
             if was is not JobStatus.QUEUED:  # a queued job has no message nor worker
                 await bus.request_cancel(str(row.id))
-            bus.publish(str(row.id), ProgressMessage.cancelled(label).frame())
+            frame = ProgressMessage.cancelled(label, progress=row.progress).frame()
+            bus.publish(str(row.id), frame)
             if was is not JobStatus.RUNNING:
                 # Its slot is free now (a running one frees it when its worker
                 # stops): the next queued job may go.

@@ -349,6 +349,42 @@ def test_cancel_a_running_backtest(page: Any, api: Api, account: Account) -> Non
     assert api.status(account, task_id).json()["status"] == "cancelled"
 
 
+def test_cancel_keeps_the_progress_reached(
+    page: Any, api: Api, account: Account
+) -> None:
+    """Issue 18: after a cancel the bar dropped to 0 % while the text said
+    "Progress reached 2 %". Every value the bar shows is recorded in the page."""
+    login_ui(page, account, "new")
+    page.wait_for_selector("#new-backtest-form")
+    page.get_by_label("Start date").fill("2010-01-01")
+    page.get_by_label("End date").fill("2019-12-31")
+    page.get_by_label("Rebalancing").select_option("daily")
+    page.get_by_role("button", name="Run backtest").click()
+    page.wait_for_selector("#progress")
+    page.evaluate(
+        """() => {
+          const bar = document.getElementById("progress");
+          window.__shown = [Number(bar.getAttribute("aria-valuenow"))];
+          new MutationObserver(() =>
+            window.__shown.push(Number(bar.getAttribute("aria-valuenow")))
+          ).observe(bar, { attributes: true, attributeFilter: ["aria-valuenow"] });
+        }"""
+    )
+    page.wait_for_function(
+        "Number(document.getElementById('progress')"
+        ".getAttribute('aria-valuenow')) >= 3",
+        timeout=30_000,
+    )
+    page.click("#cancel-backtest")
+    page.wait_for_selector("#terminal-state [data-status='cancelled']", timeout=30_000)
+
+    shown = page.evaluate("window.__shown")
+    assert shown == sorted(shown), shown
+    reached = re.search(r"Progress reached (\d+)", page.inner_text("#terminal-state"))
+    assert reached is not None
+    assert int(reached.group(1)) >= max(shown) - 1 >= 2  # rounding, never 0
+
+
 def test_delete_a_backtest_from_history(page: Any, api: Api, account: Account) -> None:
     task_id = api.submit(account, name="Delete me", strategy_id=3)
     assert api.wait_terminal(account, task_id)["status"] == "completed"

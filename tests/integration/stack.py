@@ -196,6 +196,8 @@ class Watched:
     close_reason: str
     subprotocol: str | None
     first_message_seconds: float | None  # from the start of the handshake
+    # time.monotonic() at each message's arrival (same order as ``messages``)
+    arrivals: list[float] = field(default_factory=list)
 
     @property
     def statuses(self) -> list[str]:
@@ -222,6 +224,7 @@ async def watch_progress(
         url += f"?token={token}"
     protocols = [Subprotocol("bearer"), Subprotocol(bearer)] if bearer else None
     messages: list[dict[str, Any]] = []
+    arrivals: list[float] = []
     first: float | None = None
     started = time.monotonic()
     async with connect(
@@ -235,6 +238,7 @@ async def watch_progress(
                         if first_frame is not None:
                             first_frame.set()
                     messages.append(orjson.loads(raw))
+                    arrivals.append(time.monotonic())
                     if until is not None and until(messages[-1]):
                         break
         except ConnectionClosed:
@@ -242,7 +246,12 @@ async def watch_progress(
         except TimeoutError:
             pytest.fail(f"no close within {timeout} s; received {messages}")
         return Watched(
-            messages, ws.close_code, ws.close_reason or "", ws.subprotocol, first
+            messages,
+            ws.close_code,
+            ws.close_reason or "",
+            ws.subprotocol,
+            first,
+            arrivals,
         )
 
 

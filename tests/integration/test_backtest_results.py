@@ -79,6 +79,12 @@ class _Reporter:
     def cancelled(self) -> bool:
         return False
 
+    def plan(self, phases: Any) -> None:
+        return None
+
+    def phase(self, name: str) -> None:
+        return None
+
 
 #: The job id every cached run is seeded with (saved under each test's own row).
 RUN_ID = uuid.UUID("00000000-0000-4000-8000-000000000017")

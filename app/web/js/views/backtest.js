@@ -41,6 +41,18 @@ export function etaText(msg) {
   return duration(msg.eta_seconds);
 }
 
+/**
+ * Pure: the percent the bar shows for `msg` after showing `shown`. Completed is 100;
+ * otherwise the bar never goes down: a cancelled or failed frame (or the 0 % of a
+ * job that vanished) keeps the progress reached, and a stale frame (a poll behind
+ * the live feed) does not pull it back.
+ * @param {number} shown @param {ProgressMessage} msg
+ */
+export function shownProgress(shown, msg) {
+  if (msg.status === "completed") return 100;
+  return Math.max(shown, Math.max(0, Math.min(100, Number(msg.progress) || 0)));
+}
+
 /** Pure: the wait before reconnect attempt `attempts` (1, 2, ...): 0.5 s doubling, ≤ 10 s. */
 export function reconnectDelay(/** @type {number} */ attempts) {
   return Math.min(RECONNECT_MAX_MS, 500 * 2 ** Math.min(attempts - 1, 5));
@@ -158,9 +170,10 @@ function progressBar(/** @type {string | undefined} */ initialStatus) {
     eta: stat("Time left", "eta"), trades: stat("Fills so far", "trades") };
   const badge = h("span", {}, statusBadge(initialStatus));
   const message = h("p", { class: "muted small", id: "progress-message" });
+  let shown = 0;
   /** @param {ProgressMessage} msg */
   const update = (msg) => {
-    const value = Math.max(0, Math.min(100, Number(msg.progress) || 0));
+    const value = (shown = shownProgress(shown, msg));
     fill.style.width = `${value}%`;
     bar.setAttribute("aria-valuenow", String(Math.round(value)));
     bar.setAttribute("aria-valuetext", `${Math.round(value)} percent`);
@@ -172,7 +185,7 @@ function progressBar(/** @type {string | undefined} */ initialStatus) {
     if (msg.status) replace(badge, statusBadge(msg.status));
   };
   const statsRow = h("div", { class: "progress-stats" }, Object.values(stats).map((s) => s.box));
-  return { bar, statsRow, badge, message, update, percent: () => Number(bar.getAttribute("aria-valuenow")) };
+  return { bar, statsRow, badge, message, update, percent: () => shown };
 }
 
 /**
@@ -224,7 +237,7 @@ function progressCard(status, { onTerminal, recheck }) {
     connState.dataset.state = state;
     connState.textContent = text;
   };
-  return { element, update: progress.update, setConn };
+  return { element, update: progress.update, setConn, percent: progress.percent };
 }
 
 /** A failed or cancelled run: what happened, and what to do next. @param {BacktestStatus} full */
@@ -288,6 +301,8 @@ function backtestPage(container, status) {
     const full = await fetchStatus(id).catch((err) => (err.status === 401 ? undefined : { ...status, ...last }));
     if (disposed || full === undefined) return;
     if (full === null) return void replace(container, notFound());
+    // The terminal card says the progress the bar showed (never less).
+    if (full.status !== "completed") full.progress = Math.max(Number(full.progress) || 0, card.percent());
     if (full.status === "completed") {
       card.setConn("done", "Completed");
       // Let the bar be seen at 100% before the results replace it.

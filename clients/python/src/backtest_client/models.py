@@ -210,6 +210,7 @@ class ProgressUpdate(Model):
     trades_executed: int = 0
     message: str | None = None
     queue_position: int | None = None  # while queued
+    phase: str | None = None  # while running: the step (e.g. "simulation", "saving")
 
 
 @dataclasses.dataclass(frozen=True)
