@@ -63,12 +63,19 @@ async def limits_of(session: AsyncSession, row: Job, settings: Settings) -> Time
 CELERY_SOFT_MARGIN_SECONDS = 2
 
 
-def send(job_id: str, limits: TimeLimits) -> str:
-    """``enqueue_job`` with the job's limits; blocking (call from a thread)."""
+def celery_limits(limits: TimeLimits) -> tuple[int, int]:
+    """``(soft_time_limit, time_limit)`` of a Celery message working for a job with
+    ``limits`` (the job's own message, and the helper tasks of a sweep)."""
     soft = min(
         limits.soft_seconds + CELERY_SOFT_MARGIN_SECONDS, limits.hard_seconds - 1
     )
-    return enqueue_job(job_id, soft_time_limit=soft, time_limit=limits.hard_seconds)
+    return soft, limits.hard_seconds
+
+
+def send(job_id: str, limits: TimeLimits) -> str:
+    """``enqueue_job`` with the job's limits; blocking (call from a thread)."""
+    soft, hard = celery_limits(limits)
+    return enqueue_job(job_id, soft_time_limit=soft, time_limit=hard)
 
 
 Sender = Callable[[str, TimeLimits], str]

@@ -113,11 +113,15 @@ def _run_chunk(
         for index, evaluated in zip(todo, results, strict=False):
             row = rows.row_values(index, combos[index], evaluated, objective)
             pending.append({"sweep_id": sweep_id, **row})
-            if on_row is not None:
-                on_row()
             if time.monotonic() - last_flush >= FLUSH_SECONDS:
                 flush(finished=False)
                 last_flush = time.monotonic()
+            # After the flush: the progress it reports (counted in the database,
+            # with the best row so far) then already includes the rows just written.
+            # Rows arrive in bursts (one engine batch at a time), so a report read
+            # before the flush could go out with no best row for a whole batch.
+            if on_row is not None:
+                on_row()
             if cancelled():
                 raise CancelledError("sweep cancelled")
     except CancelledError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
@@ -18,23 +19,11 @@ from app.db.base import utcnow
 from app.db.models import SweepChunk, SweepRow, SweepSummary
 
 
-def _metric(name: str) -> ColumnElement[Any]:
-    """A metric of the row's JSON document as a float (JSONB ``->>`` cast on
-    PostgreSQL, ``json_extract`` on SQLite)."""
-    column: ColumnElement[Any] = SweepRow.metrics[name].as_float()
+def _number(name: str) -> ColumnElement[Any]:
+    """The numeric column of a sortable metric, ``psr`` or ``objective`` (NULL when
+    undefined); each is indexed ``(sweep_id, column, index)``."""
+    column: ColumnElement[Any] = SweepRow.sort_column(name)
     return column
-
-
-def _sort_column(sort: str) -> ColumnElement[Any]:
-    name = sort.removeprefix("-")
-    column: ColumnElement[Any]
-    if name == "index":
-        column = SweepRow.index  # type: ignore[assignment]
-    elif name == "psr":
-        column = SweepRow.psr  # type: ignore[assignment]
-    else:
-        column = _metric(name)
-    return column.desc() if sort.startswith("-") else column.asc()
 
 
 async def insert_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
@@ -78,22 +67,91 @@ async def best(
     return (await session.scalars(query)).first()
 
 
+@dataclass(frozen=True, slots=True)
+class RowView:
+    """What a results page shows of a row (no ORM object: a page is read-only)."""
+
+    index: int
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    psr: float | None
+
+
+_VIEW_COLUMNS = (SweepRow.index, SweepRow.params, SweepRow.metrics, SweepRow.psr)
+
+
 async def page(
     session: AsyncSession, sweep_id: uuid.UUID, *, sort: str, limit: int, offset: int
-) -> tuple[list[SweepRow], int]:
-    """A page of rows (without their returns loaded) and the total; NULL metrics sort
-    last; ties by index so pages are stable."""
-    total = await count(session, sweep_id)
-    query = (
-        select(SweepRow)
-        .where(SweepRow.sweep_id == sweep_id)
-        .order_by(_sort_column(sort).nulls_last(), SweepRow.index)
-        .options(defer(SweepRow.returns))
-        .limit(limit)
-        .offset(offset)
+) -> tuple[list[RowView], int]:
+    """A page of rows (without their returns) and the total.
+
+    Order: by ``sort`` (a metric, ``psr`` or ``index``; ``-`` prefix = descending);
+    rows whose value is undefined (NULL: NaN, no trades, ...) come last whichever
+    the direction, by index; ties by index ascending, so pages are stable.
+
+    Each step reads only the index ``(sweep_id, column, index)``: how many values
+    are defined, then the page's row numbers among the defined values, then (past
+    them) among the undefined ones; two range reads rather than one ``NULLS LAST``
+    sort, which neither database can serve from one index in both directions. Only
+    the page's rows are then loaded, by primary key."""
+    name, descending = sort.removeprefix("-"), sort.startswith("-")
+    if name == "index":
+        total = await count(session, sweep_id)
+        order = SweepRow.index.desc() if descending else SweepRow.index.asc()
+        query = (
+            select(*_VIEW_COLUMNS)
+            .where(SweepRow.sweep_id == sweep_id)
+            .order_by(order)
+            .limit(limit)
+            .offset(offset)
+        )
+        return [RowView(*r) for r in await session.execute(query)], total
+    column = _number(name)
+    of_sweep = SweepRow.sweep_id == sweep_id
+    # Both counts in one scan of the column's index (COUNT(col) skips NULLs).
+    counted = (
+        await session.execute(select(func.count(), func.count(column)).where(of_sweep))
+    ).one()
+    total, defined = int(counted[0]), int(counted[1])
+    wanted: list[int] = []
+    if offset < defined:
+        direction = column.desc() if descending else column.asc()
+        wanted.extend(
+            await session.scalars(
+                select(SweepRow.index)
+                .where(of_sweep, column.is_not(None))
+                .order_by(direction, SweepRow.index)
+                .limit(min(limit, defined - offset))
+                .offset(offset)
+            )
+        )
+    if len(wanted) < limit and defined < total:
+        wanted.extend(
+            await session.scalars(
+                select(SweepRow.index)
+                .where(of_sweep, column.is_(None))
+                .order_by(SweepRow.index)
+                .limit(limit - len(wanted))
+                .offset(max(offset - defined, 0))
+            )
+        )
+    if not wanted:
+        return [], total
+    loaded = await session.execute(
+        select(*_VIEW_COLUMNS).where(of_sweep, SweepRow.index.in_(wanted))
     )
-    rows = await session.scalars(query)
-    return list(rows), total
+    by_index = {r[0]: RowView(*r) for r in loaded}
+    return [by_index[i] for i in wanted], total
+
+
+async def objectives(session: AsyncSession, sweep_id: uuid.UUID) -> list[float | None]:
+    """The stored objective of every row, by index (no JSON, no ORM objects)."""
+    query = (
+        select(SweepRow.objective)
+        .where(SweepRow.sweep_id == sweep_id)
+        .order_by(SweepRow.index)
+    )
+    return list(await session.scalars(query))
 
 
 async def get_row(
@@ -107,7 +165,7 @@ async def metric_cells(
 ) -> list[tuple[int, dict[str, Any], float | None]]:
     """``(index, params, metric)`` of every row, by index."""
     query = (
-        select(SweepRow.index, SweepRow.params, _metric(metric))
+        select(SweepRow.index, SweepRow.params, _number(metric))
         .where(SweepRow.sweep_id == sweep_id)
         .order_by(SweepRow.index)
     )
@@ -118,12 +176,21 @@ async def all_returns(
     session: AsyncSession, sweep_id: uuid.UUID
 ) -> list[tuple[int, bytes]]:
     """``(index, returns bytes)`` of every row, by index."""
-    query = (
-        select(SweepRow.index, SweepRow.returns)
-        .where(SweepRow.sweep_id == sweep_id)
-        .order_by(SweepRow.index)
+    return await returns_between(session, sweep_id, lo=0, hi=None)
+
+
+async def returns_between(
+    session: AsyncSession, sweep_id: uuid.UUID, *, lo: int, hi: int | None
+) -> list[tuple[int, bytes]]:
+    """``(index, returns bytes)`` of the rows with ``lo <= index < hi``, by index
+    (a primary-key range: callers read a large sweep in bounded blocks)."""
+    query = select(SweepRow.index, SweepRow.returns).where(
+        SweepRow.sweep_id == sweep_id, SweepRow.index >= lo
     )
-    return [(int(i), bytes(b)) for i, b in (await session.execute(query)).all()]
+    if hi is not None:
+        query = query.where(SweepRow.index < hi)
+    rows = await session.execute(query.order_by(SweepRow.index))
+    return [(int(i), bytes(b)) for i, b in rows.all()]
 
 
 async def save_dates(session: AsyncSession, sweep_id: uuid.UUID, dates: bytes) -> None:
@@ -146,6 +213,12 @@ async def save_results(
         .where(SweepSummary.sweep_id == sweep_id)
         .values(overfitting=overfitting, walk_forward=walk_forward, chart=chart)
     )
+
+
+async def return_count(session: AsyncSession, sweep_id: uuid.UUID) -> int:
+    """T, the daily returns each row holds: the sweep's dates minus the first."""
+    summary = await get_summary(session, sweep_id)
+    return 0 if summary is None else max(len(summary.dates) // 4 - 1, 0)
 
 
 async def get_summary(

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from app.db.models import SORTABLE_METRICS
 from app.engine.batch import run_sweep
 from app.engine.config import BacktestConfig
 from app.engine.data import MarketData
@@ -95,8 +96,18 @@ def row_values(
         "metrics": evaluated.metrics,
         "objective": value if score(value, objective) is not None else None,
         "psr": psr,
+        **{f"m_{m}": finite(evaluated.metrics.get(m)) for m in SORTABLE_METRICS},
         "returns": returns.astype("<f8").tobytes(),
     }
+
+
+def finite(value: Any) -> float | None:
+    """A metric as a sortable number: None when undefined (None, NaN, inf, not a
+    number), so it sorts last in both directions."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if np.isfinite(number) else None
 
 
 class CancelCheck:

@@ -11,10 +11,13 @@ returns and completes with the best row's metrics as the job's headline.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
+import tempfile
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,6 +48,10 @@ FloatArray = npt.NDArray[np.float64]
 FLUSH_SECONDS = 0.5
 # The coordinator polls for the helpers' chunks this often.
 WAIT_SECONDS = 0.2
+# Completion reads the rows' returns back this many rows per query ...
+RETURNS_BLOCK_ROWS = 2_000
+# ... into an in-memory (T, N) matrix up to this size, else a memory-mapped file.
+RETURNS_IN_MEMORY_BYTES = 256 * 2**20
 
 
 def run(context: RunContext) -> Completion:
@@ -118,7 +125,7 @@ def _run_rows(
             s,
         )
     )
-    request_helpers(job_id, min(n_chunks - 1, settings.sweep_max_helpers))
+    request_helpers(job_id, min(n_chunks - 1, settings.sweep_max_helpers), settings)
     progress = _Progress(context, len(combos))
     cancel = CancelCheck(context.reporter.cancelled)
     token = f"coordinator:{uuid.uuid4().hex}"
@@ -199,20 +206,21 @@ def _complete(
 ) -> Completion:
     config, job_id = context.config, context.job_id
     objective = config["objective"]
-    indexed = run_in_worker_db(lambda s: repository.all_returns(s, job_id))
-    returns = np.column_stack([np.frombuffer(b, dtype="<f8") for _, b in indexed])
+    objectives = run_in_worker_db(lambda s: repository.objectives(s, job_id))
     best = run_in_worker_db(
         lambda s: repository.best(
             s, job_id, higher_is_better=objective not in LOWER_IS_BETTER
         )
     )
     metrics_of_best = None if best is None else dict(best.metrics)
-    overfitting = diagnostics(
-        returns,
-        objectives=run_in_worker_db(lambda s: _objectives(s, job_id, len(indexed))),
-        objective=objective,
-        blocks=config["overfitting_blocks"],
-    )
+    t = run_in_worker_db(lambda s: repository.return_count(s, job_id))
+    with returns_matrix(context, t=t, n=len(objectives)) as returns:
+        overfitting = diagnostics(
+            returns,
+            objectives=objectives,
+            objective=objective,
+            blocks=config["overfitting_blocks"],
+        )
 
     async def save(session: AsyncSession, saved_id: uuid.UUID) -> None:
         await repository.save_results(
@@ -226,14 +234,51 @@ def _complete(
     return Completion(
         metrics=metrics_of_best,
         current_date=last_day,
-        work_done=len(indexed),
+        work_done=len(objectives),
         save=save,
     )
 
 
-async def _objectives(s: AsyncSession, job_id: uuid.UUID, n: int) -> list[Any]:
-    rows, _ = await repository.page(s, job_id, sort="index", limit=max(n, 1), offset=0)
-    return [r.objective for r in rows]
+@contextlib.contextmanager
+def returns_matrix(context: RunContext, *, t: int, n: int) -> Iterator[FloatArray]:
+    """The ``(T, N)`` float64 returns of every row (column = row index), read back in
+    blocks of ``RETURNS_BLOCK_ROWS`` rows (one primary-key range query each), with
+    the job's heartbeat and cancel check between blocks.
+
+    Held in memory up to ``RETURNS_IN_MEMORY_BYTES``; above, in a memory-mapped
+    temporary file (the page cache, which the kernel can evict, rather than the
+    worker's heap: 50,000 combinations over ten years are 1 GB). Column-major, so
+    each row's returns and the diagnostics' column blocks are contiguous. Exact
+    float64 either way: the diagnostics equal a recomputation from
+    ``GET /returns``."""
+    job_id, reporter = context.job_id, context.reporter
+    with contextlib.ExitStack() as stack:
+        matrix: FloatArray
+        if t * n * 8 <= RETURNS_IN_MEMORY_BYTES:
+            matrix = np.empty((t, n), dtype=np.float64, order="F")
+        else:
+            backing = stack.enter_context(
+                tempfile.TemporaryFile(prefix="sweep-returns-")
+            )
+            matrix = np.memmap(
+                backing, dtype=np.float64, mode="w+", shape=(t, n), order="F"
+            )
+        filled = 0
+        for lo in range(0, n, RETURNS_BLOCK_ROWS):
+            hi = min(lo + RETURNS_BLOCK_ROWS, n)
+            block = run_in_worker_db(
+                functools.partial(
+                    repository.returns_between, sweep_id=job_id, lo=lo, hi=hi
+                )
+            )
+            for index, raw in block:
+                matrix[:, index] = np.frombuffer(raw, dtype="<f8")
+            filled += len(block)
+            if reporter.cancelled():
+                raise JobCancelled
+        if filled != n:  # every row is written before completion; a gap is a bug
+            raise JobFailed(f"{n - filled} of {n} rows have no stored returns")
+        yield matrix
 
 
 def diagnostics(

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.errors import AppError, Conflict, NotFound, ValidationFailed, field_path
-from app.db.models import Job, SweepRow, User
+from app.db.models import SORTABLE_METRICS, Job, SweepRow, User
 from app.engine.errors import InvalidInputError
 from app.engine.strategies import get_strategy_def, resolve_strategy
 from app.jobs import idempotency, registry
@@ -45,10 +45,10 @@ from app.sweeps.schemas import (
 
 KIND = KIND_NAME
 BACKTEST_KIND = "backtest"
-SORTABLE = frozenset(
-    {*OBJECTIVES, "index", "psr", "exposure", "total_trades", "beta",
-     "correlation", "benchmark_total_return", "benchmark_cagr"}
-)  # fmt: skip
+# Every objective is sortable; each sortable metric has its own indexed column
+# (app.db.models.sweep.SORTABLE_METRICS).
+SORTABLE = frozenset({"index", "psr", *SORTABLE_METRICS})
+assert set(OBJECTIVES) <= SORTABLE, "every objective must be sortable"
 HEATMAP_METRICS = frozenset(SORTABLE - {"index"})
 
 
@@ -264,8 +264,10 @@ def higher_is_better(objective: str) -> bool:
     return objective in HIGHER_IS_BETTER
 
 
-def row_out(row: SweepRow) -> SweepRowOut:
-    return SweepRowOut(
+def row_out(row: SweepRow | repository.RowView) -> SweepRowOut:
+    # Built without validation: the values are our own stored rows, and the
+    # response model validates them once on the way out.
+    return SweepRowOut.model_construct(
         index=row.index, params=row.params, metrics=row.metrics, psr=row.psr
     )
 

@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
+from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.config import Settings
 from app.core.queue import QUEUE, celery_app
 from app.data.store import load_dataset
 from app.db.models import JobStatus
+from app.jobs import limits
 from app.jobs import repository as jobs_repo
 from app.jobs.progress import get_bus
 from app.jobs.runner import run_in_worker_db, worker_settings
@@ -26,16 +31,39 @@ STATUS_POLL_SECONDS = 0.5
 log = structlog.get_logger(__name__)
 
 
-def request_helpers(job_id: uuid.UUID, count: int) -> None:
-    """Queue ``count`` helpers for a running sweep (best effort)."""
+def request_helpers(job_id: uuid.UUID, count: int, settings: Settings) -> None:
+    """Queue ``count`` helpers for a running sweep (best effort), each under the
+    job's own time limits (its owner's tier, :mod:`app.jobs.limits`) rather than
+    the generic task limits: a helper works for the sweep as long as the sweep may
+    run. (The job's status stops it sooner: a sweep that ends stops its helpers.)"""
+    if count <= 0:
+        return
+    soft, hard = limits.celery_limits(run_in_worker_db(_limits_of(job_id, settings)))
     for _ in range(count):
         try:
             celery_app.send_task(
-                CHUNKS_TASK, args=[str(job_id)], queue=QUEUE, ignore_result=True
+                CHUNKS_TASK,
+                args=[str(job_id)],
+                queue=QUEUE,
+                ignore_result=True,
+                soft_time_limit=soft,
+                time_limit=hard,
             )
         except Exception as exc:  # no helper: the coordinator does the work
             log.warning("sweep.helper_not_queued", error_type=type(exc).__name__)
             return
+
+
+def _limits_of(
+    job_id: uuid.UUID, settings: Settings
+) -> Callable[[AsyncSession], Awaitable[limits.TimeLimits]]:
+    async def read(session: AsyncSession) -> limits.TimeLimits:
+        row = await jobs_repo.get(session, job_id)
+        if row is None:  # deleted meanwhile: the helpers will find nothing to do
+            return limits.time_limits(settings, tier="free", is_admin=False, kind="")
+        return await limits.limits_of(session, row, settings)
+
+    return read
 
 
 class _Running:
@@ -85,4 +113,6 @@ def run_chunks(self: Any, job_id_text: str) -> str:
         )
     except chunks.Stop:
         return "stopped"
+    except SoftTimeLimitExceeded:  # the job's own limit: the coordinator fails it
+        return "timed out"
     return "done"

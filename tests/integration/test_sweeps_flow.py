@@ -203,6 +203,14 @@ async def test_completed_sweep_reports_best_overfitting_psr_heatmap_returns(
         by_sharpe = await http.get(
             f"/v1/sweeps/{sid}/results", params={"sort": "-sharpe_ratio", "limit": 2}
         )
+        # a lower-is-better metric, ascending, page by page (indexed column sort)
+        by_volatility = [
+            await http.get(
+                f"/v1/sweeps/{sid}/results",
+                params={"sort": "volatility", "limit": 4, "offset": offset},
+            )
+            for offset in (0, 4, 8)
+        ]
 
     # 3 lookbacks x 2 skips x 2 rebalancings; skip 30 >= lookback 20 drops 2
     assert (done["combinations"], done["skipped_combinations"]) == (10, 2)
@@ -213,6 +221,15 @@ async def test_completed_sweep_reports_best_overfitting_psr_heatmap_returns(
         range(len(rows)), key=lambda i: (-sharpe[i], i)
     )[:2]
     assert by_sharpe.headers["X-Total-Count"] == "10"
+    volatility = [r["metrics"]["volatility"] for r in rows]
+    defined = [i for i in range(len(rows)) if volatility[i] is not None]
+    undefined = [i for i in range(len(rows)) if volatility[i] is None]
+    assert [r["index"] for p in by_volatility for r in p.json()] == sorted(
+        defined, key=lambda i: (volatility[i], i)
+    ) + undefined  # undefined last, ties by index
+    assert [p.headers["X-Total-Count"] for p in by_volatility] == ["10"] * 3
+    assert 'rel="next"' in by_volatility[0].headers["Link"]
+    assert 'rel="prev"' in by_volatility[2].headers["Link"]
     over = done["overfitting"]
     assert over["n_trials"] == 10 and over["blocks"] == 4
     assert 0.0 <= over["pbo"] <= 1.0 and over["verdict"]

@@ -7,7 +7,12 @@ import pytest
 
 import app.kinds  # noqa: F401 - registers the backtest and sweep kinds
 from app.core.config import Settings
-from app.jobs.limits import describe, time_limits
+from app.jobs.limits import (
+    CELERY_SOFT_MARGIN_SECONDS,
+    celery_limits,
+    describe,
+    time_limits,
+)
 
 
 def _settings(**values: object) -> Settings:
@@ -45,6 +50,17 @@ def test_time_limits_follow_the_settings() -> None:
     sweep = time_limits(settings, tier="enterprise", is_admin=False, kind="sweep")
     assert sweep.soft_seconds == 900
     assert settings.longest_job_seconds == 907
+
+
+@pytest.mark.parametrize(("tier", "hard"), [("free", 660), ("enterprise", 3660)])
+def test_celery_limits_of_a_sweep_and_its_helpers_follow_the_tier(
+    tier: str, hard: int
+) -> None:
+    """The sweep's message and its ``sweeps.chunks`` helpers carry these (an
+    enterprise sweep's helpers are no longer cut at the generic 600/660 s)."""
+    limits = time_limits(_settings(), tier=tier, is_admin=False, kind="sweep")
+    soft = hard - 60 + CELERY_SOFT_MARGIN_SECONDS
+    assert celery_limits(limits) == (soft, hard)
 
 
 def test_time_limit_settings_refuse_unknown_tiers() -> None:

@@ -13,7 +13,7 @@ from app.db.models.job import (
     JobStatus,
 )
 from app.db.models.share import JobShare
-from app.db.models.sweep import SweepChunk, SweepRow, SweepSummary
+from app.db.models.sweep import SORTABLE_METRICS, SweepChunk, SweepRow, SweepSummary
 from app.db.models.template import Schedule, ScheduleFiring, Template
 from app.db.models.trade import Trade
 from app.db.models.user import User
@@ -22,6 +22,7 @@ from app.db.models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoi
 __all__ = [
     "ACTIVE_STATUSES",
     "OPEN_STATUSES",
+    "SORTABLE_METRICS",
     "TERMINAL_STATUSES",
     "BacktestResult",
     "BacktestSeries",
