@@ -134,8 +134,10 @@ async def _submit(http: httpx.AsyncClient, body: dict[str, Any]) -> str:
 async def _all_running(stack: LiveStack, ids: list[str]) -> None:
     """Every job claimed *and* in its engine loop (a heartbeat with progress): the
     cancel checks run between chunks, not during a job's set-up, which a fresh
-    prefork child on a loaded 2-core machine can take a few seconds over."""
-    deadline = time.monotonic() + 60
+    prefork child on a loaded 2-core machine can take a few seconds over. The fair
+    queue sends one job ahead of the free children at a time, so 20 jobs need 20
+    send-claim round trips: a wait, not a speed check, hence a generous bound."""
+    deadline = time.monotonic() + 180
     counts: dict[str, int] = {}
     while time.monotonic() < deadline:
         rows = stack.query(
