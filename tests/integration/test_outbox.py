@@ -99,7 +99,9 @@ def test_completion_survives_a_death_after_the_commit(
     _env(crashing, smtp)
     crashing.start()
     user = crashing.make_user()
-    with httpx.Client(base_url=crashing.base_url, headers=user.headers) as http:
+    with httpx.Client(
+        base_url=crashing.base_url, headers=user.headers, timeout=30
+    ) as http:
         assert http.patch("/v1/auth/me", json={"email": "o@example.com"}).is_success
         created = http.post(
             "/v1/webhooks", json={"url": hooks.url, "events": ["backtest.completed"]}
@@ -123,7 +125,9 @@ def test_completion_survives_a_death_after_the_commit(
     try:
         (request,) = hooks.wait_for(1, timeout=90)
         ((recipients, message),) = smtp.inbox.wait_for(1, timeout=90)
-        with httpx.Client(base_url=restarted.base_url, headers=user.headers) as http:
+        with httpx.Client(
+            base_url=restarted.base_url, headers=user.headers, timeout=30
+        ) as http:
             job = http.get(f"/v1/backtest/{task_id}").json()
     finally:
         restarted.stop()

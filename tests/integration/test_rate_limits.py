@@ -660,7 +660,8 @@ class _api_processes:  # noqa: N801 - used as a context manager function
                 )
             )  # fmt: skip
         bases = [f"http://127.0.0.1:{port}" for port in self.ports]
-        deadline = time.monotonic() + 60
+        # a start-up wait, not a speed check: generous for a loaded 2-core machine
+        deadline = time.monotonic() + 180
         for base in bases:
             while True:
                 try:
