@@ -506,13 +506,18 @@ def _simulate_portfolio(
     n_symbols = close.shape[1]
     n_days = end_row - start_row + 1
     mark = marks[start_row - first :]
-    divs = _run_rows(dividends, start_row, end_row)
+    # the run's dividends as sparse rows (NaN as 0, as _run_rows gives them)
+    div_ptr, div_cols, div_vals = (
+        jit_portfolio.no_dividends(n_days)
+        if dividends is None
+        else jit_portfolio.sparse_rows(dividends[start_row : end_row + 1])
+    )
     cal_idx, n_flows, reinvest_at, delist_ptr, delist_cols = portfolio_inputs(
         decisions=decisions,
         delist=delist,
         flow_rows=portfolio.flow_rows,
-        ex_days=np.asarray(divs.any(axis=1), dtype=np.bool_)
-        if portfolio.reinvest and divs is not None
+        ex_days=div_ptr[1:] > div_ptr[:-1]
+        if portfolio.reinvest and dividends is not None
         else None,
         start_row=start_row,
         end_row=end_row,
@@ -523,7 +528,7 @@ def _simulate_portfolio(
     pending = np.zeros(n_symbols)
     income, external = np.zeros(n_days), np.zeros(n_days)
     positions = np.empty((n_days, n_symbols))
-    equity, invested = np.empty(n_days), np.empty(n_days)
+    no_equity = np.empty(0)  # valued afterwards from the positions (_daily)
     # one argument type whatever the strategy returned (no compile on a request)
     target = np.ascontiguousarray(weights, dtype=np.float64)
     step = max(1, -(-n_days // _SLICES))
@@ -539,12 +544,12 @@ def _simulate_portfolio(
             t = jit_portfolio.run_portfolio(
                 book.work, book.log, book.state, book.params, ist, pending,
                 open_ if execution == "next_open" else close, close, marks,
-                np.zeros((0, n_symbols)) if divs is None else divs, target,
+                div_ptr, div_cols, div_vals, target,
                 cal_idx, n_flows, float(portfolio.flow_amount), reinvest_at,
                 delist_ptr, delist_cols, gone_after, start_row, first,
                 execution == "next_open", portfolio.reinvest,
                 -1.0 if portfolio.band is None else float(portfolio.band),
-                t, stop, income, external, positions, equity, invested,
+                t, stop, income, external, positions, no_equity, no_equity,
             )  # fmt: skip
         if t < n_days:
             if should_cancel is not None and should_cancel():
