@@ -587,8 +587,12 @@ def _assemble(
         last_mark=sim.mark[-1],
         cum_dividends=None,
         # universe columns only, (n_days, n_symbols) of the run; the ledger sums them
-        # at the rows it needs instead of building the cumulative matrix
-        dividends=window.dividends_per_share[s0:] if config.dividends else None,
+        # at the rows it needs instead of building the cumulative matrix (from their
+        # nonzero entries when the portfolio loop listed them: the same sums)
+        dividends=window.dividends_per_share[s0:]
+        if config.dividends and sim.dividend_events is None
+        else None,
+        dividend_events=sim.dividend_events if config.dividends else None,
     )
     _enter(on_phase, "metrics")
     flows = sim.flows if sim.flows is not None else np.zeros(len(dates))

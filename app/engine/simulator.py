@@ -115,6 +115,10 @@ class Simulation:
     rebalance_count: int = 0
     #: local row on which a withdrawal emptied the portfolio, or -1
     depleted_row: int = -1
+    #: the run's dividends per share as their nonzero entries per local row
+    #: ``(ptr, cols, values)`` (:func:`jit_portfolio.sparse_rows`), when the
+    #: portfolio loop built them (the trade ledger then sums only those)
+    dividend_events: tuple[IntArray, IntArray, FloatArray] | None = None
 
 
 @dataclass(frozen=True)
@@ -589,6 +593,7 @@ def _simulate_portfolio(
         flows=external,
         rebalance_count=max(int(ist[jit_portfolio.N_REBALANCES]) - 1, 0),
         depleted_row=depleted,
+        dividend_events=None if dividends is None else (div_ptr, div_cols, div_vals),
     )
 
 
