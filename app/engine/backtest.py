@@ -469,6 +469,17 @@ def _simulate(
 
     # Only next_open fills read the open; a lazy column subset then never gathers it.
     open_ = window.open if config.execution == "next_open" else window.close
+    portfolio = _portfolio(config, window, s0, s1)
+    events = None
+    if config.dividends and portfolio.active:
+        from app.engine import jit_portfolio  # noqa: PLC0415 - see imports
+
+        # the run's dividends from the dataset's list of them (no matrix scan)
+        colmap = np.full(data.n_symbols, -1, dtype=np.int64)
+        colmap[cols] = np.arange(len(cols))
+        events = jit_portfolio.select_rows(
+            *data.dividend_entries, offset + s0, offset + s1, colmap
+        )
     try:
         return simulate(
             open_=open_,
@@ -485,7 +496,8 @@ def _simulate(
             valuation_close=window.valuation_close,
             on_progress=progress,
             should_cancel=should_cancel,
-            portfolio=_portfolio(config, window, s0, s1),
+            portfolio=portfolio,
+            dividend_events=events,
         )
     except NumericLimitError as exc:
         if exc.row is None or exc.col is None:

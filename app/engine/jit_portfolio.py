@@ -112,6 +112,41 @@ def sparse_rows(  # pragma: no cover - jitted
     return ptr, cols, vals
 
 
+@numba.njit(cache=True)
+def select_rows(  # pragma: no cover - jitted
+    ptr: IntArray,
+    cols: IntArray,
+    vals: FloatArray,
+    r0: int,
+    r1: int,
+    colmap: IntArray,
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """Rows ``r0..r1`` (inclusive) of a :func:`sparse_rows` list, columns renamed
+    by ``colmap`` (old column -> new, -1: dropped) and ascending in the new order
+    within each row: what :func:`sparse_rows` gives for the selected submatrix."""
+    n_rows = r1 - r0 + 1
+    out_ptr = np.zeros(n_rows + 1, dtype=np.int64)
+    out_cols = np.empty(ptr[r1 + 1] - ptr[r0], dtype=np.int64)
+    out_vals = np.empty(ptr[r1 + 1] - ptr[r0])
+    k = 0
+    for t in range(n_rows):
+        start = k
+        for e in range(ptr[r0 + t], ptr[r0 + t + 1]):
+            c = colmap[cols[e]]
+            if c >= 0:
+                # insertion into this row's sorted run (a row has few entries)
+                i = k
+                while i > start and out_cols[i - 1] > c:
+                    out_cols[i] = out_cols[i - 1]
+                    out_vals[i] = out_vals[i - 1]
+                    i -= 1
+                out_cols[i] = c
+                out_vals[i] = vals[e]
+                k += 1
+        out_ptr[t + 1] = k
+    return out_ptr, out_cols[:k].copy(), out_vals[:k].copy()
+
+
 def no_dividends(n_days: int) -> tuple[IntArray, IntArray, FloatArray]:
     """:func:`sparse_rows` of a run without dividends."""
     return (
@@ -571,7 +606,8 @@ def warm_up() -> None:
     contiguous = _frozen(np.ones((days, n)))
     strided = _frozen(np.ones((days, 2 * n))[:, :n])
     for x in (contiguous, strided, np.ones((days, n)), np.ones((days, 2 * n))[:, :n]):
-        sparse_rows(x)
+        ptr, cols, vals = sparse_rows(x)
+    select_rows(ptr, cols, vals, 1, 2, np.array([1, 0], dtype=np.int64))
     for px in (contiguous, strided):
         for div_ptr, div_cols, div_vals in (
             no_dividends(days),

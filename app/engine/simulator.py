@@ -304,6 +304,7 @@ def simulate(
     on_progress: ProgressFn | None = None,
     should_cancel: CancelFn | None = None,
     portfolio: Portfolio | None = None,
+    dividend_events: tuple[IntArray, IntArray, FloatArray] | None = None,
 ) -> Simulation:
     """Run the portfolio from ``start_row`` to ``end_row`` (inclusive).
 
@@ -321,6 +322,10 @@ def simulate(
     ``dividends`` is cash per share by ex-date, same shape as ``close``, or None for
     price return only (no NaN). ``valuation_close`` (optional, if the caller has it
     cached) is ``close`` forward-filled with 0 before each symbol's first close.
+    ``dividend_events`` (optional, the portfolio loop only): rows ``start_row ..
+    end_row`` of ``dividends`` as :func:`jit_portfolio.sparse_rows` lists them, if
+    the caller has them (:func:`jit_portfolio.select_rows` of the dataset's
+    :attr:`~app.engine.data.MarketData.dividend_entries`).
     Returns daily arrays local to the run (row 0 = ``start_row``).
     """
     n_symbols = close.shape[1]
@@ -363,6 +368,7 @@ def simulate(
             portfolio=portfolio,
             should_cancel=should_cancel,
             on_progress=on_progress,
+            dividend_events=dividend_events,
         )
 
     book = _Book(n_symbols, initial_capital, costs)
@@ -483,6 +489,7 @@ def _simulate_portfolio(
     portfolio: Portfolio,
     should_cancel: CancelFn | None,
     on_progress: ProgressFn | None,
+    dividend_events: tuple[IntArray, IntArray, FloatArray] | None = None,
 ) -> Simulation:
     """The event loop with flows, dividend reinvestment and a drift band, in one
     compiled kernel (:func:`app.engine.jit_portfolio.run_portfolio`, whose
@@ -511,11 +518,13 @@ def _simulate_portfolio(
     n_days = end_row - start_row + 1
     mark = marks[start_row - first :]
     # the run's dividends as sparse rows (NaN as 0, as _run_rows gives them)
-    div_ptr, div_cols, div_vals = (
-        jit_portfolio.no_dividends(n_days)
-        if dividends is None
-        else jit_portfolio.sparse_rows(dividends[start_row : end_row + 1])
-    )
+    if dividends is None:
+        div_ptr, div_cols, div_vals = jit_portfolio.no_dividends(n_days)
+    elif dividend_events is not None:
+        div_ptr, div_cols, div_vals = dividend_events
+    else:
+        divs = dividends[start_row : end_row + 1]
+        div_ptr, div_cols, div_vals = jit_portfolio.sparse_rows(divs)
     cal_idx, n_flows, reinvest_at, delist_ptr, delist_cols = portfolio_inputs(
         decisions=decisions,
         delist=delist,
