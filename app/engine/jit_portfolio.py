@@ -18,6 +18,17 @@ Convention (sums)
     rounding of an integer (tests/unit/test_portfolio_kernel.py compares the two on
     randomised runs).
 
+What a day costs
+    Dividends arrive as the run's ex-date entries (:func:`sparse_rows`, or
+    :func:`select_rows` of the dataset's list), so a day without an ex-date does
+    no dividend work and one with a few ex-dates touches those columns only (the
+    same sequential sum: the holdings skipped would add 0). A reinvestment day
+    whose pending cash cannot buy a whole share anywhere (:func:`_may_buy`, one
+    vectorised test; the common day) only marks the event. The daily valuation
+    runs only when the caller asks for ``equity`` (the sweep batch); single runs
+    keep the daily positions and value them afterwards
+    (:func:`app.engine.simulator._daily`).
+
 Order within one day ``t`` (local row; window row ``t + start_row``)
     1. dividends of ex-date ``t`` (``t > 0``) credited to cash, and with
        reinvestment to each holding's pending cash;
