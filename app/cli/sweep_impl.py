@@ -80,7 +80,7 @@ def run(
     table = [
         rows.row_values(i, combos[i], e, objective) for i, e in enumerate(evaluated)
     ]
-    returns = np.column_stack([rows.daily_returns(e.equity) for e in evaluated])
+    returns = np.column_stack([e.daily_returns() for e in evaluated])
     overfitting = diagnostics(
         returns,
         objectives=[r["objective"] for r in table],

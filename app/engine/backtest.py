@@ -469,6 +469,17 @@ def _simulate(
 
     # Only next_open fills read the open; a lazy column subset then never gathers it.
     open_ = window.open if config.execution == "next_open" else window.close
+    portfolio = _portfolio(config, window, s0, s1)
+    events = None
+    if config.dividends and portfolio.active:
+        from app.engine import jit_portfolio  # noqa: PLC0415 - see imports
+
+        # the run's dividends from the dataset's list of them (no matrix scan)
+        colmap = np.full(data.n_symbols, -1, dtype=np.int64)
+        colmap[cols] = np.arange(len(cols))
+        events = jit_portfolio.select_rows(
+            *data.dividend_entries, offset + s0, offset + s1, colmap
+        )
     try:
         return simulate(
             open_=open_,
@@ -485,7 +496,8 @@ def _simulate(
             valuation_close=window.valuation_close,
             on_progress=progress,
             should_cancel=should_cancel,
-            portfolio=_portfolio(config, window, s0, s1),
+            portfolio=portfolio,
+            dividend_events=events,
         )
     except NumericLimitError as exc:
         if exc.row is None or exc.col is None:
@@ -587,8 +599,12 @@ def _assemble(
         last_mark=sim.mark[-1],
         cum_dividends=None,
         # universe columns only, (n_days, n_symbols) of the run; the ledger sums them
-        # at the rows it needs instead of building the cumulative matrix
-        dividends=window.dividends_per_share[s0:] if config.dividends else None,
+        # at the rows it needs instead of building the cumulative matrix (from their
+        # nonzero entries when the portfolio loop listed them: the same sums)
+        dividends=window.dividends_per_share[s0:]
+        if config.dividends and sim.dividend_events is None
+        else None,
+        dividend_events=sim.dividend_events if config.dividends else None,
     )
     _enter(on_phase, "metrics")
     flows = sim.flows if sim.flows is not None else np.zeros(len(dates))

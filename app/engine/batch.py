@@ -167,14 +167,21 @@ class _Window:
     s0: int  # local row of the first simulated day (= the first decision row)
     delist: IntArray
     cum_dividends: FloatMatrix | None = None
-    _ex_days: npt.NDArray[np.bool_] | None = None
+    _dividends: tuple[IntArray, IntArray, FloatArray] | None = None
+
+    def dividends(self) -> tuple[IntArray, IntArray, FloatArray]:
+        """The run's dividends (rows from ``s0``) as the portfolio kernel takes
+        them (:func:`jit_portfolio.sparse_rows`), computed once per window."""
+        if self._dividends is None:
+            self._dividends = jit_portfolio.sparse_rows(
+                self.data.dividends_per_share[self.s0 :]
+            )
+        return self._dividends
 
     def ex_days(self) -> npt.NDArray[np.bool_]:
-        """The run's days (from ``s0``) with a dividend, computed once."""
-        if self._ex_days is None:
-            divs = self.data.dividends_per_share[self.s0 :]
-            self._ex_days = np.any(divs != 0.0, axis=1)
-        return self._ex_days
+        """The run's days (from ``s0``) with a dividend."""
+        ptr = self.dividends()[0]
+        return ptr[1:] > ptr[:-1]
 
 
 @dataclass
@@ -628,10 +635,8 @@ def _simulate_portfolio(  # noqa: PLR0917
         (win.delist >= start_row) & (win.delist <= end_row), win.delist, -1
     )
     gone_after = np.where(delist >= 0, delist, np.iinfo(np.int64).max)
-    divs = (
-        data.dividends_per_share[start_row:]
-        if config.dividends
-        else np.zeros((0, n_sym))
+    div_ptr, div_cols, div_vals = (
+        win.dividends() if config.dividends else jit_portfolio.no_dividends(n_days)
     )
     cal_idx, n_flows, reinvest_at, delist_ptr, delist_cols = portfolio_inputs(
         decisions=decisions,
@@ -658,7 +663,8 @@ def _simulate_portfolio(  # noqa: PLR0917
         t = jit_portfolio.run_portfolio(
             work, log, state, params, ist, pending,
             data.open if is_open else data.close, data.close,
-            data.valuation_close[first:], divs, target, cal_idx, n_flows,
+            data.valuation_close[first:], div_ptr, div_cols, div_vals, target,
+            cal_idx, n_flows,
             float(portfolio.flow_amount), reinvest_at, delist_ptr, delist_cols,
             gone_after, start_row, first, is_open, portfolio.reinvest,
             -1.0 if portfolio.band is None else float(portfolio.band), t, n_days,

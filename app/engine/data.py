@@ -230,6 +230,19 @@ class MarketData:
         return out
 
     @cached_property
+    def dividend_entries(self) -> tuple[IntArray, IntArray, FloatMatrix]:
+        """:attr:`dividends_per_share` as its nonzero entries row by row, ``(ptr,
+        cols, values)``: row ``t``'s are ``cols[ptr[t]:ptr[t+1]]`` (ascending).
+        Computed once per dataset: a run's portfolio loop selects its rows and
+        columns from it (:func:`app.engine.jit_portfolio.select_rows`) instead of
+        scanning its window's matrix."""
+        divs = self.dividends_per_share
+        rows, cols = np.nonzero(divs)
+        ptr = np.zeros(self.n_days + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=self.n_days), out=ptr[1:])
+        return ptr, cols.astype(np.int64), divs[rows, cols]
+
+    @cached_property
     def valuation_close(self) -> FloatMatrix:
         """``close`` with the last known value carried forward over gaps and 0 before a
         symbol's first close (no position can exist there); the simulator values
@@ -244,6 +257,7 @@ class MarketData:
         every window/subset taken from it slices them instead of recomputing)."""
         for derived in _SLICEABLE:
             getattr(self, derived)
+        getattr(self, "dividend_entries")  # noqa: B009 - not sliced: per dataset
         return self
 
     # ------------------------------------------------------------- coverage

@@ -18,6 +18,17 @@ Convention (sums)
     rounding of an integer (tests/unit/test_portfolio_kernel.py compares the two on
     randomised runs).
 
+What a day costs
+    Dividends arrive as the run's ex-date entries (:func:`sparse_rows`, or
+    :func:`select_rows` of the dataset's list), so a day without an ex-date does
+    no dividend work and one with a few ex-dates touches those columns only (the
+    same sequential sum: the holdings skipped would add 0). A reinvestment day
+    whose pending cash cannot buy a whole share anywhere (:func:`_may_buy`, one
+    vectorised test; the common day) only marks the event. The daily valuation
+    runs only when the caller asks for ``equity`` (the sweep batch); single runs
+    keep the daily positions and value them afterwards
+    (:func:`app.engine.simulator._daily`).
+
 Order within one day ``t`` (local row; window row ``t + start_row``)
     1. dividends of ex-date ``t`` (``t > 0``) credited to cash, and with
        reinvestment to each holding's pending cash;
@@ -74,6 +85,112 @@ def new_state() -> IntArray:
     ist = np.full(N_IST, -1, dtype=np.int64)
     ist[N_REBALANCES] = 0
     return ist
+
+
+@numba.njit(cache=True)
+def sparse_rows(  # pragma: no cover - jitted
+    x: FloatArray,
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """The nonzero entries of ``x`` row by row, as ``(ptr, cols, values)``: row
+    ``t``'s are ``cols[ptr[t]:ptr[t+1]]`` (ascending) and their values, as
+    :func:`numpy.nan_to_num` gives them (NaN dropped as 0, +-inf as +-max float).
+
+    Dividends are sparse (a column goes ex-dividend a few days a year), so the
+    kernel credits them from this list instead of looking at every holding every
+    day; one pass over the matrix replaces the finite-sum check and the per-day
+    ``any`` the callers made before."""
+    n_rows, n = x.shape
+    ptr = np.zeros(n_rows + 1, dtype=np.int64)
+    k = 0
+    for t in range(n_rows):  # count first (branch-free: NaN != 0 but NaN != NaN)
+        for c in range(n):
+            v = x[t, c]
+            k += (v != 0.0) & (v == v)  # noqa: PLR0124 - NaN test, vectorised
+        ptr[t + 1] = k
+    cols = np.empty(k, dtype=np.int64)
+    vals = np.empty(k)
+    big = np.finfo(np.float64).max
+    for t in range(n_rows):
+        k = ptr[t]
+        if ptr[t + 1] == k:
+            continue
+        for c in range(n):
+            v = x[t, c]
+            if v != 0.0 and v == v:  # noqa: PLR0124 - as above
+                cols[k] = c
+                vals[k] = v if abs(v) <= big else (big if v > 0 else -big)
+                k += 1
+    return ptr, cols, vals
+
+
+@numba.njit(cache=True)
+def select_rows(  # pragma: no cover - jitted
+    ptr: IntArray,
+    cols: IntArray,
+    vals: FloatArray,
+    r0: int,
+    r1: int,
+    colmap: IntArray,
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """Rows ``r0..r1`` (inclusive) of a :func:`sparse_rows` list, columns renamed
+    by ``colmap`` (old column -> new, -1: dropped) and ascending in the new order
+    within each row: what :func:`sparse_rows` gives for the selected submatrix."""
+    n_rows = r1 - r0 + 1
+    out_ptr = np.zeros(n_rows + 1, dtype=np.int64)
+    out_cols = np.empty(ptr[r1 + 1] - ptr[r0], dtype=np.int64)
+    out_vals = np.empty(ptr[r1 + 1] - ptr[r0])
+    k = 0
+    for t in range(n_rows):
+        start = k
+        for e in range(ptr[r0 + t], ptr[r0 + t + 1]):
+            c = colmap[cols[e]]
+            if c >= 0:
+                # insertion into this row's sorted run (a row has few entries)
+                i = k
+                while i > start and out_cols[i - 1] > c:
+                    out_cols[i] = out_cols[i - 1]
+                    out_vals[i] = out_vals[i - 1]
+                    i -= 1
+                out_cols[i] = c
+                out_vals[i] = vals[e]
+                k += 1
+        out_ptr[t + 1] = k
+    return out_ptr, out_cols[:k].copy(), out_vals[:k].copy()
+
+
+def no_dividends(n_days: int) -> tuple[IntArray, IntArray, FloatArray]:
+    """:func:`sparse_rows` of a run without dividends."""
+    return (
+        np.zeros(n_days + 1, dtype=np.int64),
+        np.zeros(0, dtype=np.int64),
+        np.zeros(0),
+    )
+
+
+@numba.njit(cache=True)
+def _may_buy(  # pragma: no cover - jitted
+    pending: FloatArray, px: FloatArray, bf: float, pend: IntArray, n_pend: int
+) -> bool:
+    """Whether some column with pending cash could buy a whole share at ``px``:
+    the first test of :func:`reinvest_fill` (``not pending < 0.999·px·bf``, false
+    for a NaN price) over the columns ``pend[:n_pend]``, which include every column
+    with pending cash. False means :func:`reinvest_fill` would buy nothing.
+
+    With many such columns it tests every column instead, in a branch-free loop
+    the compiler vectorises (a column without pending cash fails the test unless
+    its price is 0 or less: then the full check in :func:`reinvest_fill` runs and
+    finds nothing)."""
+    n = px.shape[0]
+    if 8 * n_pend >= n:
+        hits = 0
+        for c in range(n):
+            hits += pending[c] >= 0.999 * (px[c] * bf)
+        return hits > 0
+    for j in range(n_pend):
+        c = pend[j]
+        if pending[c] >= 0.999 * (px[c] * bf):
+            return True
+    return False
 
 
 @numba.njit(cache=True)
@@ -212,10 +329,14 @@ def _fill_phase(  # pragma: no cover - jitted
     active: IntArray,
     held: IntArray,
     n_held: int,
+    pend: IntArray,
+    n_pend: int,
 ) -> None:
     """The events at one fill (``row``, local ``t``): flows, the calendar or band
-    rebalance, the reinvestment; sets ``ist[DEPLETED]`` when a withdrawal empties
-    the portfolio."""
+    rebalance, the reinvestment (attempted only when :func:`_may_buy` finds a
+    column whose pending cash could buy a share); sets ``ist[DEPLETED]`` when a
+    withdrawal empties the portfolio. A rebalance here zeroes ``pending`` (the
+    caller then empties ``pend``)."""
     q = work[Q]
     sf = params[SELL_FACTOR]
     band_here = is_open and ist[BAND_AT] == t
@@ -269,7 +390,9 @@ def _fill_phase(  # pragma: no cover - jitted
             pending[:] = 0.0
     if reinvest_here:
         event = True
-        if ist[LAST_FILL] != t:
+        if ist[LAST_FILL] != t and _may_buy(
+            pending, px, params[BUY_FACTOR], pend, n_pend
+        ):
             reinvest_fill(work, log, state, params, px, gone_after, pending, row, t,
                           active, held, n_held)  # fmt: skip
     if event:
@@ -287,7 +410,9 @@ def run_portfolio(  # pragma: no cover - jitted
     fill_px: FloatArray,
     close: FloatArray,
     marks: FloatArray,
-    divs: FloatArray,
+    div_ptr: IntArray,
+    div_cols: IntArray,
+    div_vals: FloatArray,
     weights: FloatArray,
     cal_idx: IntArray,
     n_flows: IntArray,
@@ -312,25 +437,29 @@ def run_portfolio(  # pragma: no cover - jitted
     """Run local days ``t0 .. t1-1`` of the portfolio loop (module docstring).
 
     ``fill_px``: the fill prices (``open`` or ``close``), window rows; ``marks``:
-    valuation closes from window row ``first``; ``divs``: cash dividends per share
-    of the run's rows (local, NaN as 0; shape ``(0, n)`` without dividends);
-    ``cal_idx[t]``: the decision filling on local day ``t`` (-1 none);
-    ``n_flows[t]``: flows of ``flow_amount`` on day ``t``; ``reinvest_at[t]``: a
-    reinvestment fill on day ``t``; ``delist_cols[delist_ptr[t]:delist_ptr[t+1]]``:
-    the columns cashed out on day ``t`` (descending); ``band`` < 0: no band.
-    Writes ``income``, ``external`` (flows), ``equity`` and ``invested`` (from the
-    running cash) per day and, when ``positions`` has rows, the shares held at
-    each close. Returns the first day not run: ``t1``, or earlier when the fill log
-    has no room for a day's fills (grow it and call again from there).
+    valuation closes from window row ``first``; ``div_ptr, div_cols, div_vals``:
+    the cash dividends per share of the run's rows (local) as :func:`sparse_rows`
+    lists them (:func:`no_dividends` without dividends); ``cal_idx[t]``: the
+    decision filling on local day ``t`` (-1 none); ``n_flows[t]``: flows of
+    ``flow_amount`` on day ``t``; ``reinvest_at[t]``: a reinvestment fill on day
+    ``t``; ``delist_cols[delist_ptr[t]:delist_ptr[t+1]]``: the columns cashed out
+    on day ``t`` (descending); ``band`` < 0: no band.
+    Writes ``income`` and ``external`` (flows) per day; when ``positions`` has
+    rows, the shares held at each close; when ``equity`` has rows, ``equity`` and
+    ``invested`` per day (from the running cash; a caller that keeps positions
+    values them afterwards instead, vectorised). Returns the first day not run:
+    ``t1``, or earlier when the fill log has no room for a day's fills (grow it and
+    call again from there).
     """
     q = work[Q]
     n_sym = q.shape[0]
-    n_days = equity.shape[0]
+    n_days = income.shape[0]
     active = np.empty(n_sym, dtype=np.int64)
     one = np.empty(1, dtype=np.int64)
     zeros = np.zeros(n_sym)
-    has_divs = divs.shape[0] > 0
     keep_positions = positions.shape[0] > 0
+    keep_equity = equity.shape[0] > 0
+    bf = params[BUY_FACTOR]
     # the columns held (and, for the band, those with a positive target), rebuilt
     # when a fill changes the holdings or the target changes
     held = np.empty(n_sym, dtype=np.int64)
@@ -338,19 +467,36 @@ def run_portfolio(  # pragma: no cover - jitted
     band_cols = np.empty(n_sym, dtype=np.int64)
     n_band = -1
     band_target = -2
+    # every column with pending cash (those a reinvestment could buy), in the order
+    # they got it; emptied when a rebalance zeroes ``pending``
+    pend = np.empty(n_sym, dtype=np.int64)
+    in_pend = np.zeros(n_sym, dtype=np.bool_)
+    n_pend = 0
+    for c in range(n_sym):
+        if pending[c] > 0.0:
+            pend[n_pend] = c
+            in_pend[c] = True
+            n_pend += 1
     for t in range(t0, t1):
         if int(state[N_FILLS]) + (2 * n_flows[t] + 6) * n_sym > log.shape[1]:
             return t
         fills_before = state[N_FILLS]
         row = t + start_row
-        if has_divs and t > 0:
+        if t > 0 and div_ptr[t + 1] > div_ptr[t]:
+            # the day's ex-dates (ascending columns): the same sequential sum as
+            # over every holding, whose other terms are 0 * shares = 0
             day = 0.0
-            for j in range(n_held):
-                c = held[j]
-                amount = divs[t, c] * q[c]
-                day += amount
-                if reinvest:
-                    pending[c] += amount
+            for k in range(div_ptr[t], div_ptr[t + 1]):
+                c = div_cols[k]
+                if q[c] != 0.0:
+                    amount = div_vals[k] * q[c]
+                    day += amount
+                    if reinvest:
+                        pending[c] += amount
+                        if not in_pend[c] and pending[c] > 0.0:
+                            in_pend[c] = True
+                            pend[n_pend] = c
+                            n_pend += 1
             income[t] = day
             if ist[DEPLETED] < 0:  # an emptied portfolio's cash stays 0
                 state[CASH] += day
@@ -360,6 +506,19 @@ def run_portfolio(  # pragma: no cover - jitted
             or reinvest_at[t]
             or (is_open and ist[BAND_AT] == t)
         )
+        # the common day: only a reinvestment, and no pending cash buys a share
+        idle = (
+            events
+            and ist[DEPLETED] < 0
+            and cal_idx[t] < 0
+            and n_flows[t] == 0
+            and not (is_open and ist[BAND_AT] == t)
+            and not _may_buy(pending, fill_px[row], bf, pend, n_pend)
+        )
+        if idle:
+            # what the fill phase would do: nothing but mark the event
+            ist[CHECK_FROM] = t if is_open else t + 1
+            events = False
         if ist[DEPLETED] < 0 and events:
             prev = row - first - (1 if row > 0 else 0)
             if is_open:
@@ -367,7 +526,7 @@ def run_portfolio(  # pragma: no cover - jitted
                     work, log, state, params, ist, pending, fill_px[row],
                     marks[prev], weights, zeros, cal_idx[t], n_flows[t],
                     flow_amount, reinvest_at[t], gone_after, row, t, True, external,
-                    active, held, n_held,
+                    active, held, n_held, pend, n_pend,
                 )  # fmt: skip
         cashed_out = delist_ptr[t + 1] > delist_ptr[t]
         if ist[DEPLETED] < 0:
@@ -383,9 +542,13 @@ def run_portfolio(  # pragma: no cover - jitted
                     work, log, state, params, ist, pending, fill_px[row],
                     marks[row - first], weights, zeros, cal_idx[t], n_flows[t],
                     flow_amount, reinvest_at[t], gone_after, row, t, False,
-                    external, active, held, n_held,
+                    external, active, held, n_held, pend, n_pend,
                 )  # fmt: skip
         mark = marks[row - first]
+        if ist[LAST_FILL] == t and n_pend > 0:  # a rebalance zeroed ``pending``
+            for j in range(n_pend):
+                in_pend[pend[j]] = False
+            n_pend = 0
         # reinvestment buys only add shares to holdings: the held set changes
         # only with a rebalance, a cash-out or a depletion
         if state[N_FILLS] != fills_before and (
@@ -422,14 +585,18 @@ def run_portfolio(  # pragma: no cover - jitted
                 ist[N_REBALANCES] += 1
                 ist[LAST_FILL] = t
                 pending[:] = 0.0
+                for j in range(n_pend):
+                    in_pend[pend[j]] = False
+                n_pend = 0
                 ist[CHECK_FROM] = t + 1
                 n_held = _held(q, held)
                 n_band = -1
-        value = 0.0
-        for j in range(n_held):
-            value += q[held[j]] * mark[held[j]]
-        invested[t] = value
-        equity[t] = state[CASH] + value
+        if keep_equity:
+            value = 0.0
+            for j in range(n_held):
+                value += q[held[j]] * mark[held[j]]
+            invested[t] = value
+            equity[t] = state[CASH] + value
         if keep_positions:
             positions[t] = q
     return t1
@@ -441,24 +608,35 @@ def _frozen(a: FloatArray) -> FloatArray:
 
 
 def warm_up() -> None:
-    """Compile (or load) :func:`run_portfolio` for the argument types the engine
-    passes (see :func:`app.engine.jit.warm_up`): read-only price views, contiguous
-    (whole windows) or strided (a column subset of the window), and dividends
-    absent, contiguous or strided."""
+    """Compile (or load) :func:`run_portfolio` and :func:`sparse_rows` for the
+    argument types the engine passes (see :func:`app.engine.jit.warm_up`): price
+    views contiguous (whole windows) or strided (a column subset of the window),
+    read-only or not; dividends reach the kernel as :func:`sparse_rows` lists
+    (one type)."""
     n, days = 2, 4
     contiguous = _frozen(np.ones((days, n)))
     strided = _frozen(np.ones((days, 2 * n))[:, :n])
-    no_divs = np.zeros((0, n))
+    for x in (contiguous, strided, np.ones((days, n)), np.ones((days, 2 * n))[:, :n]):
+        ptr, cols, vals = sparse_rows(x)
+    select_rows(ptr, cols, vals, 1, 2, np.array([1, 0], dtype=np.int64))
     for px in (contiguous, strided):
-        for divs in (no_divs, _frozen(np.full((days, n), 0.1)), strided):
-            ist = new_state()
-            run_portfolio(
-                np.zeros((9, n)), np.zeros((5, 64 * n)), np.array([1e3, 0.0]),
-                np.array([0.0, 0.0, 1.0, 1.0]), ist, np.zeros(n), px, px, px, divs,
-                np.full((1, n), 0.5), np.array([-1, 0, -1, -1], dtype=np.int64),
-                np.array([0, 0, 1, 0], dtype=np.int64), 10.0,
-                np.ones(days, dtype=np.bool_), np.zeros(days + 1, dtype=np.int64),
-                np.zeros(0, dtype=np.int64), np.full(n, 99, dtype=np.int64), 0, 0,
-                True, True, 0.05, 0, days, np.zeros(days), np.zeros(days),
-                np.empty((days, n)), np.zeros(days), np.zeros(days),
-            )  # fmt: skip
+        for div_ptr, div_cols, div_vals in (
+            no_dividends(days),
+            sparse_rows(np.full((days, n), 0.1)),
+        ):
+            for positions, equity in (
+                (np.empty((days, n)), np.zeros(0)),
+                (np.empty((0, n)), np.zeros(days)),
+            ):
+                ist = new_state()
+                run_portfolio(
+                    np.zeros((9, n)), np.zeros((5, 64 * n)), np.array([1e3, 0.0]),
+                    np.array([0.0, 0.0, 1.0, 1.0]), ist, np.zeros(n), px, px, px,
+                    div_ptr, div_cols, div_vals,
+                    np.full((1, n), 0.5), np.array([-1, 0, -1, -1], dtype=np.int64),
+                    np.array([0, 0, 1, 0], dtype=np.int64), 10.0,
+                    np.ones(days, dtype=np.bool_), np.zeros(days + 1, dtype=np.int64),
+                    np.zeros(0, dtype=np.int64), np.full(n, 99, dtype=np.int64), 0,
+                    0, True, True, 0.05, 0, days, np.zeros(days), np.zeros(days),
+                    positions, equity, np.zeros(equity.shape[0]),
+                )  # fmt: skip

@@ -115,6 +115,10 @@ class Simulation:
     rebalance_count: int = 0
     #: local row on which a withdrawal emptied the portfolio, or -1
     depleted_row: int = -1
+    #: the run's dividends per share as their nonzero entries per local row
+    #: ``(ptr, cols, values)`` (:func:`jit_portfolio.sparse_rows`), when the
+    #: portfolio loop built them (the trade ledger then sums only those)
+    dividend_events: tuple[IntArray, IntArray, FloatArray] | None = None
 
 
 @dataclass(frozen=True)
@@ -300,6 +304,7 @@ def simulate(
     on_progress: ProgressFn | None = None,
     should_cancel: CancelFn | None = None,
     portfolio: Portfolio | None = None,
+    dividend_events: tuple[IntArray, IntArray, FloatArray] | None = None,
 ) -> Simulation:
     """Run the portfolio from ``start_row`` to ``end_row`` (inclusive).
 
@@ -317,6 +322,10 @@ def simulate(
     ``dividends`` is cash per share by ex-date, same shape as ``close``, or None for
     price return only (no NaN). ``valuation_close`` (optional, if the caller has it
     cached) is ``close`` forward-filled with 0 before each symbol's first close.
+    ``dividend_events`` (optional, the portfolio loop only): rows ``start_row ..
+    end_row`` of ``dividends`` as :func:`jit_portfolio.sparse_rows` lists them, if
+    the caller has them (:func:`jit_portfolio.select_rows` of the dataset's
+    :attr:`~app.engine.data.MarketData.dividend_entries`).
     Returns daily arrays local to the run (row 0 = ``start_row``).
     """
     n_symbols = close.shape[1]
@@ -359,6 +368,7 @@ def simulate(
             portfolio=portfolio,
             should_cancel=should_cancel,
             on_progress=on_progress,
+            dividend_events=dividend_events,
         )
 
     book = _Book(n_symbols, initial_capital, costs)
@@ -481,6 +491,7 @@ def _simulate_portfolio(
     portfolio: Portfolio,
     should_cancel: CancelFn | None,
     on_progress: ProgressFn | None,
+    dividend_events: tuple[IntArray, IntArray, FloatArray] | None = None,
 ) -> Simulation:
     """The event loop with flows, dividend reinvestment and a drift band, in one
     compiled kernel (:func:`app.engine.jit_portfolio.run_portfolio`, whose
@@ -508,13 +519,20 @@ def _simulate_portfolio(
     n_symbols = close.shape[1]
     n_days = end_row - start_row + 1
     mark = marks[start_row - first :]
-    divs = _run_rows(dividends, start_row, end_row)
+    # the run's dividends as sparse rows (NaN as 0, as _run_rows gives them)
+    if dividends is None:
+        div_ptr, div_cols, div_vals = jit_portfolio.no_dividends(n_days)
+    elif dividend_events is not None:
+        div_ptr, div_cols, div_vals = dividend_events
+    else:
+        divs = dividends[start_row : end_row + 1]
+        div_ptr, div_cols, div_vals = jit_portfolio.sparse_rows(divs)
     cal_idx, n_flows, reinvest_at, delist_ptr, delist_cols = portfolio_inputs(
         decisions=decisions,
         delist=delist,
         flow_rows=portfolio.flow_rows,
-        ex_days=np.asarray(divs.any(axis=1), dtype=np.bool_)
-        if portfolio.reinvest and divs is not None
+        ex_days=div_ptr[1:] > div_ptr[:-1]
+        if portfolio.reinvest and dividends is not None
         else None,
         start_row=start_row,
         end_row=end_row,
@@ -525,7 +543,7 @@ def _simulate_portfolio(
     pending = np.zeros(n_symbols)
     income, external = np.zeros(n_days), np.zeros(n_days)
     positions = np.empty((n_days, n_symbols))
-    equity, invested = np.empty(n_days), np.empty(n_days)
+    no_equity = np.empty(0)  # valued afterwards from the positions (_daily)
     # one argument type whatever the strategy returned (no compile on a request)
     target = np.ascontiguousarray(weights, dtype=np.float64)
     step = max(1, -(-n_days // _SLICES))
@@ -541,12 +559,12 @@ def _simulate_portfolio(
             t = jit_portfolio.run_portfolio(
                 book.work, book.log, book.state, book.params, ist, pending,
                 open_ if execution == "next_open" else close, close, marks,
-                np.zeros((0, n_symbols)) if divs is None else divs, target,
+                div_ptr, div_cols, div_vals, target,
                 cal_idx, n_flows, float(portfolio.flow_amount), reinvest_at,
                 delist_ptr, delist_cols, gone_after, start_row, first,
                 execution == "next_open", portfolio.reinvest,
                 -1.0 if portfolio.band is None else float(portfolio.band),
-                t, stop, income, external, positions, equity, invested,
+                t, stop, income, external, positions, no_equity, no_equity,
             )  # fmt: skip
         if t < n_days:
             if should_cancel is not None and should_cancel():
@@ -586,6 +604,7 @@ def _simulate_portfolio(
         flows=external,
         rebalance_count=max(int(ist[jit_portfolio.N_REBALANCES]) - 1, 0),
         depleted_row=depleted,
+        dividend_events=None if dividends is None else (div_ptr, div_cols, div_vals),
     )
 
 

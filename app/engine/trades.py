@@ -40,6 +40,8 @@ from app.engine.simulator import Fills
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
+#: a matrix as its nonzero entries per row: ``(ptr, cols, values)``
+SparseRows = tuple[IntArray, IntArray, FloatArray]
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ def match_fifo(
     last_mark: FloatArray,
     cum_dividends: FloatArray | None,
     dividends: FloatArray | None = None,
+    dividend_events: SparseRows | None = None,
 ) -> Trades:
     """Match ``fills`` into FIFO round trips.
 
@@ -78,7 +81,9 @@ def match_fifo(
     (n_days, n_symbols), if given, is the cumulative cash dividend per share by local
     row (dividends of ex-dates ``<= row``); or give ``dividends`` instead, the cash
     dividend per share by ex-date (n_days, n_symbols), whose cumulative sums are then
-    taken at the rows the trades need only (the same values, no matrix built).
+    taken at the rows the trades need only (the same values, no matrix built); or
+    ``dividend_events``, the same matrix as its nonzero entries per row
+    (:attr:`app.engine.simulator.Simulation.dividend_events`; the same bits).
     """
     buy_fill, sell_fill, quantity = fifo_pieces(fills, n_symbols=n_symbols)
     return _assemble(
@@ -89,6 +94,7 @@ def match_fifo(
         last_mark=last_mark,
         cum_dividends=cum_dividends,
         dividends=dividends,
+        dividend_events=dividend_events,
     )
 
 
@@ -147,6 +153,7 @@ def _assemble(
     last_mark: FloatArray,
     cum_dividends: FloatArray | None,
     dividends: FloatArray | None = None,
+    dividend_events: SparseRows | None = None,
 ) -> Trades:
     t = _pnl(
         fills,
@@ -156,6 +163,7 @@ def _assemble(
         last_mark=last_mark,
         cum_dividends=cum_dividends,
         dividends=dividends,
+        dividend_events=dividend_events,
     )
     order = _ledger_order(fills, buy_fill, t)
     return Trades(
@@ -211,6 +219,7 @@ def _pnl(
     last_mark: FloatArray,
     cum_dividends: FloatArray | None = None,
     dividends: FloatArray | None = None,
+    dividend_events: SparseRows | None = None,
 ) -> dict[str, Any]:
     """Per piece (unordered): column, entry/exit row and price, P&L, return, closed.
 
@@ -234,8 +243,17 @@ def _pnl(
         )
     )
     closed = sell_fill >= 0
-    if (cum_dividends is not None or dividends is not None) and len(col):
-        if cum_dividends is not None:
+    given = cum_dividends is not None or dividends is not None
+    if (given or dividend_events is not None) and len(col):
+        if dividend_events is not None:
+            ptr, entry_cols, entry_vals = dividend_events
+            through = np.where(closed, exit_row, len(ptr) - 2)
+            both = jit_ledger.cumsum_at_sparse(
+                ptr, entry_cols, entry_vals, len(last_mark),
+                np.concatenate((through, entry_row)), np.tile(col, 2),
+            )  # fmt: skip
+            at_exit, at_entry = both[: len(col)], both[len(col) :]
+        elif cum_dividends is not None:
             through = np.where(closed, exit_row, cum_dividends.shape[0] - 1)
             # flat indices: the same entries as cum_dividends[rows, col], faster
             flat = np.ascontiguousarray(cum_dividends).reshape(-1)

@@ -32,11 +32,23 @@ CANCEL_POLL_SECONDS = 0.1
 
 @dataclass(frozen=True)
 class Evaluated:
-    """One combination's outcome: the backtest metric set and the daily equity
-    ``(n_days,)`` over the sweep's dates."""
+    """One combination's outcome: the backtest metric set, the daily equity
+    ``(n_days,)`` over the sweep's dates and the daily returns ``(n_days - 1,)``.
+
+    ``returns`` are the engine's (:attr:`app.engine.batch.SweepRow.returns`):
+    simple returns of the equity, or with cash flows the time-weighted ones, which
+    leave the flows out and are 0 once a withdrawal has emptied the portfolio
+    (equity 0). None: the simple returns of ``equity`` (:func:`daily_returns`)."""
 
     metrics: dict[str, Any]
     equity: FloatArray
+    returns: FloatArray | None = None
+
+    def daily_returns(self) -> FloatArray:
+        """The row's daily returns (see the class docstring)."""
+        if self.returns is not None:
+            return self.returns
+        return daily_returns(self.equity)
 
 
 def evaluate(
@@ -55,7 +67,7 @@ def evaluate(
         overrides = [_as_overrides(config) for config in batch]
         result = run_sweep(batch[0], overrides, data, should_cancel=should_cancel)
         for row in result.rows:
-            yield Evaluated(metrics=row.metrics, equity=row.equity)
+            yield Evaluated(metrics=row.metrics, equity=row.equity, returns=row.returns)
 
 
 def _as_overrides(config: BacktestConfig) -> dict[str, Any]:
@@ -76,7 +88,9 @@ def score(value: Any, objective: str) -> float | None:
 
 
 def daily_returns(equity: FloatArray) -> FloatArray:
-    """``equity[t] / equity[t-1] - 1``: T = n_days - 1 simple returns."""
+    """``equity[t] / equity[t-1] - 1``: T = n_days - 1 simple returns (undefined
+    where the equity is 0: a row with cash flows uses the engine's time-weighted
+    returns instead, :attr:`Evaluated.returns`)."""
     out: FloatArray = equity[1:] / equity[:-1] - 1.0
     return out
 
@@ -87,7 +101,7 @@ def row_values(
     evaluated: Evaluated,
     objective: str,
 ) -> dict[str, Any]:
-    returns = daily_returns(evaluated.equity)
+    returns = evaluated.daily_returns()
     psr = probabilistic_sharpe(returns[:, None])[0] if returns.size else None
     value = evaluated.metrics.get(objective)
     return {

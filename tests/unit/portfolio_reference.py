@@ -57,8 +57,12 @@ def simulate_portfolio_reference(
     portfolio: Portfolio,
     should_cancel: CancelFn | None,
     on_progress: ProgressFn | None,
+    dividend_events: object = None,
 ) -> Simulation:
     """The event loop with flows, dividend reinvestment and a drift band.
+
+    ``dividend_events`` (the kernel's sparse dividends, which the caller may pass)
+    is ignored: this loop reads ``dividends`` itself.
 
     Events are (row, phase, kind): calendar rebalances, delisting cash-outs, flows
     (credited, then a rebalance to the current target at the same fill unless a

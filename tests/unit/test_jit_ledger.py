@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from app.engine import jit_ledger
+from app.engine.jit_ledger import cumsum_at_sparse
+from app.engine.jit_portfolio import sparse_rows
 from app.engine.simulator import Fills
 from app.engine.trades import dividends_at, fifo_pieces, match_fifo
 
@@ -29,6 +31,35 @@ def test_cumsum_at_equals_numpy_cumsum_bit_for_bit(seed: int) -> None:
     wide = np.concatenate([x, rng.random((300, 2))], axis=1)[:, :17]
     wide.flags.writeable = False
     assert dividends_at(wide, rows, cols).tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cumsum_at_sparse_equals_numpy_cumsum_bit_for_bit(seed: int) -> None:
+    """The ledger's dividend sums from the portfolio kernel's sparse rows."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((300, 17)) * (rng.random((300, 17)) < 0.05)
+    x[0] = 0.0  # dividends per share: row 0 is 0, never -0.0 or NaN
+    x[rng.integers(1, 300, 3), rng.integers(0, 17, 3)] = 1e3 * rng.random(3)
+    rows = rng.integers(0, 300, 400)
+    cols = rng.integers(0, 17, 400)
+    want = np.cumsum(x, axis=0)[rows, cols]
+    ptr, entry_cols, entry_vals = sparse_rows(x)
+    assert len(entry_cols) == np.count_nonzero(x)
+    got = cumsum_at_sparse(ptr, entry_cols, entry_vals, 17, rows, cols)
+    assert got.tobytes() == want.tobytes()
+    none = rows[:0]
+    assert cumsum_at_sparse(ptr, entry_cols, entry_vals, 17, none, none).size == 0
+
+
+def test_sparse_rows_reads_nan_and_inf_as_nan_to_num() -> None:
+    x = np.zeros((4, 3))
+    x[1, 2], x[2, 0], x[2, 1], x[3, 1] = np.nan, 0.5, np.inf, -np.inf
+    ptr, cols, vals = sparse_rows(x)
+    want = np.nan_to_num(x)
+    r, c = np.nonzero(want)
+    np.testing.assert_array_equal(ptr, [0, 0, 0, 2, 3])
+    np.testing.assert_array_equal(cols, c)
+    np.testing.assert_array_equal(vals, want[r, c])
 
 
 def test_cumsum_at_nan_propagates_like_cumsum() -> None:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from app.data.store import load_dataset
-from app.engine import simulator, synthetic
+from app.engine import jit_portfolio, simulator, synthetic
 from app.engine.backtest import run_backtest
 from app.engine.config import BacktestConfig, CashFlowPlan
 from app.engine.data import forward_fill
@@ -247,3 +247,20 @@ def test_progress_and_cancel_between_slices(bundled: Any) -> None:
             should_cancel=cancel,
         )
     assert progress and progress[-1] < 1.0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_selected_dividend_rows_equal_the_window_scan(seed: int) -> None:
+    """A run's dividends picked from the dataset's list (rows of the run, universe
+    columns in any order) are what scanning the run's own matrix gives."""
+    rng = np.random.default_rng(seed)
+    x = rng.random((200, 30)) * (rng.random((200, 30)) < 0.1)
+    entries = jit_portfolio.sparse_rows(x)
+    cols = rng.permutation(30)[:17]  # a universe, not in dataset order
+    colmap = np.full(30, -1, dtype=np.int64)
+    colmap[cols] = np.arange(len(cols))
+    r0, r1 = int(rng.integers(0, 50)), int(rng.integers(100, 200))
+    got = jit_portfolio.select_rows(*entries, r0, r1, colmap)
+    want = jit_portfolio.sparse_rows(np.ascontiguousarray(x[r0 : r1 + 1][:, cols]))
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
