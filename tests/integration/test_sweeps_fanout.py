@@ -27,7 +27,11 @@ CANCEL_STOP_BOUND_SECONDS = 2.0
 @pytest.fixture(scope="module")
 def fanout_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     options = StackOptions(
-        chunk_delay_seconds=0.06, redis_db=11, extra_env={"SWEEP_CHUNK_SIZE": "2"}
+        # 0.25 s a combination: the cancel test's 60 combinations take ~4 s on the
+        # 2 x 2 processes, so the DELETE lands mid-sweep however fast the engine is
+        chunk_delay_seconds=0.25,
+        redis_db=11,
+        extra_env={"SWEEP_CHUNK_SIZE": "2"},
     )
     with start_live_stack(options, tmp_path_factory.mktemp("fanout")) as stack:
         stack.start_worker()  # a second worker process: 2 x 2 pool processes
