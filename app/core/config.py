@@ -177,6 +177,10 @@ class Settings(BaseSettings):
     db_echo: bool = False
     # How long a SQLite writer waits for the file lock before "database is locked".
     sqlite_busy_timeout_ms: int = Field(default=5_000, ge=0, le=600_000)
+    # Embedded mode queues its submissions in-process (one writes at a time); a
+    # submission waiting longer than this for its turn gets 503 + Retry-After
+    # (app.jobs.service).
+    sqlite_submit_wait_seconds: float = Field(default=60.0, gt=0, le=600)
     redis_url: str | None = None  # unset: embedded mode (no Redis)
     # Apply migrations when the API starts. Default: yes in embedded mode; in the
     # distributed mode a one-shot `alembic upgrade head` (compose: migrate) does it.

@@ -6,12 +6,28 @@ committed **before** the message is sent, so a worker can never receive an id th
 is not in the database; if the broker cannot be reached the row is marked failed and
 the client gets 503 (nothing is left pending without a message, and the sweeper
 re-sends any message that got lost after that).
+
+**Embedded mode serialises submissions in-process** (:func:`_one_sqlite_submit`).
+SQLite has one write lock for the whole file and a submission takes it three times
+(the quota's user lock, the insert, the dispatch); hundreds of simultaneous
+submissions, each waiting up to ``SQLITE_BUSY_TIMEOUT_MS`` for it in SQLite's
+sleep-and-retry busy handler, made some time out ("database is locked" → 503) while
+the file was only ever busy, not down. Embedded mode is one process, so an
+``asyncio.Lock`` (per event loop) queues its submissions in arrival order and each
+one meets at most the worker's writes at the lock. The wait for it is bounded by
+``SQLITE_SUBMIT_WAIT_SECONDS`` (default 60); past that the client gets 503 with
+``Retry-After: 5``, never a 500. PostgreSQL (distributed mode) needs none of this:
+row locks, no global write lock.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import uuid
+import weakref
+from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
@@ -32,6 +48,54 @@ from app.jobs.repository import JobSort, JobView, Viewer
 
 logger = structlog.get_logger(__name__)
 
+# One lock per event loop (the API's; a thread with its own loop gets its own).
+_SQLITE_SUBMITS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+SQLITE_SUBMIT_RETRY_AFTER = 5
+
+
+async def _release_if_reading(session: AsyncSession) -> None:
+    """End the session's transaction if it has only read (the request's user, ...),
+    returning its connection to the pool. One that has written (a schedule's claim
+    committed with its submission) keeps it: SQLite begins a transaction only
+    before the first write, which the driver connection's ``in_transaction`` tells."""
+    if not session.in_transaction() or session.new or session.dirty or session.deleted:
+        return
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    if not getattr(raw.driver_connection, "in_transaction", True):
+        await session.commit()  # nothing to write: expire_on_commit is off
+
+
+@contextlib.asynccontextmanager
+async def _one_sqlite_submit(
+    session: AsyncSession, settings: Settings
+) -> AsyncIterator[None]:
+    """In embedded mode (SQLite), one submission of this process at a time, waiting
+    at most ``settings.sqlite_submit_wait_seconds`` (then 503 + Retry-After); a
+    no-op on PostgreSQL. See the module docstring."""
+    if session.get_bind().dialect.name != "sqlite":
+        yield
+        return
+    # Waiters must not hold pool connections the submission being served needs.
+    await _release_if_reading(session)
+    loop = asyncio.get_running_loop()
+    lock = _SQLITE_SUBMITS.setdefault(loop, asyncio.Lock())
+    try:
+        async with asyncio.timeout(settings.sqlite_submit_wait_seconds):
+            await lock.acquire()
+    except TimeoutError:
+        BACKTEST_REQUESTS.labels(status="rejected").inc()
+        raise ServiceUnavailable(
+            "Too many submissions at once; try again shortly.",
+            retry_after=SQLITE_SUBMIT_RETRY_AFTER,
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
 
 async def submit(
     session: AsyncSession,
@@ -47,9 +111,33 @@ async def submit(
     it as ``queued`` and let the dispatcher schedule it. The registered submission
     checks (e.g. a ``callback_url`` the service may call) run first, before any
     quota is taken. A submission that fails after admission (an error storing the
-    row, a queue outage) leaves no row and gives its quota back."""
+    row, a queue outage) leaves no row and gives its quota back. Embedded mode: one
+    at a time (module docstring)."""
+    settings = settings or get_settings()
+    async with _one_sqlite_submit(session, settings):
+        return await _submit(
+            session,
+            user=user,
+            kind=kind,
+            config=config,
+            name=name,
+            quota=quota,
+            settings=settings,
+        )
+
+
+async def _submit(
+    session: AsyncSession,
+    *,
+    user: User,
+    kind: str,
+    config: dict[str, Any],
+    name: str | None,
+    quota: SubmissionQuota | None,
+    settings: Settings,
+) -> Job:
     for check in registry.submission_checks():
-        await check(session, user, kind, config, settings or get_settings())
+        await check(session, user, kind, config, settings)
     if quota is not None:
         await quota.reserve(session, user=user)
     try:
@@ -74,7 +162,7 @@ async def submit(
     # the queue existed; queued behind others, it simply waits.
     try:
         dispatched = await scheduler.dispatch(
-            session, settings=settings or get_settings(), enqueue=limits.send
+            session, settings=settings, enqueue=limits.send
         )
     except Exception as exc:
         await session.rollback()
@@ -90,7 +178,7 @@ async def submit(
         # Queued behind others: no message of its own yet. The broker must still be
         # reachable, or the client hears 200 for a queue that is down; one answer
         # for an outage whatever the queue's depth (README, Scheduling).
-        broker_error = await _broker_down(settings or get_settings())
+        broker_error = await _broker_down(settings)
     if job_id in dispatched.failed or broker_error is not None:
         # The row is committed but has no message: delete it, so nothing is left
         # that nobody will run and the failed request is not in the history nor

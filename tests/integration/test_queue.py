@@ -261,6 +261,52 @@ async def test_embedded_fairness_single_job_overtakes_a_backlog(
     )
 
 
+@pytest.fixture(scope="module")
+def storm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+    """Its own server: the storm's 60 jobs must not queue ahead of the other tests'.
+    A short busy timeout, so submissions that each waited for SQLite's write lock
+    themselves (as before they were queued in-process) would time out here."""
+    root = tmp_path_factory.mktemp("queue_storm")
+    env = {**LIMITS_ENV, "SQLITE_BUSY_TIMEOUT_MS": "1000"}
+    server = EmbeddedServer(
+        var_dir=root / "var", log_dir=root, chunk_delay=0.0, extra_env=env
+    )
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+async def test_embedded_sixty_simultaneous_submissions_all_accepted(
+    storm_server: EmbeddedServer,
+) -> None:
+    """Embedded mode queues its submissions in-process (app.jobs.service): 60 at
+    once from 3 pro users, within their quota, are all 200 (none 503 for a busy
+    SQLite write lock), and every job then runs to the end."""
+    users = [storm_server.make_user() for _ in range(3)]
+    for user in users:
+        _embedded_set_tier(storm_server, user.id, "pro")
+    short = {**JOB, "start_date": "2019-01-01", "end_date": "2019-03-31"}
+    clients = [storm_server.client(user) for user in users]
+    try:
+        answers = await asyncio.gather(
+            *(
+                http.post("/v1/backtest", json=short)
+                for http in clients
+                for _ in range(20)
+            )
+        )
+        codes = [r.status_code for r in answers]
+        assert codes == [200] * 60, [r.text for r in answers if r.status_code != 200]
+        for i, http in enumerate(clients):
+            ids = [r.json()["task_id"] for r in answers[i * 20 : (i + 1) * 20]]
+            final = await _wait_until(http, ids, _all_terminal, timeout=300)
+            assert _count(final, "completed") == 20
+    finally:
+        for http in clients:
+            await http.aclose()
+
+
 # --- distributed mode -------------------------------------------------------------
 
 
