@@ -136,6 +136,23 @@ def start_distributed(
     )  # fmt: skip
 
 
+def create_scratch(database: str, redis_url: str) -> tuple[redis.Redis, str]:
+    """A new PostgreSQL database and an empty Redis DB for one distributed run:
+    (the broker's client, the database's psycopg URL)."""
+    broker = redis.Redis.from_url(redis_url)
+    if broker.dbsize():
+        raise SystemExit(f"Redis at {redis_url} is not empty: pick another DB index")
+    subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", database],
+                   check=True)  # fmt: skip
+    return broker, f"postgresql://postgres@127.0.0.1:5432/{database}"
+
+
+def drop_scratch(database: str, broker: redis.Redis) -> None:
+    broker.flushdb()
+    drop = ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force"]
+    subprocess.run([*drop, "--if-exists", database], check=False)
+
+
 class Db:
     """Read-only queries on the server's database (SQLite file or PostgreSQL)."""
 
@@ -264,12 +281,7 @@ async def run(args: argparse.Namespace) -> None:
     database = f"bench_queue_{uuid.uuid4().hex[:8]}"
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
     if args.mode == "distributed":
-        broker = redis.Redis.from_url(redis_url)
-        if broker.dbsize():
-            raise SystemExit(f"Redis DB {args.redis_db} is not empty: pick another")
-        subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", database],
-                       check=True)  # fmt: skip
-        pg = f"postgresql://postgres@127.0.0.1:5432/{database}"
+        broker, pg = create_scratch(database, redis_url)
         db = Db(None, pg)
         server = start_distributed(
             root, port, args.workers, pg.replace("://", "+asyncpg://", 1), redis_url
@@ -352,9 +364,7 @@ async def run(args: argparse.Namespace) -> None:
         server.terminate()
         server.wait(120)
         if args.mode == "distributed":
-            broker.flushdb()
-            drop = ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--force"]
-            subprocess.run([*drop, "--if-exists", database], check=False)
+            drop_scratch(database, broker)
     child = resource.getrusage(resource.RUSAGE_CHILDREN)
     statuses = Counter(
         rows[hex_id(i)][1] if hex_id(i) in rows else "missing" for i in ids

@@ -36,6 +36,28 @@ BoolArray = npt.NDArray[np.bool_]
 
 
 @numba.njit(cache=True)
+def _by_row(rows: IntArray) -> tuple[int, IntArray, IntArray]:  # pragma: no cover
+    """The requests bucketed by row (a counting sort: no comparison sort of the k
+    keys): ``(largest row, start, by_row)``, where the requests for row ``t`` are
+    ``by_row[start[t]:start[t + 1]]``."""
+    k = rows.shape[0]
+    last = 0
+    for i in range(k):
+        last = max(last, rows[i])
+    start = np.zeros(last + 2, dtype=np.int64)
+    for i in range(k):
+        start[rows[i] + 1] += 1
+    for t in range(last + 1):
+        start[t + 1] += start[t]
+    fill = start[:-1].copy()
+    by_row = np.empty(k, dtype=np.int64)
+    for i in range(k):
+        by_row[fill[rows[i]]] = i
+        fill[rows[i]] += 1
+    return last, start, by_row
+
+
+@numba.njit(cache=True)
 def cumsum_at(
     x: FloatMatrix, rows: IntArray, cols: IntArray
 ) -> FloatArray:  # pragma: no cover - jitted
@@ -49,20 +71,7 @@ def cumsum_at(
     out = np.empty(k)
     if k == 0:
         return out
-    last = 0
-    for i in range(k):
-        last = max(last, rows[i])
-    # requests bucketed by row (a counting sort: no comparison sort of k keys)
-    start = np.zeros(last + 2, dtype=np.int64)
-    for i in range(k):
-        start[rows[i] + 1] += 1
-    for t in range(last + 1):
-        start[t + 1] += start[t]
-    fill = start[:-1].copy()
-    by_row = np.empty(k, dtype=np.int64)
-    for i in range(k):
-        by_row[fill[rows[i]]] = i
-        fill[rows[i]] += 1
+    last, start, by_row = _by_row(rows)
     acc = x[0].copy()
     for t in range(last + 1):
         if t > 0:
@@ -92,19 +101,7 @@ def cumsum_at_sparse(  # pragma: no cover - jitted
     out = np.empty(k)
     if k == 0:
         return out
-    last = 0
-    for i in range(k):
-        last = max(last, rows[i])
-    start = np.zeros(last + 2, dtype=np.int64)
-    for i in range(k):
-        start[rows[i] + 1] += 1
-    for t in range(last + 1):
-        start[t + 1] += start[t]
-    fill = start[:-1].copy()
-    by_row = np.empty(k, dtype=np.int64)
-    for i in range(k):
-        by_row[fill[rows[i]]] = i
-        fill[rows[i]] += 1
+    last, start, by_row = _by_row(rows)
     acc = np.zeros(n_cols)
     for t in range(last + 1):
         for e in range(ptr[t], ptr[t + 1]):

@@ -580,18 +580,48 @@ def _simulate_portfolio(
     )
     if bought.max(initial=0.0) >= MAX_EXACT_SHARES:
         _check_positions(positions, start_row)
-    depleted = int(ist[jit_portfolio.DEPLETED])
-    sim = _daily(
+    return portfolio_simulation(
         initial_capital=initial_capital,
         fills=fills,
         states=positions,
         fill_rows=None,
+        income=income,
+        external=external,
+        mark=mark,
+        depleted=int(ist[jit_portfolio.DEPLETED]),
+        rebalances=int(ist[jit_portfolio.N_REBALANCES]),
+        dividend_events=None if dividends is None else (div_ptr, div_cols, div_vals),
+    )
+
+
+def portfolio_simulation(
+    *,
+    initial_capital: float,
+    fills: Fills,
+    states: FloatArray,
+    fill_rows: IntArray | None,
+    income: FloatArray,
+    external: FloatArray,
+    mark: FloatArray,
+    depleted: int,
+    rebalances: int,
+    dividend_events: tuple[IntArray, IntArray, FloatArray] | None = None,
+) -> Simulation:
+    """A portfolio run's :class:`Simulation` from its fills and holdings (see
+    :func:`_daily`), its dividend ``income`` and ``external`` flows per day, the
+    row a withdrawal emptied it on (``depleted``, -1 if none) and the number of
+    rebalances including the initial one."""
+    sim = _daily(
+        initial_capital=initial_capital,
+        fills=fills,
+        states=states,
+        fill_rows=fill_rows,
         income=income + external,
         mark=mark,
     )
     cash, equity = sim.cash, sim.equity
     if depleted >= 0:  # empty from then on: no float residue of the cash sum
-        cash = np.where(np.arange(n_days) >= depleted, 0.0, cash)
+        cash = np.where(np.arange(len(cash)) >= depleted, 0.0, cash)
         equity = cash + sim.invested
     return Simulation(
         equity=equity,
@@ -602,9 +632,9 @@ def _simulate_portfolio(
         mark=mark,
         fills=sim.fills,
         flows=external,
-        rebalance_count=max(int(ist[jit_portfolio.N_REBALANCES]) - 1, 0),
+        rebalance_count=max(rebalances - 1, 0),
         depleted_row=depleted,
-        dividend_events=None if dividends is None else (div_ptr, div_cols, div_vals),
+        dividend_events=dividend_events,
     )
 
 

@@ -30,8 +30,8 @@ from app.engine.simulator import (
     Simulation,
     _Book,
     _check_exact,
-    _daily,
     _run_rows,
+    portfolio_simulation,
 )
 
 # event kinds of the portfolio loop, in their order within one (row, phase)
@@ -294,29 +294,16 @@ def simulate_portfolio_reference(
     q_after = np.array(states)
     fill_rows = np.array(rows_done, dtype=np.int64)
     _check_exact(q_after, fill_rows, start_row)
-    sim = _daily(
+    return portfolio_simulation(
         initial_capital=initial_capital,
         fills=book.fills(),
         states=q_after,
         fill_rows=fill_rows,
-        income=income + external,
+        income=income,
+        external=external,
         mark=mark,
-    )
-    cash, equity = sim.cash, sim.equity
-    if depleted >= 0:  # empty from then on: no float residue of the cash sum
-        cash = np.where(np.arange(n_days) >= depleted, 0.0, cash)
-        equity = cash + sim.invested
-    return Simulation(
-        equity=equity,
-        cash=cash,
-        invested=sim.invested,
-        dividend_income=income,
-        positions=sim.positions,
-        mark=mark,
-        fills=sim.fills,
-        flows=external,
-        rebalance_count=max(n_rebalances - 1, 0),
-        depleted_row=depleted,
+        depleted=depleted,
+        rebalances=n_rebalances,
     )
 
 
