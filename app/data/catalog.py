@@ -161,13 +161,34 @@ def build_catalog(
     """The catalog of a loaded dataset (``n_rows``: rows of its ``prices.parquet``,
     ``prices_bytes``: that file's size)."""
     present = ~np.isnan(data.close)
+    symbols = coverage_of(data, present)
+    runs = [_runs(present[:, j]) for j in range(data.n_symbols)]
+    known = has_membership(data.name)
+    return DatasetCatalog(
+        name=data.name,
+        n_rows=n_rows,
+        prices_bytes=prices_bytes,
+        dates=data.dates.astype("datetime64[D]"),
+        symbols=symbols,
+        runs=tuple(runs),
+        years=tuple(coverage_by_year(data)) if known else None,
+    )
+
+
+def coverage_of(
+    data: MarketData, present: npt.NDArray[np.bool_] | None = None
+) -> tuple[SymbolCoverage, ...]:
+    """Each symbol's name, sector, type, first and last session with a close, count
+    of sessions with a close and last close (``present``: ``~isnan(close)``, if the
+    caller has it)."""
+    if present is None:
+        present = ~np.isnan(data.close)
     counts = np.count_nonzero(present, axis=0)
-    symbols = []
-    runs = []
+    out = []
     for j, info in enumerate(data.info):
         first, last = int(data.first_row[j]), int(data.last_row[j])
         has = last >= 0
-        symbols.append(
+        out.append(
             SymbolCoverage(
                 symbol=info.symbol,
                 name=info.name,
@@ -179,17 +200,7 @@ def build_catalog(
                 last_close=float(data.close[last, j]) if has else None,
             )
         )
-        runs.append(_runs(present[:, j]))
-    known = has_membership(data.name)
-    return DatasetCatalog(
-        name=data.name,
-        n_rows=n_rows,
-        prices_bytes=prices_bytes,
-        dates=data.dates.astype("datetime64[D]"),
-        symbols=tuple(symbols),
-        runs=tuple(runs),
-        years=tuple(coverage_by_year(data)) if known else None,
-    )
+    return tuple(out)
 
 
 def _runs(present: npt.NDArray[np.bool_]) -> Runs:

@@ -10,7 +10,6 @@ time, so a re-imported dataset is picked up and repeated loads return the same o
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import weakref
 from pathlib import Path
@@ -22,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.data import dataset_io
-from app.data.catalog import DatasetInfo, SymbolCoverage
+from app.data.catalog import DatasetInfo, SymbolCoverage, coverage_of
 from app.data.paths import (
     BUNDLED_DIR,
     BUNDLED_NAME,
@@ -119,7 +118,7 @@ def symbol_coverage(data: MarketData) -> list[SymbolCoverage]:
     with _lock:
         cached = _coverage_cache.get(data)
         if cached is None:
-            cached = _compute_coverage(data)
+            cached = coverage_of(data)
             _coverage_cache[data] = cached
     return list(cached)
 
@@ -253,28 +252,3 @@ def _to_numpy(column: pa.ChunkedArray) -> npt.NDArray[Any]:
             )
         )
     return np.concatenate(parts) if parts else np.empty(0, dtype)
-
-
-def _compute_coverage(data: MarketData) -> tuple[SymbolCoverage, ...]:
-    counts = np.count_nonzero(~np.isnan(data.close), axis=0)
-    out = []
-    for j, info in enumerate(data.info):
-        first, last = int(data.first_row[j]), int(data.last_row[j])
-        has = last >= 0
-        out.append(
-            SymbolCoverage(
-                symbol=info.symbol,
-                name=info.name,
-                sector=info.sector,
-                type=info.type,
-                first_date=_to_date(data.dates[first]) if has else None,
-                last_date=_to_date(data.dates[last]) if has else None,
-                n_days=int(counts[j]),
-                last_close=float(data.close[last, j]) if has else None,
-            )
-        )
-    return tuple(out)
-
-
-def _to_date(day: np.datetime64) -> dt.date:
-    return dt.date.fromisoformat(str(day.astype("datetime64[D]")))
