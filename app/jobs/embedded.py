@@ -32,6 +32,12 @@ class EmbeddedWorker:
         self.settings = settings
         self._worker: Any = None
         self._thread: threading.Thread | None = None
+        # A stop during the warm-up must keep the worker from starting after it:
+        # stopping a WorkController that has not started yet does nothing, and the
+        # thread would then consume the broker forever (it is a daemon thread).
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._started = False
 
     def start(self) -> None:
         runner.configure(self.settings)
@@ -62,8 +68,14 @@ class EmbeddedWorker:
         """Each kind's warm-up (compiled kernels, the dataset) on this thread, off the
         request path: jobs submitted meanwhile wait in the queue, never a request."""
         for kind in registry.registered():
+            if self._stopping:
+                return
             if kind.warm_up is not None:
                 kind.warm_up(self.settings)
+        with self._lock:
+            if self._stopping:
+                return
+            self._started = True
         self._worker.start()
 
     @property
@@ -74,7 +86,12 @@ class EmbeddedWorker:
         """Warm shutdown: running jobs finish (bounded by ``timeout``)."""
         if self._worker is None or self._thread is None:
             return
-        self._worker.stop(in_sighandler=False)
+        with self._lock:
+            self._stopping = True
+            started = self._started
+        if started:
+            self._worker.stop(in_sighandler=False)
+        # not started: the thread ends after the warm-up step it is in
         self._thread.join(timeout)
         log.info("embedded_worker.stopped", clean=not self._thread.is_alive())
 

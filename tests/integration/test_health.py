@@ -40,3 +40,18 @@ async def test_health_is_ok(live_client: httpx.AsyncClient) -> None:
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+async def test_shutdown_during_the_warm_up_leaves_no_worker_behind(
+    test_settings: Settings,
+) -> None:
+    """A lifespan that ends while the in-process worker is still warming up (the
+    dataset, the kernels: seconds) stops it before it ever consumes the broker.
+    Before, the worker started after the stop request and ran on, a daemon thread
+    taking later jobs' messages, and shutdown waited its 30 s timeout."""
+    app = create_app(test_settings)
+    async with lifespan(app):
+        worker = app.state.embedded_worker
+        assert worker.alive  # warming up: the lifespan ends at once
+    assert not worker.alive
+    assert worker._started is False  # the Celery worker never started
