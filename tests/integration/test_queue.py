@@ -172,14 +172,19 @@ async def test_embedded_free_user_five_at_once_two_run_three_wait(
         assert all(b["eta_seconds"] > 0 for b in queued)
         assert all(b["queue_position"] is None for b in bodies if b not in queued)
 
-        peak = 0
-
-        def observe(b: list[dict[str, Any]]) -> bool:
-            nonlocal peak
-            peak = max(peak, _count(b, "running") + _count(b, "pending"))
-            return _all_terminal(b)
-
-        final = await _wait_until(http, ids, observe, timeout=180)
+        # The cap is sampled from the history list: one query, so one consistent
+        # snapshot (five GETs one after another can see a job that finished and
+        # the one that replaced it both running).
+        peak, deadline = 0, time.monotonic() + 180
+        while True:
+            listed = (await http.get("/v1/backtest/history?limit=100")).json()
+            mine = [b for b in listed if b["task_id"] in ids]
+            peak = max(peak, _count(mine, "running") + _count(mine, "pending"))
+            if len(mine) == len(ids) and _all_terminal(mine):
+                break
+            assert time.monotonic() < deadline, [b["status"] for b in mine]
+            await asyncio.sleep(0.05)
+        final = await _statuses(http, ids)
     assert [b["status"] for b in final] == ["completed"] * 5
     assert peak <= 2  # never more than the free tier's 2 at once (sampled)
 
