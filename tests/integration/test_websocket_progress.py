@@ -14,7 +14,12 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import start_live_stack
-from tests.integration.stack import LiveStack, StackOptions, watch_progress
+from tests.integration.stack import (
+    EmbeddedServer,
+    LiveApi,
+    StackOptions,
+    watch_progress,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -31,20 +36,33 @@ BODY: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def progress_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+@pytest.fixture(scope="module", params=["distributed", "embedded"])
+def progress_stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveApi]:
+    """Both run modes: the ticker and the phase plan live in the job runner, which
+    a Celery worker process and the embedded in-process worker both run."""
+    env = {"TEST_SETUP_DELAY_SECONDS": str(SETUP_DELAY)}
+    root = tmp_path_factory.mktemp(f"progress_{request.param}")
+    if request.param == "embedded":
+        server = EmbeddedServer(
+            var_dir=root / "var", log_dir=root, chunk_delay=0.03, extra_env=env
+        )
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+        return
     options = StackOptions(
-        chunk_delay_seconds=0.03,
-        concurrency=1,
-        redis_db=9,
-        extra_env={"TEST_SETUP_DELAY_SECONDS": str(SETUP_DELAY)},
+        chunk_delay_seconds=0.03, concurrency=1, redis_db=9, extra_env=env
     )
-    with start_live_stack(options, tmp_path_factory.mktemp("progress")) as stack:
+    with start_live_stack(options, root) as stack:
         yield stack
 
 
 async def test_frames_every_second_monotonic_through_every_phase(
-    progress_stack: LiveStack,
+    progress_stack: LiveApi,
 ) -> None:
     user = progress_stack.make_user()
     async with progress_stack.client(user) as http:
@@ -76,7 +94,7 @@ async def test_frames_every_second_monotonic_through_every_phase(
     assert all(m["eta_seconds"] is not None for m in planned), planned
 
 
-async def test_cancel_keeps_the_progress_reached(progress_stack: LiveStack) -> None:
+async def test_cancel_keeps_the_progress_reached(progress_stack: LiveApi) -> None:
     """The bug: the cancelled frame said 0 % (the bar dropped) while the page said
     "Progress reached 2 %"."""
     user = progress_stack.make_user()
