@@ -238,6 +238,10 @@ class Settings(BaseSettings):
     # workers share; the sweep's job asks for at most this many helper tasks.
     sweep_chunk_size: int = Field(default=64, ge=1, le=10_000)
     sweep_max_helpers: int = Field(default=8, ge=0, le=64)
+    # A sweep's completion holds its (days x combinations) float64 returns matrix in
+    # memory up to this many bytes, above in a memory-mapped temporary file (page
+    # cache the kernel can evict: 50,000 combinations x 10 years are 1 GB).
+    sweep_returns_in_memory_bytes: int = Field(default=256 * 2**20, ge=0)
 
     # --- rate limits and abuse limits ------------------------------------------
     # The rule table (JSON in RATE_LIMITS); see RateLimitRules for keys and defaults.

@@ -611,15 +611,8 @@ def _assemble(
     has_flows = bool(flows.any())
     runs = _benchmark_runs(config, data, start_row, end_row, sim, flows)
     bench = runs[0].equity if runs else None
-    # Time-weighted curves (module docstring); without flows, the curves themselves.
-    curve = pf.twr_index(sim.equity, flows) if has_flows else sim.equity
-    invested = sim.invested
-    if has_flows:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(sim.equity > 0.0, sim.invested / sim.equity, 0.0)
-        invested = curve * share
-    bench_curve = (
-        pf.twr_index(bench, flows) if has_flows and bench is not None else bench
+    curve, invested, bench_curve = time_weighted_curves(
+        sim.equity, sim.invested, flows, bench
     )
     closed = ~trades.is_open
     notional = float(np.abs(sim.fills.quantity * sim.fills.price).sum())
@@ -664,6 +657,26 @@ def _assemble(
         flows=flows,
         benchmark_runs=runs,
     )
+
+
+def time_weighted_curves(
+    equity: FloatArray,
+    invested: FloatArray,
+    flows: FloatArray,
+    benchmark: FloatArray | None,
+) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    """The curves a run's metrics are computed on: ``(equity, invested,
+    benchmark)`` themselves without flows; with flows, their time-weighted versions
+    (:func:`app.engine.portfolio.twr_index`; invested keeps its share of the
+    equity, 0 once the portfolio is empty), which stay > 0 when a withdrawal
+    empties the portfolio."""
+    if not flows.any():
+        return equity, invested, benchmark
+    curve = pf.twr_index(equity, flows)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(equity > 0.0, invested / equity, 0.0)
+    bench = None if benchmark is None else pf.twr_index(benchmark, flows)
+    return curve, curve * share, bench
 
 
 def portfolio_metrics(

@@ -48,10 +48,10 @@ FloatArray = npt.NDArray[np.float64]
 FLUSH_SECONDS = 0.5
 # The coordinator polls for the helpers' chunks this often.
 WAIT_SECONDS = 0.2
-# Completion reads the rows' returns back this many rows per query ...
+# Completion reads the rows' returns back this many rows per query, into an
+# in-memory (T, N) matrix up to Settings.sweep_returns_in_memory_bytes, else a
+# memory-mapped file.
 RETURNS_BLOCK_ROWS = 2_000
-# ... into an in-memory (T, N) matrix up to this size, else a memory-mapped file.
-RETURNS_IN_MEMORY_BYTES = 256 * 2**20
 
 
 def run(context: RunContext) -> Completion:
@@ -245,16 +245,16 @@ def returns_matrix(context: RunContext, *, t: int, n: int) -> Iterator[FloatArra
     blocks of ``RETURNS_BLOCK_ROWS`` rows (one primary-key range query each), with
     the job's heartbeat and cancel check between blocks.
 
-    Held in memory up to ``RETURNS_IN_MEMORY_BYTES``; above, in a memory-mapped
-    temporary file (the page cache, which the kernel can evict, rather than the
-    worker's heap: 50,000 combinations over ten years are 1 GB). Column-major, so
-    each row's returns and the diagnostics' column blocks are contiguous. Exact
-    float64 either way: the diagnostics equal a recomputation from
+    Held in memory up to ``Settings.sweep_returns_in_memory_bytes``; above, in a
+    memory-mapped temporary file (the page cache, which the kernel can evict, rather
+    than the worker's heap: 50,000 combinations over ten years are 1 GB).
+    Column-major, so each row's returns and the diagnostics' column blocks are
+    contiguous. Exact float64 either way: the diagnostics equal a recomputation from
     ``GET /returns``."""
     job_id, reporter = context.job_id, context.reporter
     with contextlib.ExitStack() as stack:
         matrix: FloatArray
-        if t * n * 8 <= RETURNS_IN_MEMORY_BYTES:
+        if t * n * 8 <= context.settings.sweep_returns_in_memory_bytes:
             matrix = np.empty((t, n), dtype=np.float64, order="F")
         else:
             backing = stack.enter_context(

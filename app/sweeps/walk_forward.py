@@ -24,7 +24,11 @@ import numpy as np
 import numpy.typing as npt
 
 from app.engine import metrics as metrics_mod
-from app.engine.backtest import BacktestResult, run_backtest
+from app.engine.backtest import (
+    BacktestResult,
+    run_backtest,
+    time_weighted_curves,
+)
 from app.engine.config import BacktestConfig
 from app.engine.data import MarketData
 
@@ -140,23 +144,31 @@ def _stitched(
     tests: Sequence[BacktestResult],
 ) -> tuple[npt.NDArray[Any], FloatArray, FloatArray | None, dict[str, Any]]:
     """Chain the test runs: each run's curves are scaled so that it starts where the
-    previous one ended (its own first day is a zero return)."""
+    previous one ended (its own first day is a zero return). The curves are those a
+    single run's metrics use (:func:`app.engine.backtest.time_weighted_curves`):
+    with cash flows the time-weighted ones, so a withdrawal is not a loss and a
+    window whose withdrawals empty the portfolio (equity 0) does not zero every
+    later window."""
     parts: dict[str, list[Any]] = {k: [] for k in ("d", "e", "i", "b", "p", "r")}
     scale, b_scale, notional, total_trades = 1.0, 1.0, 0.0, 0
     for test in tests:
-        e0 = test.equity[0]
+        flows = test.flows if test.flows is not None else np.zeros(len(test.dates))
+        curve, invested, bench = time_weighted_curves(
+            test.equity, test.simulation.invested, flows, test.benchmark_equity
+        )
+        e0 = curve[0]
         parts["d"].append(test.dates)
-        parts["e"].append(test.equity * scale)
-        parts["i"].append(test.simulation.invested * scale)
-        if test.benchmark_equity is not None:
-            parts["b"].append(test.benchmark_equity * b_scale)
-            b_scale *= test.benchmark_equity[-1] / test.benchmark_equity[0]
+        parts["e"].append(curve * scale)
+        parts["i"].append(invested * scale)
+        if bench is not None:
+            parts["b"].append(bench * b_scale)
+            b_scale *= bench[-1] / bench[0]
         closed = ~test.trades.is_open
         parts["p"].append(test.trades.pnl[closed] * scale)
         parts["r"].append(test.trades.pnl_percent[closed])
         notional += float(np.abs(test.fills.quantity * test.fills.price).sum()) * scale
         total_trades += len(test.trades)
-        scale *= test.equity[-1] / e0
+        scale *= curve[-1] / e0
     dates = np.concatenate(parts["d"])
     equity = np.concatenate(parts["e"])
     bench = np.concatenate(parts["b"]) if parts["b"] else None

@@ -396,3 +396,73 @@ async def test_walk_forward_windows_equal_single_backtests(
         (sum(tests) / len(tests)) / (sum(trains) / len(trains)), rel=1e-12
     )
     assert chart["equity_curve"][0]["benchmark"] == 100_000
+
+
+# 15,000 a month out of 20,000: every train span (6 months), every test span
+# (3 months) and the full span run out of money, equity 0 from then on.
+DEPLETING_WALK: dict[str, Any] = {
+    **WALK,
+    "name": "walk-forward, depleting",
+    "base": {
+        **WALK["base"],
+        "initial_capital": 20_000,
+        "cash_flows": {"amount": -15_000.0, "frequency": "monthly"},
+    },
+}
+
+
+def _finite_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, int | float) and math.isfinite(value))
+
+
+async def test_walk_forward_with_a_depleting_withdrawal_completes(
+    embedded_server: LiveApi,
+) -> None:
+    """Windows whose withdrawals empty the portfolio: the sweep completes (the
+    stitched out-of-sample curve chained the raw equity, reached 0 and failed the
+    job), every window's test metrics equal a single backtest of the chosen params
+    over the test span, and no number in the JSON is NaN (orjson rejects it)."""
+    stack = embedded_server
+    user = stack.make_user()
+    async with stack.client(user) as http:
+        sid = (await _run_sweep(http, DEPLETING_WALK))["sweep_id"]
+        done = orjson.loads((await http.get(f"/v1/sweeps/{sid}")).content)
+        chart_response = await http.get(f"/v1/sweeps/{sid}/chart")
+        returns = await http.get(f"/v1/sweeps/{sid}/returns", params={"format": "csv"})
+        rows = await _rows(http, sid)
+        windows = done["walk_forward"]["windows"]
+        singles = []
+        for window in (windows[0], windows[-1]):
+            body = {
+                **_apply(DEPLETING_WALK["base"], window["chosen"]["params"]),
+                "start_date": window["test_start"],
+                "end_date": window["test_end"],
+            }
+            response = await http.post("/v1/backtest", json=body)
+            singles.append(await _backtest_metrics(stack, http, response))
+
+    assert done["status"] == "completed"
+    assert chart_response.status_code == 200 and returns.status_code == 200
+    chart = orjson.loads(chart_response.content)
+    assert all(r["metrics"]["portfolio_depleted"] for r in rows)
+    assert len(windows) == 6
+    assert all(w["test_metrics"]["portfolio_depleted"] for w in windows)
+    for window, single in zip((windows[0], windows[-1]), singles, strict=True):
+        assert single["portfolio_depleted"] and single["final_equity"] == 0.0
+        _assert_metrics_equal(window["test_metrics"], single)
+        assert window["test_metric"] == single["sharpe_ratio"]
+    # time-weighted, as each window's metrics: the chain of the windows' returns
+    equity = [p["equity"] for p in chart["equity_curve"]]
+    assert equity[0] == 20_000 and min(equity) > 0
+    chained = math.prod(1 + w["test_metrics"]["total_return"] for w in windows)
+    assert equity[-1] / equity[0] == pytest.approx(chained, rel=1e-9)
+    walk = done["walk_forward"]
+    assert walk["oos_metrics"]["total_return"] == pytest.approx(chained - 1, rel=1e-9)
+    assert all(_finite_or_none(v) for v in walk["oos_metrics"].values())
+    assert _finite_or_none(walk["efficiency"])
+    over = done["overfitting"]
+    numbers = ("pbo", "lambda_median", "degradation", "dsr", "sr0")
+    assert all(_finite_or_none(over[k]) for k in numbers)
+    assert over["reason"] or all(over[k] is not None for k in ("pbo", "sr0"))
+    frame = pd.read_csv(io.StringIO(returns.text))
+    assert frame.drop(columns="date").notna().all().all()
