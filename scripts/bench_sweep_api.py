@@ -213,6 +213,12 @@ def main() -> int:
     p.add_argument("--big-years", type=int, default=1)
     p.add_argument("--port", type=int, default=8765)
     p.add_argument(
+        "--settle",
+        type=float,
+        default=0.0,
+        help="seconds to wait after /ready before the first sweep",
+    )
+    p.add_argument(
         "--poll", type=float, default=POLL_SECONDS, help="status poll interval, s"
     )
     args = p.parse_args()
@@ -230,6 +236,11 @@ def main() -> int:
                     "/v1/auth/login", json={"username": USER, "password": PASSWORD}
                 ).json()["access_token"]
                 client.headers["Authorization"] = f"Bearer {token}"
+                if args.settle:
+                    cpu0 = server.cpu()
+                    time.sleep(args.settle)
+                    print(f"settled {args.settle:.0f} s: server CPU meanwhile "
+                          f"{server.cpu() - cpu0:.2f} s")  # fmt: skip
                 if not args.skip_s1:
                     for _ in range(args.s1_runs):
                         _, wall, cpu, got = run_sweep(client, server, S1)

@@ -39,7 +39,9 @@ axis 0) of each of N combinations (columns) that were tried. Conventions:
 Cost: the CSCV runs over all ``C(S, S/2)`` splits (12,870 for S = 16; 601 million for
 S = 32, which is allowed but takes hours), vectorised over splits in chunks from
 block sums and sums of squares; identical columns (same bytes) are computed once.
-Memory beyond the input is a few column chunks and split chunks (tens of MB).
+Memory beyond the input is a few column chunks and split chunks (tens of MB). The
+input is an array or a :class:`ColumnSource` (columns read on demand, chunk by chunk:
+a sweep's 50,000 x 10-year matrix, 1 GB, then never has to be in memory at once).
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+from collections.abc import Callable
 from statistics import NormalDist
-from typing import Any
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -73,19 +76,74 @@ _CHUNK_ELEMENTS = 250_000
 _RESULT_KEYS = ("pbo", "lambda_median", "degradation", "dsr", "sr0")
 
 
+@runtime_checkable
+class ColumnSource(Protocol):
+    """A ``(T, N)`` returns matrix read a slice of columns at a time."""
+
+    @property
+    def shape(self) -> tuple[int, int]: ...
+
+    def read(self, columns: slice) -> FloatArray:
+        """The ``(T, k)`` float64 columns of the slice (any memory order)."""
+        ...
+
+
+#: A returns matrix: an array, or columns read on demand.
+Returns: TypeAlias = "npt.ArrayLike | ColumnSource | _Columns"
+
+
+class _Columns:
+    """The matrix as the functions below read it: column slices, each checked
+    finite; an array is sliced (views), a :class:`ColumnSource` read."""
+
+    shape: tuple[int, int]
+    _read: Callable[[slice], FloatArray]
+
+    def __init__(self, returns: Returns) -> None:
+        if isinstance(returns, _Columns):
+            self.shape, self._read = returns.shape, returns._read
+        elif isinstance(returns, ColumnSource):
+            t, n = (int(x) for x in returns.shape)
+            if t < 1 or n < 1:
+                msg = (
+                    f"returns must be a 2-D (T days, N combinations) array, got {t, n}"
+                )
+                raise InvalidInputError(msg, field="returns")
+            self.shape, self._read = (t, n), self._checked(returns)
+        else:
+            r = _matrix(returns)
+            self.shape = (int(r.shape[0]), int(r.shape[1]))
+            self._read = lambda c: r[:, c]
+
+    @staticmethod
+    def _checked(source: ColumnSource) -> Callable[[slice], FloatArray]:
+        def read(c: slice) -> FloatArray:
+            x = np.asarray(source.read(c), dtype=np.float64)
+            if not np.isfinite(x).all():
+                msg = "returns must be finite (no NaN/inf)"
+                raise InvalidInputError(msg, field="returns")
+            return x
+
+        return read
+
+    def read(self, c: slice) -> FloatArray:
+        out: FloatArray = self._read(c)
+        return out
+
+
 # ------------------------------------------------------------------------ public API
-def sharpe_per_column(returns: npt.ArrayLike) -> FloatArray:
+def sharpe_per_column(returns: Returns) -> FloatArray:
     """Per-period Sharpe ``mean / std`` (ddof=1) of each column of ``(T, N)`` -> (N,).
 
     Not annualised; 0 for a column whose std is 0 (see module docstring).
     """
-    r = _matrix(returns)
+    r = _Columns(returns)
     mean, m2, _, _, absmax = _moments(r, 2)
     return _sharpe(mean, m2, absmax, r.shape[0])
 
 
 def probabilistic_sharpe(
-    returns: npt.ArrayLike, threshold: float = 0.0
+    returns: Returns, threshold: float = 0.0
 ) -> list[float | None]:
     """PSR against ``threshold`` (a per-period Sharpe) of each column of ``(T, N)``.
 
@@ -93,13 +151,13 @@ def probabilistic_sharpe(
     kurt (not excess) bias-corrected as pandas; None when undefined (T < 4, constant
     column, denominator <= 0). Values in [0, 1].
     """
-    r = _matrix(returns)
+    r = _Columns(returns)
     sr = sharpe_per_column(r)
     return _psr(r, sr, float(threshold))
 
 
 def deflated_sharpe(
-    returns: npt.ArrayLike, objective: npt.ArrayLike | None = None
+    returns: Returns, objective: npt.ArrayLike | None = None
 ) -> tuple[float | None, float, int]:
     """``(dsr, sr0, best)``: the deflated Sharpe ratio of the best column.
 
@@ -108,7 +166,7 @@ def deflated_sharpe(
     Sharpe of N unskilled trials (module docstring); ``dsr = PSR(sr0)`` of the best
     column, None where PSR is undefined. Needs N >= 2.
     """
-    r = _matrix(returns)
+    r = _Columns(returns)
     n = r.shape[1]
     if n < 2:
         raise InvalidInputError("the deflated Sharpe ratio needs N >= 2 columns")
@@ -118,18 +176,19 @@ def deflated_sharpe(
     expected_max = (1.0 - EULER_GAMMA) * z.inv_cdf(1.0 - 1.0 / n)
     expected_max += EULER_GAMMA * z.inv_cdf(1.0 - 1.0 / (n * math.e))
     sr0 = float(sr.std(ddof=1)) * expected_max
-    return _psr(r[:, best : best + 1], sr[best : best + 1], sr0)[0], sr0, best
+    column = _Columns(r.read(slice(best, best + 1)))
+    return _psr(column, sr[best : best + 1], sr0)[0], sr0, best
 
 
 def pbo_cscv(
-    returns: npt.ArrayLike, blocks: int = DEFAULT_BLOCKS
+    returns: Returns, blocks: int = DEFAULT_BLOCKS
 ) -> tuple[float, float, float]:
     """``(pbo, lambda_median, degradation)`` of ``(T, N)`` returns by CSCV.
 
     Definitions in the module docstring. Needs N >= 2 and T >= ``blocks``; raises
     InvalidInputError otherwise, or when ``blocks`` is not an even int in 4..32.
     """
-    r = _matrix(returns)
+    r = _Columns(returns)
     _check_blocks(blocks, r.shape[0])
     if r.shape[1] < 2:
         raise InvalidInputError("PBO needs at least 2 columns (combinations)")
@@ -139,7 +198,7 @@ def pbo_cscv(
 
 
 def overfitting_report(
-    returns: npt.ArrayLike,
+    returns: Returns,
     *,
     blocks: int = DEFAULT_BLOCKS,
     objective: npt.ArrayLike | None = None,
@@ -153,7 +212,7 @@ def overfitting_report(
     ``PBO_POSSIBLE``; DSR < 0.95 adds that the best Sharpe is not significant after N
     trials) and ``reason`` (None, or why the numbers are null: N < 2).
     """
-    r = _matrix(returns)
+    r = _Columns(returns)
     _check_blocks(blocks, r.shape[0])
     n = r.shape[1]
     out: dict[str, Any] = {
@@ -176,7 +235,7 @@ def overfitting_report(
 
 
 # ------------------------------------------------------------------------------ CSCV
-def _cscv(r: FloatArray, blocks: int) -> tuple[FloatArray, FloatArray]:
+def _cscv(r: _Columns, blocks: int) -> tuple[FloatArray, FloatArray]:
     """Lambda and OOS Sharpe of the IS-best column for every split (any order).
 
     Each split and its complement are handled together: enumerating only the IS sets
@@ -185,15 +244,20 @@ def _cscv(r: FloatArray, blocks: int) -> tuple[FloatArray, FloatArray]:
     also makes duplicates tie exactly.
     """
     t_used = r.shape[0] - r.shape[0] % blocks
-    x = r[r.shape[0] - t_used :]
-    first, counts = _unique_columns(x)
+    drop = r.shape[0] - t_used
+    first, counts = _unique_columns(r, drop)
     weights = counts.astype(np.float64)
     n_total = float(r.shape[1])
     # Centre each column: sums of squares then lose no digits to a large mean.
-    # Column chunks keep the temporaries small next to an (T, 50,000) input.
+    # Column chunks keep the temporaries small next to an (T, 50,000) input; each
+    # chunk of the input gives the unique columns that start in it.
     u = np.empty((2 * blocks + 2, first.size))
-    for c in _column_chunks(first.size, t_used):
-        xs = x[:, first[c]]
+    for part in _column_chunks(r.shape[1], r.shape[0]):
+        lo, hi = np.searchsorted(first, (part.start, part.stop))
+        if lo == hi:
+            continue
+        c = slice(int(lo), int(hi))
+        xs = r.read(part)[drop:, first[c] - part.start]
         centre = xs.mean(axis=0)
         xc = (xs - centre).reshape(blocks, t_used // blocks, -1)
         u[:blocks, c] = xc.sum(axis=1)
@@ -227,16 +291,17 @@ def _cscv(r: FloatArray, blocks: int) -> tuple[FloatArray, FloatArray]:
     return np.concatenate(lambdas), np.concatenate(oos)
 
 
-def _unique_columns(x: FloatArray) -> tuple[npt.NDArray[np.intp], IntArray]:
-    """Index of the first of each group of identical columns (in order) and counts.
+def _unique_columns(r: _Columns, drop: int) -> tuple[npt.NDArray[np.intp], IntArray]:
+    """Index of the first of each group of identical columns (in order) and counts,
+    over the rows from ``drop`` on.
 
     Columns are compared by a 128-bit BLAKE2 digest of their bytes.
     """
     seen: dict[bytes, int] = {}
     first: list[int] = []
     counts: list[int] = []
-    for c in _column_chunks(x.shape[1], x.shape[0]):
-        block = np.ascontiguousarray(x[:, c].T)
+    for c in _column_chunks(r.shape[1], r.shape[0]):
+        block = np.ascontiguousarray(r.read(c)[drop:].T)
         for j, column in enumerate(block, start=c.start):
             key = hashlib.blake2b(column.tobytes(), digest_size=16).digest()
             k = seen.setdefault(key, len(first))
@@ -298,7 +363,7 @@ def _column_chunks(n: int, rows: int) -> list[slice]:
     return [slice(a, min(a + width, n)) for a in range(0, n, width)]
 
 
-def _moments(r: FloatArray, highest: int) -> tuple[FloatArray, ...]:
+def _moments(r: _Columns, highest: int) -> tuple[FloatArray, ...]:
     """``(mean, m2, m3, m4, max|r|)`` per column of ``r`` (T, N), in column chunks.
 
     ``m_p`` = mean of ``(r - mean) ** p`` (population central moments); moments above
@@ -306,7 +371,7 @@ def _moments(r: FloatArray, highest: int) -> tuple[FloatArray, ...]:
     """
     out = np.zeros((5, r.shape[1]))
     for c in _column_chunks(r.shape[1], r.shape[0]):
-        xs = r[:, c]
+        xs = r.read(c)
         out[0, c] = xs.mean(axis=0)
         d = xs - out[0, c]
         out[4, c] = np.abs(xs).max(axis=0)
@@ -327,7 +392,7 @@ def _sharpe(mean: FloatArray, m2: FloatArray, absmax: FloatArray, t: int) -> Flo
     return np.where(flat, 0.0, mean / np.sqrt(np.where(flat, 1.0, var)))
 
 
-def _psr(r: FloatArray, sr: FloatArray, threshold: float) -> list[float | None]:
+def _psr(r: _Columns, sr: FloatArray, threshold: float) -> list[float | None]:
     """PSR of each column of ``r`` (T, k) whose Sharpe ``sr`` (k,) is given."""
     t = r.shape[0]
     if t < 4:

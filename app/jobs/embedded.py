@@ -82,6 +82,13 @@ class EmbeddedWorker:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def warming_up(self) -> bool:
+        """Alive but still in its warm-up: a job submitted now waits for it (the
+        readiness check says so, as a distributed worker answers no ping before its
+        own warm-up is done)."""
+        return self.alive and not self._started
+
     def stop(self, timeout: float = 30.0) -> None:
         """Warm shutdown: running jobs finish (bounded by ``timeout``)."""
         if self._worker is None or self._thread is None:

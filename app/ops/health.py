@@ -69,15 +69,18 @@ def _ping_workers(timeout: float) -> list[str]:
 
 async def check_workers(app: FastAPI) -> DependencyCheck:
     """At least one Celery worker answers a control ping (distributed mode), or the
-    embedded worker thread is alive. The ping answer is cached for a few seconds."""
+    embedded worker thread is alive and done with its warm-up (the dataset and the
+    compiled kernels: until then a job would wait for it, so the first job after a
+    start would pay seconds; a distributed worker answers no ping before its own
+    warm-up either). The ping answer is cached for a few seconds."""
     settings: Settings = app.state.settings
     if settings.embedded:
         worker = getattr(app.state, "embedded_worker", None)
-        alive = bool(worker is not None and worker.alive)
-        return DependencyCheck(
-            ok=alive,
-            detail="embedded worker alive" if alive else "embedded worker down",
-        )
+        if worker is None or not worker.alive:
+            return DependencyCheck(ok=False, detail="embedded worker down")
+        if worker.warming_up:
+            return DependencyCheck(ok=False, detail="embedded worker warming up")
+        return DependencyCheck(ok=True, detail="embedded worker alive")
     cached: tuple[float, list[str]] | None = getattr(app.state, "worker_ping", None)
     now = time.monotonic()
     if cached is None or now - cached[0] > settings.worker_ping_cache_seconds:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import os
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -239,30 +240,67 @@ def _complete(
     )
 
 
+class ReturnsFile:
+    """A ``(T, N)`` float64 returns matrix, column-major, in a temporary file; the
+    diagnostics read it a slice of columns at a time
+    (:class:`app.engine.overfitting.ColumnSource`). Plain reads and writes, no
+    memory map: the file's pages stay in the kernel's page cache (evictable) and
+    never count in this process's RSS, which a mapped file's touched pages do
+    (1.1 GB of them at 50,000 combinations x 10 years)."""
+
+    def __init__(self, file: IO[bytes], t: int, n: int) -> None:
+        self.file, self.t, self.n = file, t, n
+        file.truncate(t * n * 8)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.t, self.n
+
+    def write(self, index: int, raw: bytes) -> None:
+        """Column ``index`` (T little-endian float64)."""
+        os.pwrite(self.file.fileno(), raw, index * self.t * 8)
+
+    def read(self, columns: slice) -> FloatArray:
+        lo, hi, _ = columns.indices(self.n)
+        flat = np.empty(self.t * max(hi - lo, 0), dtype="<f8")
+        if flat.size:
+            got = os.preadv(self.file.fileno(), [flat.data], lo * self.t * 8)
+            if got != flat.nbytes:
+                raise OSError(f"short read of sweep returns: {got} of {flat.nbytes}")
+        out: FloatArray = flat.reshape((self.t, -1), order="F")
+        return out
+
+
 @contextlib.contextmanager
-def returns_matrix(context: RunContext, *, t: int, n: int) -> Iterator[FloatArray]:
+def returns_matrix(
+    context: RunContext, *, t: int, n: int
+) -> Iterator[FloatArray | ReturnsFile]:
     """The ``(T, N)`` float64 returns of every row (column = row index), read back in
     blocks of ``RETURNS_BLOCK_ROWS`` rows (one primary-key range query each), with
     the job's heartbeat and cancel check between blocks.
 
     Held in memory up to ``Settings.sweep_returns_in_memory_bytes``; above, in a
-    memory-mapped temporary file (the page cache, which the kernel can evict, rather
-    than the worker's heap: 50,000 combinations over ten years are 1 GB).
+    temporary file (:class:`ReturnsFile`: the page cache, which the kernel can evict,
+    rather than the worker's memory: 50,000 combinations over ten years are 1 GB).
     Column-major, so each row's returns and the diagnostics' column blocks are
     contiguous. Exact float64 either way: the diagnostics equal a recomputation from
     ``GET /returns``."""
     job_id, reporter = context.job_id, context.reporter
     with contextlib.ExitStack() as stack:
-        matrix: FloatArray
+        matrix: FloatArray | ReturnsFile
         if t * n * 8 <= context.settings.sweep_returns_in_memory_bytes:
-            matrix = np.empty((t, n), dtype=np.float64, order="F")
+            in_memory = np.empty((t, n), dtype=np.float64, order="F")
+
+            def put(index: int, raw: bytes) -> None:
+                in_memory[:, index] = np.frombuffer(raw, dtype="<f8")
+
+            matrix = in_memory
         else:
             backing = stack.enter_context(
                 tempfile.TemporaryFile(prefix="sweep-returns-")
             )
-            matrix = np.memmap(
-                backing, dtype=np.float64, mode="w+", shape=(t, n), order="F"
-            )
+            matrix = ReturnsFile(backing, t, n)
+            put = matrix.write
         filled = 0
         for lo in range(0, n, RETURNS_BLOCK_ROWS):
             hi = min(lo + RETURNS_BLOCK_ROWS, n)
@@ -272,7 +310,9 @@ def returns_matrix(context: RunContext, *, t: int, n: int) -> Iterator[FloatArra
                 )
             )
             for index, raw in block:
-                matrix[:, index] = np.frombuffer(raw, dtype="<f8")
+                if len(raw) != t * 8:
+                    raise JobFailed(f"row {index} has {len(raw) // 8} returns, not {t}")
+                put(index, raw)
             filled += len(block)
             if reporter.cancelled():
                 raise JobCancelled
@@ -282,7 +322,7 @@ def returns_matrix(context: RunContext, *, t: int, n: int) -> Iterator[FloatArra
 
 
 def diagnostics(
-    returns: FloatArray,
+    returns: FloatArray | ReturnsFile,
     *,
     objectives: Sequence[Any],
     objective: str,

@@ -9,14 +9,17 @@ import pytest
 
 from app.core.config import Settings
 from app.main import create_app, lifespan
+from app.ops.health import check_workers
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def live_client(test_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with its real lifespan (own engine), no dependency overrides."""
-    app = create_app(test_settings)
+    """The app with its real lifespan (own engine), no dependency overrides, and no
+    in-process worker (its readiness: ``test_sweeps_flow``'s embedded server)."""
+    settings = test_settings.model_copy(update={"embedded_worker_concurrency": 0})
+    app = create_app(settings)
     async with lifespan(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
@@ -33,6 +36,7 @@ async def test_ready_is_ok_when_database_is_migrated(
     assert body["status"] == "ok"
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["migrations"]["ok"] is True
+    assert "workers" not in body["checks"]  # no in-process worker here
 
 
 async def test_health_is_ok(live_client: httpx.AsyncClient) -> None:
@@ -53,5 +57,8 @@ async def test_shutdown_during_the_warm_up_leaves_no_worker_behind(
     async with lifespan(app):
         worker = app.state.embedded_worker
         assert worker.alive  # warming up: the lifespan ends at once
+        # not ready meanwhile: a job submitted now would wait for the warm-up
+        check = await check_workers(app)
+        assert (check.ok, check.detail) == (False, "embedded worker warming up")
     assert not worker.alive
     assert worker._started is False  # the Celery worker never started

@@ -466,3 +466,32 @@ async def test_walk_forward_with_a_depleting_withdrawal_completes(
     assert over["reason"] or all(over[k] is not None for k in ("pbo", "sr0"))
     frame = pd.read_csv(io.StringIO(returns.text))
     assert frame.drop(columns="date").notna().all().all()
+
+
+# The embedded worker's warm-up loads the kernels from numba's cache (seconds);
+# compiling them in a fresh environment takes longer.
+WARM_UP_TIMEOUT = 120
+
+
+async def test_embedded_server_is_ready_once_its_worker_is_warm(
+    embedded_server: LiveApi,
+) -> None:
+    """``/ready`` is 503 "embedded worker warming up" until the in-process worker
+    has loaded the dataset and the kernels, so the first sweep after a start does
+    not wait for them (it took twice as long as the next one)."""
+    deadline = time.monotonic() + WARM_UP_TIMEOUT
+    async with embedded_server.client() as http:
+        while True:
+            response = await http.get("/ready")
+            if response.status_code != 503 or time.monotonic() > deadline:
+                break
+            details = response.json()["details"]
+            assert details["workers"] == {
+                "ok": False,
+                "detail": "embedded worker warming up",
+            }
+            assert details["database"]["ok"] and details["migrations"]["ok"]
+            await asyncio.sleep(0.1)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["checks"]["workers"]["detail"] == "embedded worker alive"
