@@ -5,10 +5,13 @@ Usage::
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python scripts/bench_sweep_api.py
         [--skip-s1] [--rows 5000] [--requests 200] [--big N --big-years Y]
+        [--settle SECONDS]
 
 Starts one server process in embedded mode (SQLite in a temporary ``VAR_DIR``, the
-Celery worker inside the API process, rate limits off), creates an enterprise user
-and then, timing from the client:
+Celery worker inside the API process, rate limits off), waits for ``/ready`` (which
+in embedded mode answers once the in-process worker's warm-up is done: the first
+sweep after it is the "first sweep after a start"), then ``--settle`` seconds more
+(default 0), creates an enterprise user and then, timing from the client:
 
 * **S1** (``scripts/bench_sweep.py``'s workload: momentum on the whole bundled stock
   universe, 2014-08-26..2024-08-26, lookback 42..252/21 x top_n 5..100/5 x skip
