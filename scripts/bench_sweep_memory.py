@@ -3,14 +3,15 @@
 Usage::
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python scripts/bench_sweep_memory.py
-        [--rows 50000] [--years 10] [--database-url URL] [--keep]
+        [--rows 50000] [--years 10] [--database-url URL]
 
 Runs one sweep through the worker's own code in this process: the warm-up a worker
 does before its first job (``app.sweeps.run.warm_up``: the bundled dataset and the
 compiled kernels), then the sweep job's ``app.sweeps.run.run`` (chunks claimed from
 the database, rows written every 0.5 s, then the completion: the returns matrix read
 back in blocks, into a temporary file above ``SWEEP_RETURNS_IN_MEMORY_BYTES`` that
-the diagnostics read a slice of columns at a time, and the overfitting diagnostics), then the completion's save, as the runner does. No helpers
+the diagnostics read a slice of columns at a time, and the overfitting
+diagnostics), then the completion's save, as the runner does. No helpers
 (``SWEEP_MAX_HELPERS=0``): one process runs every chunk, the worst case for its
 memory. The sweep is ``scripts/bench_sweep_api.py``'s cheap grid (momentum on 6
 symbols, top_n 1..5 x commission x slippage steps) over ``--years`` years of the
@@ -20,8 +21,8 @@ mode) or ``--database-url`` (an existing, migrated PostgreSQL database).
 A thread samples this process's RSS every 0.2 s (``psutil``) and prints the peak of
 each phase (warm-up, rows, completion), with the file-backed part of the resident
 pages (``shared``: mapped files, e.g. the shared libraries and, before the returns
-file, the memory-mapped returns matrix; the rest is the heap). Target (issue 14): worker RSS <= 1 GB at
-any sweep size the tiers allow.
+file, the memory-mapped returns matrix; the rest is the heap). Target (issue 14):
+worker RSS <= 1 GB at any sweep size the tiers allow.
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ def main() -> None:
         sampler.enter("completion")
         return complete(*a, **k)
 
-    run._complete = timed_complete  # type: ignore[assignment]
+    run._complete = timed_complete
     sampler.enter("rows")
     completion = run.run(context)
 
