@@ -252,3 +252,40 @@ def test_overfitting_report_single_combination_is_null_with_reason() -> None:
     assert rep["n_trials"] == 1
     assert "at least 2" in rep["reason"]
     assert len(rep["psr"]) == 1
+
+
+class _Reader:
+    """A ColumnSource over an array that records which column slices were read."""
+
+    def __init__(self, r: np.ndarray) -> None:
+        self.r = r
+        self.reads: list[slice] = []
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.r.shape
+
+    def read(self, columns: slice) -> np.ndarray:
+        self.reads.append(columns)
+        return np.asfortranarray(self.r[:, columns])
+
+
+def test_a_column_source_gives_the_array_report_reading_slices() -> None:
+    """Columns read on demand (a sweep's returns file) give the same report as the
+    array in memory, read in slices narrower than the matrix; duplicate columns
+    included (they take the deduplicating path)."""
+    rng = np.random.default_rng(7)
+    r = np.asfortranarray(rng.normal(0.0005, 0.01, (2_515, 900)))
+    r[:, 5] = r[:, 3]
+    objective = np.arange(900.0)
+    reader = _Reader(r)
+
+    got = overfitting_report(reader, blocks=8, objective=objective)
+    want = overfitting_report(r, blocks=8, objective=objective)
+
+    assert got == want
+    widths = {s.stop - s.start for s in reader.reads}
+    assert max(widths) < 900 and reader.reads[-1] == slice(899, 900)  # DSR's column
+    r[100, 400] = np.nan
+    with pytest.raises(InvalidInputError, match="finite"):
+        overfitting_report(_Reader(r), blocks=8)
