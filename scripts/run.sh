@@ -10,7 +10,10 @@
 #   DEMO_USERNAME  demo account created (or kept) at start (default demo)
 #   DEMO_PASSWORD  its password (default demo-password)
 # The URLs and the demo login are printed once GET /ready answers, i.e. when the
-# server really accepts requests (migrations, worker and data loaded), not before.
+# server really accepts requests and runs them at once (migrations, data loaded, the
+# in-process worker warmed up), not before. The very first start also compiles the
+# engine's kernels into numba's cache (about 40 s on a quiet 2-core machine); later
+# starts load them from the cache in a few seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -28,7 +31,8 @@ LOG_LEVEL=WARNING python -m app.cli users create --username "$DEMO_USERNAME" \
   url="http://$HOST:$PORT"
   probe="$url"
   [ "$HOST" = "0.0.0.0" ] && probe="http://127.0.0.1:$PORT"
-  deadline=$((SECONDS + 120))
+  deadline=$((SECONDS + 600))
+  told=0
   while [ "$SECONDS" -lt "$deadline" ]; do
     kill -0 $$ 2>/dev/null || exit 0
     if python -c 'import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=1)' \
@@ -43,8 +47,12 @@ LOG_LEVEL=WARNING python -m app.cli users create --username "$DEMO_USERNAME" \
 MSG
       exit 0
     fi
+    if [ "$told" = 0 ] && [ "$SECONDS" -ge 10 ]; then
+      told=1
+      echo "run.sh: warming up the engine (the first start compiles its kernels, about a minute)..." >&2
+    fi
     sleep 0.2
   done
-  echo "run.sh: $probe/ready did not answer within 2 minutes (see the log above)" >&2
+  echo "run.sh: $probe/ready did not answer within 10 minutes (see the log above)" >&2
 ) &
 exec python -m app.ops.serve app.main:create_app --factory --host "$HOST" --port "$PORT"
