@@ -9,8 +9,8 @@ import uuid
 from app.core.queue import enqueue_maintenance, get_celery
 from app.jobs.runner import run_in_worker_db, worker_settings
 from app.webhooks import delivery
+from app.webhooks.client import guarded_client
 from app.webhooks.hooks import DELIVER_TASK
-from app.webhooks.ssrf import guarded_client
 
 celery_app = get_celery()  # a worker-side module: tasks register at import
 
