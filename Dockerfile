@@ -44,6 +44,11 @@ COPY --chown=app:app alembic ./alembic
 COPY --chown=app:app scripts/prestart.sh ./scripts/prestart.sh
 COPY --chown=app:app app ./app
 RUN mkdir -p /app/var /tmp/prometheus && chown app:app /app/var /tmp/prometheus
+# The code's bytecode, as the build stage did for the venv: PYTHONDONTWRITEBYTECODE
+# stops processes writing it, so without this every process start (each API worker,
+# each Celery child after a restart) compiles the whole app from source first; that
+# was most of the API's cold start (issue 18).
+RUN python -m compileall -q app alembic celery_worker.py
 USER 10001:10001
 # Compile the engine's numba kernels into their on-disk cache now (it is keyed by CPU:
 # on another CPU model the first process recompiles, once, before forking workers).

@@ -11,11 +11,11 @@ import app.jobs.tasks
 import app.kinds
 from app.core.config import get_settings
 from app.core.logging import configure_logging
-from app.core.queue import celery_app
+from app.core.queue import get_celery
 from app.jobs.worker import install_worker_hooks
 
 app.kinds.import_runners()  # the kinds' run modules and their Celery tasks
 configure_logging(get_settings())
 install_worker_hooks(get_settings())
 
-app = celery_app
+app = get_celery()

@@ -14,7 +14,7 @@ import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import redis.asyncio as aredis
@@ -44,7 +44,6 @@ from app.core.queue import QUEUE
 from app.core.rate_limit import RateLimiter
 from app.db.migrate import upgrade_to_head
 from app.db.session import create_engine, create_sessionmaker
-from app.jobs.embedded import EmbeddedWorker, sweep_forever
 from app.jobs.progress import get_bus
 from app.ops import deadletters as deadletters_api
 from app.ops import health
@@ -53,6 +52,9 @@ from app.shares import api as shares_api
 from app.sweeps import api as sweeps_api
 from app.templates import api as templates_api
 from app.webhooks import api as webhooks_api
+
+if TYPE_CHECKING:
+    from app.jobs.embedded import EmbeddedWorker
 
 API_DESCRIPTION = """\
 Portfolio backtesting on real daily prices.
@@ -94,6 +96,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     worker: EmbeddedWorker | None = None
     sweeper_task: asyncio.Task[None] | None = None
     if settings.embedded and settings.embedded_worker_concurrency > 0:
+        # Only here: the worker side (Celery's worker, the task modules, the kinds'
+        # run modules) stays out of the API process of distributed mode.
+        from app.jobs.embedded import EmbeddedWorker, sweep_forever  # noqa: PLC0415
+
         kinds.import_runners()  # the in-process worker runs the jobs
         worker = EmbeddedWorker(settings)
         worker.start()

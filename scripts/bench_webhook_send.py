@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from app.webhooks import delivery
-from app.webhooks.ssrf import guarded_client
+from app.webhooks.client import guarded_client
 
 
 class _Ok(BaseHTTPRequestHandler):

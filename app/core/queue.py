@@ -27,11 +27,14 @@ Reliability settings (why each is there):
 
 from __future__ import annotations
 
+import threading
 import uuid
-
-from celery import Celery
+from typing import TYPE_CHECKING
 
 from app.core.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 QUEUE = "jobs"
 # Webhook deliveries and other housekeeping: never stuck behind long job runs.
@@ -43,6 +46,8 @@ RESEND_TASK = "notifications.resend"
 
 
 def create_celery(settings: Settings) -> Celery:
+    from celery import Celery  # noqa: PLC0415 - see get_celery
+
     # "localhost": kombu warns "No hostname was supplied" for a bare memory://.
     broker = settings.redis_url or "memory://localhost/"
     backend = settings.redis_url or "cache+memory://"
@@ -104,7 +109,30 @@ def create_celery(settings: Settings) -> Celery:
     return app
 
 
-celery_app = create_celery(get_settings())
+_celery_app: Celery | None = None
+_celery_lock = threading.Lock()
+
+
+def get_celery() -> Celery:
+    """The process's Celery app, built (from the settings) at its first use.
+
+    Not at import: Celery and kombu (with yaml, dateutil, billiard...) cost the API
+    process ~0.3 s of start-up and ~10 MB, and the API of distributed mode only sends
+    messages, the first of them at its first submission (issue 18). The worker side
+    (``celery_worker``, the task modules, the embedded worker) asks for it at import.
+    Also connects the request-id headers (:mod:`app.core.task_context`), so every
+    message this process sends carries the request id bound by the HTTP middleware.
+    """
+    global _celery_app  # noqa: PLW0603 - one app per process, built once
+    if _celery_app is None:
+        with _celery_lock:  # two first submissions at once must share one app
+            if _celery_app is None:
+                from app.core import task_context  # noqa: PLC0415 - imports celery
+
+                app = create_celery(get_settings())
+                task_context.install()
+                _celery_app = app
+    return _celery_app
 
 
 def enqueue_job(
@@ -117,7 +145,7 @@ def enqueue_job(
     of that delivery). ``soft_time_limit``/``time_limit``: the job's own limits
     (``app.jobs.limits``; default: the task defaults). Blocking (call from a thread
     in async code); raises when the broker cannot be reached after a short retry."""
-    result = celery_app.send_task(
+    result = get_celery().send_task(
         RUN_TASK,
         args=[str(job_id)],
         queue=QUEUE,
@@ -143,7 +171,7 @@ def enqueue_maintenance(
 ) -> str:
     """Send a maintenance task (e.g. a webhook delivery) to its own queue; blocking,
     raises when the broker cannot be reached (the caller's sweep re-sends)."""
-    result = celery_app.send_task(
+    result = get_celery().send_task(
         task_name,
         args=list(args),
         queue=MAINTENANCE_QUEUE,

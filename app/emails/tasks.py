@@ -6,10 +6,12 @@ from __future__ import annotations
 import smtplib
 import uuid
 
-from app.core.queue import celery_app, enqueue_maintenance
+from app.core.queue import enqueue_maintenance, get_celery
 from app.emails import mail, outbox
 from app.emails.outbox import SEND_TASK
 from app.jobs.runner import run_in_worker_db, worker_settings
+
+celery_app = get_celery()  # a worker-side module: tasks register at import
 
 
 @celery_app.task(name=SEND_TASK, ignore_result=True, acks_late=True)  # type: ignore[untyped-decorator]

@@ -19,8 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import app.jobs.tasks  # noqa: F401 - registers the tasks on celery_app
 from app.core.config import Settings
 from app.core.outages import unavailable_dependency
-from app.core.queue import MAINTENANCE_QUEUE, QUEUE, celery_app
+from app.core.queue import MAINTENANCE_QUEUE, QUEUE, get_celery
 from app.jobs import limits, registry, runner, sweeper
+
+celery_app = get_celery()  # the in-process worker's app (the API's, embedded mode)
 
 log = structlog.get_logger(__name__)
 

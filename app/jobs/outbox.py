@@ -1,5 +1,6 @@
-"""``notifications.resend``: the periodic re-send of the notification outbox
-(:func:`app.jobs.notify.resend`), a maintenance-queue task.
+"""The notification outbox's periodic re-send (:func:`app.jobs.notify.resend`): the
+``notifications.resend`` maintenance-queue task (``app.jobs.tasks``, worker side)
+and its embedded-mode trigger here.
 
 Distributed mode: Celery beat sends it every ``NOTIFICATION_RESEND_INTERVAL_SECONDS``
 (``app.core.queue``), so it never waits behind job runs. Embedded mode has no beat:
@@ -12,28 +13,11 @@ from __future__ import annotations
 import datetime as dt
 
 import anyio
-import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.outages import unavailable_dependency
-from app.core.queue import RESEND_TASK, celery_app, enqueue_maintenance
-from app.db.base import utcnow
-from app.jobs import notify, registry
-from app.jobs.runner import run_in_worker_db, worker_settings
-
-log = structlog.get_logger(__name__)
-
-
-@celery_app.task(name=RESEND_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
-def resend() -> None:
-    settings = worker_settings()
-    try:
-        run_in_worker_db(lambda s: notify.resend(s, settings, utcnow()))
-    except Exception as exc:
-        if unavailable_dependency(exc) is None:
-            raise
-        log.warning("outbox.resend_skipped", error_type=type(exc).__name__)
+from app.core.queue import RESEND_TASK, enqueue_maintenance
+from app.jobs import registry
 
 
 async def queue_resend_embedded(

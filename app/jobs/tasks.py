@@ -4,7 +4,8 @@ Tasks take ids, not objects. ``jobs.run`` (every kind of job) is safe to deliver
 twice (guarded claim), counts its deliveries against poison messages
 (:mod:`app.jobs.deadletters`) and retries with exponential backoff only for transient
 infrastructure errors (the database or Redis unreachable); a job's own failures
-(``JobFailed``) fail the job instead.
+(``JobFailed``) fail the job instead. ``jobs.sweep`` and ``notifications.resend``
+are the periodic maintenance tasks (beat, or the embedded sweeper loop).
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from app.core import task_context
 from app.core.metrics import BACKTEST_ACTIVE, BACKTEST_DURATION, BACKTEST_REQUESTS
 from app.core.outages import unavailable_dependency
-from app.core.queue import RUN_TASK, SWEEP_TASK, celery_app
-from app.jobs import limits, runner, sweeper
+from app.core.queue import RESEND_TASK, RUN_TASK, SWEEP_TASK, get_celery
+from app.db.base import utcnow
+from app.jobs import limits, notify, runner, sweeper
+
+celery_app = get_celery()  # a worker-side module: tasks register at import
 
 log = structlog.get_logger(__name__)
 task_context.install()  # the request id rides in message headers into task logs
@@ -111,3 +115,15 @@ def sweep() -> dict[str, int]:
         )
         return {}
     return dict(report.__dict__)
+
+
+@celery_app.task(name=RESEND_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
+def resend() -> None:
+    """The notification outbox's periodic re-send (:mod:`app.jobs.outbox`)."""
+    settings = runner.worker_settings()
+    try:
+        runner.run_in_worker_db(lambda s: notify.resend(s, settings, utcnow()))
+    except Exception as exc:
+        if unavailable_dependency(exc) is None:
+            raise
+        log.warning("outbox.resend_skipped", error_type=type(exc).__name__)

@@ -20,7 +20,7 @@ from fastapi import APIRouter, FastAPI, Request, status
 from app.api.schemas import DependencyCheck, Liveness, Readiness, error_responses
 from app.core.config import Settings
 from app.core.errors import ServiceUnavailable
-from app.core.queue import celery_app
+from app.core.queue import get_celery
 from app.db.migrate import current_revisions, head_revisions
 from app.db.session import ping
 
@@ -43,7 +43,9 @@ async def check_migrations(app: FastAPI) -> DependencyCheck:
     engine = getattr(app.state, "engine", None)
     if engine is None:
         return DependencyCheck(ok=False, detail="not initialised")
-    current, heads = await current_revisions(engine), head_revisions()
+    # The heads: read once (alembic's script directory, imported then), in a thread.
+    heads = await anyio.to_thread.run_sync(head_revisions)
+    current = await current_revisions(engine)
     if current == heads:
         return DependencyCheck(ok=True, detail=f"at head {', '.join(sorted(heads))}")
     shown = ", ".join(sorted(current)) or "empty"
@@ -62,7 +64,7 @@ async def check_redis(app: FastAPI) -> DependencyCheck:
 
 def _ping_workers(timeout: float) -> list[str]:
     replies: list[dict[str, Any]] = (
-        celery_app.control.ping(timeout=timeout, limit=1) or []
+        get_celery().control.ping(timeout=timeout, limit=1) or []
     )
     return sorted(name for reply in replies for name in reply)
 

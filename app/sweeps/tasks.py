@@ -15,7 +15,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.queue import QUEUE, celery_app
+from app.core.queue import QUEUE, get_celery
 from app.data.store import load_dataset
 from app.db.models import JobStatus
 from app.jobs import limits
@@ -23,6 +23,8 @@ from app.jobs import repository as jobs_repo
 from app.jobs.progress import get_bus
 from app.jobs.runner import run_in_worker_db, worker_settings
 from app.sweeps import chunks, grid, rows
+
+celery_app = get_celery()  # a worker-side module: tasks register at import
 
 CHUNKS_TASK = "sweeps.chunks"
 # How often a helper re-reads the job's status from the database (the Redis cancel

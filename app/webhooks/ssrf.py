@@ -2,8 +2,10 @@
 
 Checked twice: when a URL is registered (``check_url``: scheme, host, every address
 the name resolves to) and again on every delivery, on the address the socket is
-actually connected to (``GuardedTransport``), so a name that resolved to a public
-address at registration and to 10.0.0.5 later (DNS rebinding) is refused then.
+actually connected to (``app.webhooks.client.GuardedTransport``, worker side: it
+imports httpx, which the API process does not need), so a name that resolved to a
+public address at registration and to 10.0.0.5 later (DNS rebinding) is refused
+then.
 
 A host in ``WEBHOOK_ALLOWED_HOSTS`` (e.g. ``127.0.0.1`` in the tests, an internal
 receiver in an intranet deployment) may be called over http and on any address.
@@ -11,16 +13,10 @@ receiver in an intranet deployment) may be called over http and on any address.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import socket
-import ssl
 from collections.abc import Callable, Iterable
-from typing import Any
 from urllib.parse import urlsplit
-
-import httpcore
-import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], list[str]]
@@ -71,7 +67,7 @@ def address_refusal(address: str) -> str | None:
     return None
 
 
-def _allowed(host: str, allowed_hosts: Iterable[str]) -> bool:
+def is_allowed_host(host: str, allowed_hosts: Iterable[str]) -> bool:
     return host.lower().strip("[]") in {h.lower().strip("[]") for h in allowed_hosts}
 
 
@@ -89,7 +85,7 @@ def check_url(
         raise UnsafeUrl("the URL has no host")
     if parts.username is not None or parts.password is not None:
         raise UnsafeUrl("credentials in the URL are not allowed")
-    allowed = _allowed(host, allowed_hosts)
+    allowed = is_allowed_host(host, allowed_hosts)
     if parts.scheme != "https" and not (parts.scheme == "http" and allowed):
         raise UnsafeUrl("the URL must use https")
     if allowed:
@@ -100,89 +96,3 @@ def check_url(
     for address in resolver(host, port or default_port):
         if reason := address_refusal(address):
             raise UnsafeUrl(f"{host} resolves to {reason} ({address})")
-
-
-class _GuardedBackend(httpcore.NetworkBackend):
-    """Connects only to addresses :func:`address_refusal` accepts, checking both
-    the resolved address it dials and the peer address of the connected socket."""
-
-    def __init__(self, allowed_hosts: Iterable[str], resolver: Resolver) -> None:
-        self.inner = httpcore.SyncBackend()
-        self.allowed_hosts = list(allowed_hosts)
-        self.resolver = resolver
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        if _allowed(host, self.allowed_hosts):
-            return self.inner.connect_tcp(
-                host, port, timeout, local_address, socket_options
-            )
-        try:
-            addresses = self.resolver(host, port)
-        except UnsafeUrl as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
-        for address in addresses:
-            if reason := address_refusal(address):
-                raise httpcore.ConnectError(f"{host} resolves to {reason}")
-        stream = self.inner.connect_tcp(
-            addresses[0], port, timeout, local_address, socket_options
-        )
-        peer = stream.get_extra_info("server_addr")
-        if peer and (reason := address_refusal(str(peer[0]))):
-            stream.close()
-            raise httpcore.ConnectError(f"connected to {reason}")
-        return stream
-
-    def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        raise httpcore.ConnectError("unix sockets are not allowed")
-
-    def sleep(self, seconds: float) -> None:
-        self.inner.sleep(seconds)
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """Built once per process: loading the CA bundle costs tens of milliseconds."""
-    return ssl.create_default_context()
-
-
-class GuardedTransport(httpx.HTTPTransport):
-    """httpx's transport over :class:`_GuardedBackend`. TLS still verifies the
-    certificate against the URL's host name (SNI), not the dialled address."""
-
-    def __init__(
-        self, *, allowed_hosts: Iterable[str], resolver: Resolver = resolve
-    ) -> None:
-        super().__init__(verify=_tls_context(), trust_env=False)
-        # The pool is httpx's own attribute: replaced (same TLS settings) with one
-        # whose network backend is guarded; httpx offers no public hook for that.
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=_tls_context(),
-            max_connections=10,
-            network_backend=_GuardedBackend(allowed_hosts, resolver),
-        )
-
-
-def guarded_client(
-    *, allowed_hosts: Iterable[str], timeout: float, resolver: Resolver = resolve
-) -> httpx.Client:
-    """An HTTP client for user-supplied URLs: guarded addresses, no redirects, no
-    proxies from the environment, a total timeout per request."""
-    return httpx.Client(
-        transport=GuardedTransport(allowed_hosts=allowed_hosts, resolver=resolver),
-        timeout=httpx.Timeout(timeout),
-        follow_redirects=False,
-        trust_env=False,
-        headers={"User-Agent": "backtest-service-webhooks/1"},
-    )

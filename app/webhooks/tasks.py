@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import uuid
 
-from app.core.queue import celery_app, enqueue_maintenance
+from app.core.queue import enqueue_maintenance, get_celery
 from app.jobs.runner import run_in_worker_db, worker_settings
 from app.webhooks import delivery
+from app.webhooks.client import guarded_client
 from app.webhooks.hooks import DELIVER_TASK
-from app.webhooks.ssrf import guarded_client
+
+celery_app = get_celery()  # a worker-side module: tasks register at import
 
 
 @celery_app.task(name=DELIVER_TASK, ignore_result=True, acks_late=True)  # type: ignore[untyped-decorator]

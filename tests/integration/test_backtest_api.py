@@ -27,7 +27,7 @@ from app.backtests import repository as trades_repo
 from app.backtests.charts import series_payload
 from app.backtests.schemas import BacktestRequest
 from app.core.config import Settings
-from app.core.queue import celery_app
+from app.core.queue import get_celery
 from app.data.store import load_dataset
 from app.db.models import Job, User
 from app.engine.backtest import BacktestResult, run_backtest
@@ -61,7 +61,7 @@ SMALL: dict[str, Any] = {
 @pytest.fixture
 def app(test_settings: Settings, session: AsyncSession) -> FastAPI:
     """The conftest app, with the embedded worker explicitly off."""
-    assert str(celery_app.conf.broker_url).startswith("memory"), (
+    assert str(get_celery().conf.broker_url).startswith("memory"), (
         "these tests must not enqueue to a real broker; unset REDIS_URL"
     )
     settings = test_settings.model_copy(update={"embedded_worker_concurrency": 0})

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import AsyncIterator
 
+import anyio
 import httpx
 import pytest
 
 from app.core.config import Settings
+from app.jobs import registry
 from app.main import create_app, lifespan
 from app.ops.health import check_workers
 
@@ -47,18 +51,44 @@ async def test_health_is_ok(live_client: httpx.AsyncClient) -> None:
 
 
 async def test_shutdown_during_the_warm_up_leaves_no_worker_behind(
-    test_settings: Settings,
+    test_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A lifespan that ends while the in-process worker is still warming up (the
     dataset, the kernels: seconds) stops it before it ever consumes the broker.
     Before, the worker started after the stop request and ran on, a daemon thread
-    taking later jobs' messages, and shutdown waited its 30 s timeout."""
+    taking later jobs' messages, and shutdown waited its 30 s timeout.
+
+    The real warm-ups are instant once an earlier test of this process has run them
+    (the dataset and the kernels are cached), so one more kind, registered last,
+    holds the warm-up until the stop has been requested: the stop then always
+    arrives during the warm-up, whatever ran before."""
+    entered, release = threading.Event(), threading.Event()
+
+    def held_warm_up(_: Settings) -> None:
+        entered.set()
+        release.wait(30)
+
+    def never_run(_: registry.RunContext) -> registry.Completion:
+        raise AssertionError("no job of this kind is submitted")
+
+    gate = registry.JobKind(
+        name="warm_up_gate", label="Gate", run=never_run, warm_up=held_warm_up
+    )
+    monkeypatch.setitem(registry._KINDS, gate.name, gate)
     app = create_app(test_settings)
     async with lifespan(app):
         worker = app.state.embedded_worker
-        assert worker.alive  # warming up: the lifespan ends at once
+        assert await anyio.to_thread.run_sync(entered.wait, 30)
+        assert worker.alive  # warming up
         # not ready meanwhile: a job submitted now would wait for the warm-up
         check = await check_workers(app)
         assert (check.ok, check.detail) == (False, "embedded worker warming up")
+
+        def release_once_stopping() -> None:
+            while not worker._stopping:
+                time.sleep(0.01)
+            release.set()
+
+        threading.Thread(target=release_once_stopping, daemon=True).start()
     assert not worker.alive
     assert worker._started is False  # the Celery worker never started

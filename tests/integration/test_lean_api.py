@@ -33,8 +33,38 @@ from tests.integration.conftest import REDIS_HOST_URL, require_redis
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REDIS_DB = 8  # its own DB index: the child's job message must reach no test worker
 
+# Imported by the API process of distributed mode only when it needs them: Celery
+# at the first message sent (not before a submission), alembic only to migrate or to
+# answer /ready, rich never (app.ops.serve), httpx (and the pygments it pulls in)
+# only by the worker's webhook client, and none of the worker side (the task
+# modules, the embedded worker). (kombu.exceptions is in: the outage classifier's.)
+LAZY_AT_START = (
+    "celery",
+    "alembic",
+    "mako",
+    "rich",
+    "pygments",
+    "httpx",
+    "app.jobs.embedded",
+    "app.jobs.tasks",
+    "app.webhooks.tasks",
+    "app.webhooks.client",
+    "app.emails.tasks",
+)
+NEVER = (
+    "numba",
+    "pandas",
+    "alembic",
+    "rich",
+    "pygments",
+    "httpx",
+    "app.jobs.tasks",
+    "app.webhooks.tasks",
+)
+
 CHILD = r"""
 import json, sys
+import app.ops.serve  # the API's entry point, imported first as the server does
 from app.data import membership, store
 
 calls = {"read_dataset_directory": 0, "membership_mask_for": 0}
@@ -52,14 +82,22 @@ membership.membership_mask_for = counting(
     "membership_mask_for", membership.membership_mask_for
 )
 
-from fastapi.testclient import TestClient
+watched = json.loads(sys.argv[1])
+
+def loaded():
+    return sorted(m for m in watched if sys.modules.get(m))
+
 from app.main import create_app
+application = create_app()
+out = {"modules_built": loaded()}  # before the test client (httpx) is imported
+from fastapi.testclient import TestClient
 
 valid = {"symbols": ["AAPL", "MSFT"], "start_date": "2018-01-01",
          "end_date": "2018-12-31", "benchmark": "SPY"}
 pit = {"start_date": "2018-01-01", "end_date": "2018-12-31"}
-out = {}
-with TestClient(create_app()) as client:
+with TestClient(application) as client:
+    # started (the lifespan ran), nothing submitted yet
+    out["modules_at_start"] = loaded()
     user = {"username": "lean_api_user", "password": "correct-horse-battery"}
     assert client.post("/v1/auth/register", json=user).status_code in (200, 201)
     token = client.post("/v1/auth/login", json=user).json()["access_token"]
@@ -84,7 +122,9 @@ with TestClient(create_app()) as client:
                        "years": len(coverage["body"]["years"])}
     out["unknown_dataset_coverage"] = call("GET", "/v1/datasets/nope/coverage")
     out["unknown_dataset_symbols"] = call("GET", "/v1/symbols?dataset=nope")
-    out["valid"] = call("POST", "/v1/backtest", valid)["status"]
+    out["valid"] = client.post(
+        "/v1/backtest", json=valid, headers={"x-request-id": "lean-api-request-1"}
+    ).status_code
     out["valid_pit"] = call("POST", "/v1/backtest", pit)["status"]
     out["unknown_symbol"] = call("POST", "/v1/backtest",
                                  {**valid, "symbols": ["AAPL", "NOPE"]})
@@ -99,7 +139,7 @@ with TestClient(create_app()) as client:
     out["unknown_dataset"] = call("POST", "/v1/backtest", {**valid, "dataset": "nope"})
 out["calls"] = calls
 # (pyarrow is in: this script imports the store to count its loads)
-out["modules"] = sorted(m for m in ("numba", "pandas") if m in sys.modules)
+out["modules_at_end"] = loaded()
 print("RESULT " + json.dumps(out, default=str))
 """
 
@@ -130,7 +170,7 @@ def test_distributed_api_process_never_loads_the_prices(
     }
     try:
         done = subprocess.run(
-            [sys.executable, "-c", CHILD],
+            [sys.executable, "-c", CHILD, json.dumps(sorted({*LAZY_AT_START, *NEVER}))],
             cwd=REPO_ROOT,
             env=env,
             capture_output=True,
@@ -138,6 +178,11 @@ def test_distributed_api_process_never_loads_the_prices(
             timeout=300,
             check=False,
         )
+        # The messages the child queued (no worker consumes this DB index).
+        queued = [
+            json.loads(raw)
+            for raw in redis.Redis.from_url(redis_url).lrange("jobs", 0, -1)
+        ]
     finally:
         redis.Redis.from_url(redis_url).flushdb()
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -172,9 +217,21 @@ def test_distributed_api_process_never_loads_the_prices(
         "unknown_dataset": "body.dataset",
     }.items():
         assert (out[case]["status"], out[case]["field"]) == (400, field), case
-    # Nor the libraries only a run needs: the compiled kernels (numba) and pandas
-    # stay out of the API process.
-    assert out["modules"] == []
+    # A lean start: neither Celery nor alembic nor rich nor httpx nor the worker
+    # side, once the app is built and once it started (the test client brings its
+    # own httpx, and with it pygments)...
+    assert out["modules_built"] == []
+    test_client = {"httpx", "pygments"}
+    assert sorted(set(out["modules_at_start"]) - test_client) == []
+    # ... and after the requests only what a submission needs (Celery, to send):
+    # never the libraries only a run needs (the compiled kernels, pandas), alembic,
+    # rich or the task definitions.
+    assert sorted(set(out["modules_at_end"]) - test_client) == ["celery"]
+    # Celery built at the first submission still carries the request id into the
+    # message headers (app.core.task_context), for the worker's logs.
+    request_ids = [m["headers"].get("request_id") for m in queued]
+    assert len(queued) == 2  # the two valid submissions
+    assert "lean-api-request-1" in request_ids
 
 
 EMBEDDED_CHILD = r"""

@@ -27,7 +27,7 @@ from app.db.models import (
 )
 from app.emails import mail, outbox
 from app.webhooks import delivery
-from app.webhooks.ssrf import guarded_client
+from app.webhooks.client import guarded_client
 from tests.integration.receiver import start_receiver
 from tests.integration.smtp_server import SmtpServer
 from tests.integration.test_schedules import CONFIG, _sweep, due_schedule

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.queue import celery_app
+from app.core.queue import get_celery
 from app.core.security import Tier
 from app.db.models import Job, User
 from app.main import create_app
@@ -50,7 +50,7 @@ SWEEP: dict[str, Any] = {
 
 @pytest.fixture
 def app(test_settings: Settings, session: AsyncSession) -> FastAPI:
-    assert str(celery_app.conf.broker_url).startswith("memory")
+    assert str(get_celery().conf.broker_url).startswith("memory")
     settings = test_settings.model_copy(
         update={"embedded_worker_concurrency": 0, "rate_limit_enabled": False}
     )

@@ -27,7 +27,7 @@ from app.jobs import notify
 from app.jobs import repository as jobs_repo
 from app.main import create_app
 from app.webhooks import delivery
-from app.webhooks.ssrf import guarded_client
+from app.webhooks.client import guarded_client
 from tests.integration.receiver import Receiver, start_receiver
 from tests.integration.session_override import use_test_session
 

@@ -53,6 +53,19 @@ def test_verify_password_returns_new_hash_when_parameters_changed() -> None:
     assert verify_password("pw-123456", new_hash) == (True, None)
 
 
+def test_the_stored_dummy_hash_costs_what_a_real_one_does() -> None:
+    # Unknown usernames are verified against it (timing equalisation): it must carry
+    # the hasher's current parameters, else a parameter change would make those
+    # logins cheaper (the fallback then hashes once, at the first use).
+    stored = security._DUMMY_HASH_STORED
+    assert not security._hasher.check_needs_rehash(stored)
+    assert security._dummy_hash() == stored
+    assert verify_password("dummy-password-for-timing-equalisation", stored) == (
+        True,
+        None,
+    )
+
+
 def test_token_round_trip(settings: Settings) -> None:
     user_id = uuid.uuid4()
 
