@@ -66,7 +66,7 @@ async def test_shutdown_during_the_warm_up_leaves_no_worker_behind(
 
     def held_warm_up(_: Settings) -> None:
         entered.set()
-        release.wait(30)
+        release.wait(120)
 
     def never_run(_: registry.RunContext) -> registry.Completion:
         raise AssertionError("no job of this kind is submitted")
@@ -78,7 +78,7 @@ async def test_shutdown_during_the_warm_up_leaves_no_worker_behind(
     app = create_app(test_settings)
     async with lifespan(app):
         worker = app.state.embedded_worker
-        assert await anyio.to_thread.run_sync(entered.wait, 30)
+        assert await anyio.to_thread.run_sync(entered.wait, 120)
         assert worker.alive  # warming up
         # not ready meanwhile: a job submitted now would wait for the warm-up
         check = await check_workers(app)
