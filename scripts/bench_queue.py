@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import itertools
 import json
 import os
 import resource
@@ -259,6 +260,54 @@ def parse(value: str | dt.datetime | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value)
 
 
+def slot_use(
+    spans: list[tuple[dt.datetime, dt.datetime | None, dt.datetime | None]],
+    slots: int,
+) -> dict[str, float]:
+    """How busy the worker slots were, from the jobs' (created, started, completed)
+    times: busy = the sum of run times; window = first submission to last
+    completion; idle with backlog = the slot-seconds a slot stood free while a job
+    was waiting (created, not started); hand-over = from a run's end to the next
+    claim while jobs were waiting (median and p90, seconds)."""
+    events: list[tuple[dt.datetime, int, int]] = []  # (time, running Δ, backlog Δ)
+    for created, started, completed in spans:
+        events.append((created, 0, +1))
+        if started is not None:
+            events.append((started, +1, -1))
+        if started is not None and completed is not None:
+            events.append((completed, -1, 0))
+    events.sort(key=lambda e: e[0])
+    running = backlog = 0
+    idle = 0.0
+    for (at, d_run, d_back), nxt in itertools.pairwise(events):
+        running, backlog = running + d_run, backlog + d_back
+        free = max(0, min(slots - running, backlog))
+        idle += free * (nxt[0] - at).total_seconds()
+    starts = sorted(s for _, s, _ in spans if s is not None)
+    gaps = []
+    for _, _, completed in spans:
+        if completed is None:
+            continue
+        waiting = any(
+            c <= completed and (s is None or s > completed) for c, s, _ in spans
+        )
+        later = [s for s in starts if s >= completed]
+        if waiting and later:
+            gaps.append((later[0] - completed).total_seconds())
+    first = min(c for c, _, _ in spans)
+    last = max((d for _, _, d in spans if d is not None), default=first)
+    window = (last - first).total_seconds()
+    busy = sum((d - s).total_seconds() for _, s, d in spans if s and d)
+    return {
+        "busy": busy,
+        "window": window,
+        "use": busy / (slots * window) if window > 0 else float("nan"),
+        "idle_with_backlog": idle,
+        "handover_median": statistics.median(gaps) if gaps else float("nan"),
+        "handover_p90": percentile(gaps, 0.9) if gaps else float("nan"),
+    }
+
+
 def percentile(values: list[float], q: float) -> float:
     """The q-quantile (0..1) by linear interpolation."""
     ordered = sorted(values)
@@ -410,6 +459,18 @@ async def run(args: argparse.Namespace) -> None:
         )
         print("  each (runs): " + " ".join(f"{w / run_median:.1f}" for w in waits))
     print(f"wall: submitted in {submitted:.1f} s, drained in {drained:.1f} s")
+    mine = [rows[hex_id(i)] for i in ids if hex_id(i) in rows]
+    if mine:
+        use = slot_use(
+            [(parse(r[2]), parse(r[3]), parse(r[4])) for r in mine], args.workers
+        )  # type: ignore[misc]
+        print(
+            f"worker slots: {use['busy']:.1f} s of runs in a {use['window']:.1f} s "
+            f"window on {args.workers} slots = {100 * use['use']:.0f} % busy; idle "
+            f"while jobs waited: {use['idle_with_backlog']:.1f} slot-s; run end -> "
+            f"next claim: median {use['handover_median']:.3f} s, p90 "
+            f"{use['handover_p90']:.3f} s"
+        )
     print(
         f"CPU: server {child.ru_utime + child.ru_stime:.1f} s, this script "
         f"{time.process_time():.1f} s; load average {os.getloadavg()}"
