@@ -65,6 +65,7 @@ from typing import Any
 import httpx
 import psycopg
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[1]
 JOB: dict[str, Any] = {
@@ -110,7 +111,12 @@ def start_server(var_dir: Path, port: int, workers: int) -> subprocess.Popen[byt
 
 
 def start_distributed(
-    root: Path, port: int, workers: int, database_url: str, redis_url: str
+    root: Path,
+    port: int,
+    workers: int,
+    database_url: str,
+    redis_url: str,
+    metrics_port: int,
 ) -> subprocess.Popen[bytes]:
     """scripts/run-distributed.sh on a fresh database and a private Redis DB."""
     env = {
@@ -121,7 +127,7 @@ def start_distributed(
         "LOG_LEVEL": "WARNING",
         "API_PORT": str(port),
         "WORKER_CONCURRENCY": str(workers),
-        "WORKER_METRICS_PORT": str(free_port()),
+        "WORKER_METRICS_PORT": str(metrics_port),
         "RUN_DIR": str(root / "run"),
         "RUN_LOG_DIR": str(root / "logs"),
         "VAR_DIR": str(root / "var"),
@@ -308,6 +314,58 @@ def slot_use(
     }
 
 
+def worker_task_seconds(port: int) -> tuple[float, float] | None:
+    """(sum, count) of the worker's ``backtest_duration_seconds`` (whole task
+    bodies: claim, run, save, bookkeeping, the dispatches), from its /metrics."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return None
+    total = count = 0.0
+    for family in text_string_to_metric_families(text):
+        if family.name != "backtest_duration_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_sum"):
+                total += sample.value
+            elif sample.name.endswith("_count"):
+                count += sample.value
+    return total, count
+
+
+def handovers(
+    jobs: list[tuple[dt.datetime | None, dt.datetime | None, dt.datetime | None]],
+) -> dict[str, float]:
+    """Where a hand-over's time goes, from (sent, started, completed) times: for
+    each run's end, the next claim; "ready" when that job's message was already
+    sent at the run's end (the gap is the worker's own: ack, fetch, claim), else
+    "late" (the slot waited for the dispatch: its part is sent - end)."""
+    starts = sorted(
+        ((s, e) for e, s, _ in jobs if s is not None and e is not None),
+        key=lambda pair: pair[0],
+    )
+    ready: list[float] = []
+    late: list[float] = []
+    for _, _, completed in jobs:
+        if completed is None:
+            continue
+        nxt = next(((s, e) for s, e in starts if s >= completed), None)
+        if nxt is None:
+            continue
+        started, sent = nxt
+        if sent <= completed:
+            ready.append((started - completed).total_seconds())
+        else:
+            late.append((sent - completed).total_seconds())
+    med = statistics.median
+    return {
+        "ready": len(ready),
+        "ready_gap": med(ready) if ready else float("nan"),
+        "late": len(late),
+        "late_wait": med(late) if late else float("nan"),
+    }
+
+
 def percentile(values: list[float], q: float) -> float:
     """The q-quantile (0..1) by linear interpolation."""
     ordered = sorted(values)
@@ -328,12 +386,19 @@ async def run(args: argparse.Namespace) -> None:
         "rebalancing": args.rebalancing,
     }
     database = f"bench_queue_{uuid.uuid4().hex[:8]}"
+    metrics_port = free_port()
+    task_seconds: tuple[float, float] | None = None
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
     if args.mode == "distributed":
         broker, pg = create_scratch(database, redis_url)
         db = Db(None, pg)
         server = start_distributed(
-            root, port, args.workers, pg.replace("://", "+asyncpg://", 1), redis_url
+            root,
+            port,
+            args.workers,
+            pg.replace("://", "+asyncpg://", 1),
+            redis_url,
+            metrics_port,
         )
     else:
         db = Db(var_dir / "backtest.db", None)
@@ -400,13 +465,15 @@ async def run(args: argparse.Namespace) -> None:
                 break
             await asyncio.sleep(1)
         drained = time.monotonic() - started
+        if args.mode == "distributed":
+            task_seconds = worker_task_seconds(metrics_port)
         stop.set()
         await sampler
         rows = {
             hex_id(r[0]): r
             for r in db.rows(
-                "SELECT id, status, created_at, started_at, completed_at, user_id "
-                "FROM jobs",
+                "SELECT id, status, created_at, started_at, completed_at, user_id, "
+                "enqueued_at FROM jobs",
             )
         }
     finally:
@@ -461,15 +528,29 @@ async def run(args: argparse.Namespace) -> None:
     print(f"wall: submitted in {submitted:.1f} s, drained in {drained:.1f} s")
     mine = [rows[hex_id(i)] for i in ids if hex_id(i) in rows]
     if mine:
-        use = slot_use(
-            [(parse(r[2]), parse(r[3]), parse(r[4])) for r in mine], args.workers
-        )  # type: ignore[misc]
+        spans = [(parse(r[2]), parse(r[3]), parse(r[4])) for r in mine]
+        use = slot_use(spans, args.workers)  # type: ignore[arg-type]
         print(
             f"worker slots: {use['busy']:.1f} s of runs in a {use['window']:.1f} s "
             f"window on {args.workers} slots = {100 * use['use']:.0f} % busy; idle "
             f"while jobs waited: {use['idle_with_backlog']:.1f} slot-s; run end -> "
             f"next claim: median {use['handover_median']:.3f} s, p90 "
             f"{use['handover_p90']:.3f} s"
+        )
+        if task_seconds is not None and task_seconds[1]:
+            in_task, tasks = task_seconds
+            outside = args.workers * use["window"] - in_task
+            print(
+                f"  worker task bodies: {in_task:.1f} s over {tasks:.0f} tasks "
+                f"(mean {in_task / tasks:.3f} s: the run + claim, saving, "
+                f"bookkeeping); slot time outside them: {outside:.1f} slot-s "
+                f"({outside / tasks:.3f} s a task: the broker hand-over and idle)"
+            )
+        hand = handovers([(parse(r[6]), parse(r[3]), parse(r[4])) for r in mine])
+        print(
+            f"  next job's message already sent at the run's end: {hand['ready']:.0f}"
+            f" (median gap {hand['ready_gap']:.3f} s); sent after it: "
+            f"{hand['late']:.0f} (median wait for the send {hand['late_wait']:.3f} s)"
         )
     print(
         f"CPU: server {child.ru_utime + child.ru_stime:.1f} s, this script "
