@@ -540,6 +540,14 @@ async def run(args: argparse.Namespace) -> None:
         if task_seconds is not None and task_seconds[1]:
             in_task, tasks = task_seconds
             outside = args.workers * use["window"] - in_task
+            slot = in_task / tasks
+            if waits:
+                print(
+                    f"  free users' first job wait in job-slot times (a task body, "
+                    f"{slot:.3f} s): median {statistics.median(waits) / slot:.2f}; "
+                    f"p90 {percentile(waits, 0.9) / slot:.2f}; max "
+                    f"{max(waits) / slot:.2f}"
+                )
             print(
                 f"  worker task bodies: {in_task:.1f} s over {tasks:.0f} tasks "
                 f"(mean {in_task / tasks:.3f} s: the run + claim, saving, "
