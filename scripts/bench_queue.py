@@ -33,7 +33,8 @@ database (the per-tier cap: free 2, pro 10). Prints:
 * cap violations: samples where a user had more dispatched jobs than the cap;
 * the wait (started − created) of each free user's first job, in seconds and in
   job-run times (the median run time of all jobs), median, p90 and max;
-* answers by status code (any 5xx is a failure of the service);
+* answers by status code (any 5xx is a failure of the service; 599: the connection
+  was dropped without an answer, e.g. an API process restarted);
 * wall time, CPU time of the server process and of this script, load average.
 
 A benchmark, not a test: nothing is asserted. On a shared machine wall times are
@@ -425,14 +426,17 @@ async def run(args: argparse.Namespace) -> None:
         limits = httpx.Limits(max_connections=50)
         async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as http:
 
+            async def submit(headers: dict[str, str]) -> httpx.Response:
+                """One submission; a connection the server dropped (an API process
+                restarted) is an answer too: 599, counted as refused."""
+                try:
+                    return await http.post("/v1/backtest", json=job, headers=headers)
+                except httpx.TransportError as exc:
+                    return httpx.Response(599, text=repr(exc))
+
             async def submit_all(token: str, n: int) -> list[httpx.Response]:
                 headers = {"Authorization": f"Bearer {token}"}
-                return list(
-                    await asyncio.gather(
-                        *(http.post("/v1/backtest", json=job, headers=headers)
-                          for _ in range(n))
-                    )
-                )  # fmt: skip
+                return list(await asyncio.gather(*(submit(headers) for _ in range(n))))
 
             if args.arrival == "burst":
                 answers = await asyncio.gather(
@@ -495,12 +499,19 @@ async def run(args: argparse.Namespace) -> None:
     # A free user's first job: the wait from its first submission to the start of
     # the first of its jobs to start.
     waits = []
+    # and how many jobs (anyone's) started in that wait: with a fair order, about
+    # the users served before this one plus the runs already going
+    all_starts = [parse(r[3]) for r in rows.values() if r[3]]
+    ahead = []
     for user_hex, tier in tiers.items():
         mine = [r for r in rows.values() if hex_id(r[5]) == user_hex]
         begun = [parse(r[3]) for r in mine if r[3]]
         if tier == "free" and begun:
             first_created = min(parse(r[2]) for r in mine)  # type: ignore[type-var]
             waits.append((min(begun) - first_created).total_seconds())  # type: ignore[type-var, operator]
+            ahead.append(
+                sum(first_created <= b < min(begun) for b in all_starts)  # type: ignore[operator, type-var]
+            )
     total = sum(n for _, _, _, n in users)
     print(
         f"users: {args.free_users} free x {args.free_jobs}, {args.pro_users} pro x "
@@ -525,6 +536,12 @@ async def run(args: argparse.Namespace) -> None:
             f"{max(waits) / run_median:.2f} runs"
         )
         print("  each (runs): " + " ".join(f"{w / run_median:.1f}" for w in waits))
+        print(
+            f"  jobs started during a free user's first-job wait: median "
+            f"{statistics.median(ahead):.1f}, max {max(ahead)} (each: "
+            + " ".join(str(n) for n in ahead)
+            + ")"
+        )
     print(f"wall: submitted in {submitted:.1f} s, drained in {drained:.1f} s")
     mine = [rows[hex_id(i)] for i in ids if hex_id(i) in rows]
     if mine:
