@@ -33,7 +33,8 @@ database (the per-tier cap: free 2, pro 10). Prints:
 * cap violations: samples where a user had more dispatched jobs than the cap;
 * the wait (started − created) of each free user's first job, in seconds and in
   job-run times (the median run time of all jobs), median, p90 and max;
-* answers by status code (any 5xx is a failure of the service);
+* answers by status code (any 5xx is a failure of the service; 599: the connection
+  was dropped without an answer, e.g. an API process restarted);
 * wall time, CPU time of the server process and of this script, load average.
 
 A benchmark, not a test: nothing is asserted. On a shared machine wall times are
@@ -45,6 +46,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import itertools
 import json
 import os
 import resource
@@ -64,6 +66,7 @@ from typing import Any
 import httpx
 import psycopg
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[1]
 JOB: dict[str, Any] = {
@@ -109,7 +112,12 @@ def start_server(var_dir: Path, port: int, workers: int) -> subprocess.Popen[byt
 
 
 def start_distributed(
-    root: Path, port: int, workers: int, database_url: str, redis_url: str
+    root: Path,
+    port: int,
+    workers: int,
+    database_url: str,
+    redis_url: str,
+    metrics_port: int,
 ) -> subprocess.Popen[bytes]:
     """scripts/run-distributed.sh on a fresh database and a private Redis DB."""
     env = {
@@ -120,7 +128,7 @@ def start_distributed(
         "LOG_LEVEL": "WARNING",
         "API_PORT": str(port),
         "WORKER_CONCURRENCY": str(workers),
-        "WORKER_METRICS_PORT": str(free_port()),
+        "WORKER_METRICS_PORT": str(metrics_port),
         "RUN_DIR": str(root / "run"),
         "RUN_LOG_DIR": str(root / "logs"),
         "VAR_DIR": str(root / "var"),
@@ -259,6 +267,106 @@ def parse(value: str | dt.datetime | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value)
 
 
+def slot_use(
+    spans: list[tuple[dt.datetime, dt.datetime | None, dt.datetime | None]],
+    slots: int,
+) -> dict[str, float]:
+    """How busy the worker slots were, from the jobs' (created, started, completed)
+    times: busy = the sum of run times; window = first submission to last
+    completion; idle with backlog = the slot-seconds a slot stood free while a job
+    was waiting (created, not started); hand-over = from a run's end to the next
+    claim while jobs were waiting (median and p90, seconds)."""
+    events: list[tuple[dt.datetime, int, int]] = []  # (time, running Δ, backlog Δ)
+    for created, started, completed in spans:
+        events.append((created, 0, +1))
+        if started is not None:
+            events.append((started, +1, -1))
+        if started is not None and completed is not None:
+            events.append((completed, -1, 0))
+    events.sort(key=lambda e: e[0])
+    running = backlog = 0
+    idle = 0.0
+    for (at, d_run, d_back), nxt in itertools.pairwise(events):
+        running, backlog = running + d_run, backlog + d_back
+        free = max(0, min(slots - running, backlog))
+        idle += free * (nxt[0] - at).total_seconds()
+    starts = sorted(s for _, s, _ in spans if s is not None)
+    gaps = []
+    for _, _, completed in spans:
+        if completed is None:
+            continue
+        waiting = any(
+            c <= completed and (s is None or s > completed) for c, s, _ in spans
+        )
+        later = [s for s in starts if s >= completed]
+        if waiting and later:
+            gaps.append((later[0] - completed).total_seconds())
+    first = min(c for c, _, _ in spans)
+    last = max((d for _, _, d in spans if d is not None), default=first)
+    window = (last - first).total_seconds()
+    busy = sum((d - s).total_seconds() for _, s, d in spans if s and d)
+    return {
+        "busy": busy,
+        "window": window,
+        "use": busy / (slots * window) if window > 0 else float("nan"),
+        "idle_with_backlog": idle,
+        "handover_median": statistics.median(gaps) if gaps else float("nan"),
+        "handover_p90": percentile(gaps, 0.9) if gaps else float("nan"),
+    }
+
+
+def worker_task_seconds(port: int) -> tuple[float, float] | None:
+    """(sum, count) of the worker's ``backtest_duration_seconds`` (whole task
+    bodies: claim, run, save, bookkeeping, the dispatches), from its /metrics."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return None
+    total = count = 0.0
+    for family in text_string_to_metric_families(text):
+        if family.name != "backtest_duration_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_sum"):
+                total += sample.value
+            elif sample.name.endswith("_count"):
+                count += sample.value
+    return total, count
+
+
+def handovers(
+    jobs: list[tuple[dt.datetime | None, dt.datetime | None, dt.datetime | None]],
+) -> dict[str, float]:
+    """Where a hand-over's time goes, from (sent, started, completed) times: for
+    each run's end, the next claim; "ready" when that job's message was already
+    sent at the run's end (the gap is the worker's own: ack, fetch, claim), else
+    "late" (the slot waited for the dispatch: its part is sent - end)."""
+    starts = sorted(
+        ((s, e) for e, s, _ in jobs if s is not None and e is not None),
+        key=lambda pair: pair[0],
+    )
+    ready: list[float] = []
+    late: list[float] = []
+    for _, _, completed in jobs:
+        if completed is None:
+            continue
+        nxt = next(((s, e) for s, e in starts if s >= completed), None)
+        if nxt is None:
+            continue
+        started, sent = nxt
+        if sent <= completed:
+            ready.append((started - completed).total_seconds())
+        else:
+            late.append((sent - completed).total_seconds())
+    med = statistics.median
+    return {
+        "ready": len(ready),
+        "ready_gap": med(ready) if ready else float("nan"),
+        "late": len(late),
+        "late_wait": med(late) if late else float("nan"),
+    }
+
+
 def percentile(values: list[float], q: float) -> float:
     """The q-quantile (0..1) by linear interpolation."""
     ordered = sorted(values)
@@ -279,12 +387,19 @@ async def run(args: argparse.Namespace) -> None:
         "rebalancing": args.rebalancing,
     }
     database = f"bench_queue_{uuid.uuid4().hex[:8]}"
+    metrics_port = free_port()
+    task_seconds: tuple[float, float] | None = None
     redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
     if args.mode == "distributed":
         broker, pg = create_scratch(database, redis_url)
         db = Db(None, pg)
         server = start_distributed(
-            root, port, args.workers, pg.replace("://", "+asyncpg://", 1), redis_url
+            root,
+            port,
+            args.workers,
+            pg.replace("://", "+asyncpg://", 1),
+            redis_url,
+            metrics_port,
         )
     else:
         db = Db(var_dir / "backtest.db", None)
@@ -311,14 +426,17 @@ async def run(args: argparse.Namespace) -> None:
         limits = httpx.Limits(max_connections=50)
         async with httpx.AsyncClient(base_url=base, timeout=300, limits=limits) as http:
 
+            async def submit(headers: dict[str, str]) -> httpx.Response:
+                """One submission; a connection the server dropped (an API process
+                restarted) is an answer too: 599, counted as refused."""
+                try:
+                    return await http.post("/v1/backtest", json=job, headers=headers)
+                except httpx.TransportError as exc:
+                    return httpx.Response(599, text=repr(exc))
+
             async def submit_all(token: str, n: int) -> list[httpx.Response]:
                 headers = {"Authorization": f"Bearer {token}"}
-                return list(
-                    await asyncio.gather(
-                        *(http.post("/v1/backtest", json=job, headers=headers)
-                          for _ in range(n))
-                    )
-                )  # fmt: skip
+                return list(await asyncio.gather(*(submit(headers) for _ in range(n))))
 
             if args.arrival == "burst":
                 answers = await asyncio.gather(
@@ -351,13 +469,15 @@ async def run(args: argparse.Namespace) -> None:
                 break
             await asyncio.sleep(1)
         drained = time.monotonic() - started
+        if args.mode == "distributed":
+            task_seconds = worker_task_seconds(metrics_port)
         stop.set()
         await sampler
         rows = {
             hex_id(r[0]): r
             for r in db.rows(
-                "SELECT id, status, created_at, started_at, completed_at, user_id "
-                "FROM jobs",
+                "SELECT id, status, created_at, started_at, completed_at, user_id, "
+                "enqueued_at FROM jobs",
             )
         }
     finally:
@@ -379,12 +499,19 @@ async def run(args: argparse.Namespace) -> None:
     # A free user's first job: the wait from its first submission to the start of
     # the first of its jobs to start.
     waits = []
+    # and how many jobs (anyone's) started in that wait: with a fair order, about
+    # the users served before this one plus the runs already going
+    all_starts = [parse(r[3]) for r in rows.values() if r[3]]
+    ahead = []
     for user_hex, tier in tiers.items():
         mine = [r for r in rows.values() if hex_id(r[5]) == user_hex]
         begun = [parse(r[3]) for r in mine if r[3]]
         if tier == "free" and begun:
             first_created = min(parse(r[2]) for r in mine)  # type: ignore[type-var]
             waits.append((min(begun) - first_created).total_seconds())  # type: ignore[type-var, operator]
+            ahead.append(
+                sum(first_created <= b < min(begun) for b in all_starts)  # type: ignore[operator, type-var]
+            )
     total = sum(n for _, _, _, n in users)
     print(
         f"users: {args.free_users} free x {args.free_jobs}, {args.pro_users} pro x "
@@ -409,7 +536,47 @@ async def run(args: argparse.Namespace) -> None:
             f"{max(waits) / run_median:.2f} runs"
         )
         print("  each (runs): " + " ".join(f"{w / run_median:.1f}" for w in waits))
+        print(
+            f"  jobs started during a free user's first-job wait: median "
+            f"{statistics.median(ahead):.1f}, max {max(ahead)} (each: "
+            + " ".join(str(n) for n in ahead)
+            + ")"
+        )
     print(f"wall: submitted in {submitted:.1f} s, drained in {drained:.1f} s")
+    mine = [rows[hex_id(i)] for i in ids if hex_id(i) in rows]
+    if mine:
+        spans = [(parse(r[2]), parse(r[3]), parse(r[4])) for r in mine]
+        use = slot_use(spans, args.workers)  # type: ignore[arg-type]
+        print(
+            f"worker slots: {use['busy']:.1f} s of runs in a {use['window']:.1f} s "
+            f"window on {args.workers} slots = {100 * use['use']:.0f} % busy; idle "
+            f"while jobs waited: {use['idle_with_backlog']:.1f} slot-s; run end -> "
+            f"next claim: median {use['handover_median']:.3f} s, p90 "
+            f"{use['handover_p90']:.3f} s"
+        )
+        if task_seconds is not None and task_seconds[1]:
+            in_task, tasks = task_seconds
+            outside = args.workers * use["window"] - in_task
+            slot = in_task / tasks
+            if waits:
+                print(
+                    f"  free users' first job wait in job-slot times (a task body, "
+                    f"{slot:.3f} s): median {statistics.median(waits) / slot:.2f}; "
+                    f"p90 {percentile(waits, 0.9) / slot:.2f}; max "
+                    f"{max(waits) / slot:.2f}"
+                )
+            print(
+                f"  worker task bodies: {in_task:.1f} s over {tasks:.0f} tasks "
+                f"(mean {in_task / tasks:.3f} s: the run + claim, saving, "
+                f"bookkeeping); slot time outside them: {outside:.1f} slot-s "
+                f"({outside / tasks:.3f} s a task: the broker hand-over and idle)"
+            )
+        hand = handovers([(parse(r[6]), parse(r[3]), parse(r[4])) for r in mine])
+        print(
+            f"  next job's message already sent at the run's end: {hand['ready']:.0f}"
+            f" (median gap {hand['ready_gap']:.3f} s); sent after it: "
+            f"{hand['late']:.0f} (median wait for the send {hand['late_wait']:.3f} s)"
+        )
     print(
         f"CPU: server {child.ru_utime + child.ru_stime:.1f} s, this script "
         f"{time.process_time():.1f} s; load average {os.getloadavg()}"

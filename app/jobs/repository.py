@@ -487,16 +487,26 @@ class QueueUser:
     last_dispatched_at: dt.datetime | None
 
 
-async def lock_dispatcher(session: AsyncSession) -> None:
+async def lock_dispatcher(session: AsyncSession, *, wait: bool = True) -> bool:
     """One dispatcher at a time, across API processes and workers, until the
-    transaction ends. PostgreSQL: a transaction-scoped advisory lock. SQLite: a
-    no-op ``UPDATE`` takes the database write lock (as ``lock_user`` does)."""
+    transaction ends; True once held. PostgreSQL: a transaction-scoped advisory
+    lock; ``wait=False`` only tries (``pg_try_advisory_xact_lock``) and returns
+    False at once when another dispatcher holds it. SQLite: a no-op ``UPDATE``
+    takes the database write lock (as ``lock_user`` does), always waiting (up to
+    the busy timeout): SQLite has no "try" for it, and embedded mode is one
+    process whose submissions are already serialised (app.jobs.service)."""
     if session.get_bind().dialect.name == "sqlite":
         await session.execute(
             update(Job).where(Job.id.is_(None)).values(status=Job.status)
         )
-        return
-    await session.execute(select(func.pg_advisory_xact_lock(_DISPATCH_LOCK_KEY)))
+        return True
+    if wait:
+        await session.execute(select(func.pg_advisory_xact_lock(_DISPATCH_LOCK_KEY)))
+        return True
+    held = await session.scalar(
+        select(func.pg_try_advisory_xact_lock(_DISPATCH_LOCK_KEY))
+    )
+    return bool(held)
 
 
 async def count_pending(

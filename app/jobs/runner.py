@@ -209,12 +209,14 @@ def execute(job_id_text: str, *, claim_token: str) -> str:
 
 def dispatch_next() -> None:
     """Run the queue's dispatcher (``app.jobs.scheduler``) after a slot changed
-    hands (a claim, a finished run); never fails the job."""
+    hands (a claim, a finished run); never fails the job. It does not wait for the
+    dispatcher lock (whoever holds it looks again after releasing it): the slot
+    claims its next job or starts its run without queueing behind submissions."""
     settings = worker_settings()
     try:
         _db(settings).run(
             lambda s: scheduler.dispatch_quietly(
-                s, settings=settings, enqueue=limits.send
+                s, settings=settings, enqueue=limits.send, wait=False
             )
         )
     except Exception:

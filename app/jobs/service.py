@@ -161,8 +161,10 @@ async def _submit(
     # broker is down) the submission is undone and the client gets 503, as before
     # the queue existed; queued behind others, it simply waits.
     try:
+        # Never waits for the dispatcher lock: its holder looks again once it has
+        # released it (app.jobs.scheduler, "Lock-free hand-over").
         dispatched = await scheduler.dispatch(
-            session, settings=settings, enqueue=limits.send
+            session, settings=settings, enqueue=limits.send, wait=False
         )
     except Exception as exc:
         await session.rollback()
