@@ -375,6 +375,18 @@ async def mark_completed(
     return await _guarded_update(session, job_id, conditions, values)
 
 
+async def stamp_completed(
+    session: AsyncSession, job_id: uuid.UUID, *, now: dt.datetime | None = None
+) -> None:
+    """Move ``completed_at`` of a job completed in this transaction to ``now``: the
+    moment its results are saved, just before they become visible (the commit), so
+    ``completed_at - started_at`` is the whole time the job held its worker slot,
+    saving included (what the queue's mean run time and ETAs are made of)."""
+    await session.execute(
+        update(Job).where(Job.id == job_id).values(completed_at=now or utcnow())
+    )
+
+
 async def mark_failed(
     session: AsyncSession,
     job_id: uuid.UUID,

@@ -437,6 +437,7 @@ async def _save(
         await s.rollback()
         return None
     await completion.save(s, job_id)
+    await jobs_repo.stamp_completed(s, job_id)
     steps = await notify.write_outbox(s, job_id, settings=settings)
     await s.commit()
     return steps

@@ -37,12 +37,29 @@ def proxy_arguments(settings: Settings) -> list[str]:
     return ["--proxy-headers", f"--forwarded-allow-ips={allowed}"]
 
 
+# uvicorn's supervisor (``--workers`` > 1) kills a worker process that does not
+# answer its health ping within ``--timeout-worker-healthcheck`` (uvicorn's default:
+# 5 s), dropping every connection that process holds. Under a burst of submissions
+# on 2 busy cores a healthy process was seen missing that 5 s bound (six restarts in
+# one 400-job burst, clients saw dropped connections). A hung process is still
+# replaced, after this longer bound; a launcher's own value wins.
+WORKER_HEALTHCHECK_SECONDS = 30
+
+
+def uvicorn_arguments(argv: list[str], settings: Settings) -> list[str]:
+    """The launcher's arguments plus this service's: the health-check bound unless
+    given, and the proxy arguments last (click keeps the last value: they win)."""
+    arguments = list(argv)
+    if not any(a.startswith("--timeout-worker-healthcheck") for a in arguments):
+        arguments += ["--timeout-worker-healthcheck", str(WORKER_HEALTHCHECK_SECONDS)]
+    return [*arguments, *proxy_arguments(settings)]
+
+
 def main(argv: list[str] | None = None) -> None:
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    # Appended last: click keeps the last value, so these win over any given.
-    uvicorn.main.main(  # click: parses and runs, then exits
-        args=[*arguments, *proxy_arguments(get_settings())], prog_name="uvicorn"
+    arguments = uvicorn_arguments(
+        list(sys.argv[1:] if argv is None else argv), get_settings()
     )
+    uvicorn.main.main(args=arguments, prog_name="uvicorn")  # parses, runs, exits
 
 
 if __name__ == "__main__":

@@ -204,7 +204,9 @@ async def test_embedded_waiting_cap_retry_after_succeeds(
                 break
             created.append(response)
         assert refused is not None and refused.status_code == 429, refused
-        assert len(created) >= 2 + 4
+        # 4 waiting, plus at least the one job already sent to the worker (the
+        # second slot may not have claimed its job yet on a busy machine)
+        assert len(created) >= 1 + 4
         for header in (
             "Retry-After",
             "X-RateLimit-Limit",
@@ -226,12 +228,13 @@ async def test_embedded_waiting_cap_retry_after_succeeds(
 
 
 async def _fairness(
-    server: LiveApi, set_tier: Callable[[str], None], *, a_jobs: int = 6
+    server: LiveApi, set_tier: Callable[[str], None], *, a_jobs: int = 10
 ) -> None:
     """User A (pro: room for 10 at once) floods the 2 worker slots with ``a_jobs``;
     user B then submits one. B's job starts before every A job still queued when
     B's was accepted: it waits for at most the one dispatched job and the runs in
-    progress, not for A's backlog."""
+    progress, not for A's backlog. (10 A jobs: B's submission can take seconds on a
+    busy machine, and A must still have a backlog when it is accepted.)"""
     a, b = server.make_user(), server.make_user()
     set_tier(a.id)
     async with server.client(a) as http_a, server.client(b) as http_b:
