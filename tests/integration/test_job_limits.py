@@ -1,4 +1,4 @@
-"""Time limits, cancellable setup, the sweeper on its own queue and dead letters, on
+"""Time limits, cancellable setup and the sweeper on its own queue, on
 a live distributed stack of their own (API, a prefork jobs worker, the maintenance
 worker, beat sweeping every second; heartbeats stale after 5 s).
 
@@ -6,7 +6,7 @@ The stack gives the free tier a tiny time limit (``JOB_TIME_LIMIT_MAX_SECONDS``:
 free 10 s; pro keeps the default 10 minutes, and the other tests run as pro), a slowed
 engine (a long backtest takes ~20 s, a short one about a second) and a slowed setup
 phase (data loading takes 1.5 s before any progress: ``TEST_SETUP_DELAY_SECONDS``,
-see ``slow_engine``).
+see ``slow_engine``). Poison jobs and dead letters are in test_worker_faults.py.
 """
 
 from __future__ import annotations
@@ -15,10 +15,7 @@ import asyncio
 import json
 import os
 import signal
-import socket
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,24 +23,20 @@ import httpx
 import psutil
 import psycopg
 import pytest
-from celery import Celery
 
 from tests.integration.conftest import start_live_stack
 from tests.integration.stack import (
-    STARTUP_TIMEOUT,
     LiveStack,
     LiveUser,
-    ManagedProcess,
     StackOptions,
-    describe,
 )
 
 pytestmark = pytest.mark.integration
 
 TIME_LIMIT_SECONDS = 10
 STALE_HEARTBEAT_SECONDS = 5
+SWEEP_INTERVAL_SECONDS = 1
 SETUP_DELAY_SECONDS = 1.5
-MAX_ATTEMPTS = 3
 LONG: dict[str, Any] = {
     "strategy_id": 2,
     "strategy_params": {"top_n": 20},
@@ -55,10 +48,6 @@ SHORT: dict[str, Any] = {
     "start_date": "2019-01-01",
     "end_date": "2019-03-31",
 }
-CRASH_MARKER = "[crash-worker]"
-EARLY_MARKER = "[crash-before-claim]"
-CRASH_LINE = "crash_worker: os._exit(1)"
-EARLY_CRASH_LINE = "crash_worker: os._exit(1) before the claim"
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +63,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
             "TEST_SETUP_DELAY_SECONDS": str(SETUP_DELAY_SECONDS),
             "STALE_HEARTBEAT_SECONDS": str(STALE_HEARTBEAT_SECONDS),
             "PENDING_REQUEUE_SECONDS": "30",
-            "SWEEP_INTERVAL_SECONDS": "1",
+            "SWEEP_INTERVAL_SECONDS": str(SWEEP_INTERVAL_SECONDS),
             "HEARTBEAT_INTERVAL_SECONDS": "0.5",
         },
     )
@@ -98,12 +87,6 @@ def _pro(stack: LiveStack) -> LiveUser:
     """A pro user: the default 10-minute limit, not the free tier's tiny one."""
     user = stack.make_user()
     _execute(stack, "UPDATE users SET tier = 'pro' WHERE id = %s", user.id)
-    return user
-
-
-def _admin(stack: LiveStack) -> LiveUser:
-    user = stack.make_user()
-    _execute(stack, "UPDATE users SET is_admin = true WHERE id = %s", user.id)
     return user
 
 
@@ -220,96 +203,3 @@ async def test_orphans_are_requeued_with_no_jobs_worker_and_a_deep_queue(
     assert set(queued) <= {"pending", "queued"}, queued
     assert {"pending", "queued"} & set(queued)
     assert "jobs.sweep" in (stack.maintenance.log_text() if stack.maintenance else "")
-
-
-# --- poison messages and dead letters ---------------------------------------------
-
-
-def _start_crash_worker(stack: LiveStack) -> ManagedProcess:
-    for worker in stack.workers:
-        worker.stop()
-    node = f"crash-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
-    args = [
-        sys.executable, "-m", "celery", "-A", "tests.integration.crash_worker",
-        "worker", "--loglevel=INFO", "--concurrency=2", "--pool=prefork",
-        "-Q", "jobs", "-n", node, "--without-gossip", "--without-mingle",
-    ]  # fmt: skip
-    env = {
-        **stack.env,
-        "CRASH_WORKER_MARKER": CRASH_MARKER,
-        "CRASH_BEFORE_CLAIM_MARKER": EARLY_MARKER,
-    }
-    worker = ManagedProcess.start("crash-worker", args, env=env, log_dir=stack.log_dir)
-    stack.workers.append(worker)
-    control = Celery(broker=stack.redis_url)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            assert worker.alive(), f"crash worker exited\n{describe([worker])}"
-            if control.control.ping(destination=[node], timeout=1.0):
-                return worker
-    finally:
-        control.close()
-    pytest.fail(f"crash worker did not answer ping\n{describe([worker])}")
-
-
-async def test_poison_jobs_are_dead_lettered_and_an_admin_requeues_them(
-    stack: LiveStack,
-) -> None:
-    worker = _start_crash_worker(stack)
-    user, admin = _pro(stack), _admin(stack)
-    async with stack.client(user) as http, stack.client(admin) as admin_http:
-        late = await _submit(http, {**SHORT, "name": f"late {CRASH_MARKER}"})
-        early = await _submit(http, {**SHORT, "name": f"early {EARLY_MARKER}"})
-        bodies = {
-            t: await stack.wait_status(http, t, timeout=120) for t in (late, early)
-        }
-        forbidden = await http.get("/v1/admin/dead-letters")
-        listed = await admin_http.get("/v1/admin/dead-letters")
-        unknown = await admin_http.post(
-            f"/v1/admin/dead-letters/{uuid.uuid4()}/requeue"
-        )
-        not_allowed = await http.post(f"/v1/admin/dead-letters/{early}/requeue")
-        log = worker.log_text()
-        rows = {t: stack.job_row(t) for t in (late, early)}
-
-        # A healthy worker again: the re-queued job runs from a fresh counter.
-        for crashing in stack.workers:
-            crashing.stop()
-        stack.start_worker()
-        requeued = await admin_http.post(f"/v1/admin/dead-letters/{early}/requeue")
-        again = await admin_http.post(f"/v1/admin/dead-letters/{early}/requeue")
-        final = await stack.wait_status(http, early, timeout=60)
-        after = await admin_http.get("/v1/admin/dead-letters")
-
-    for body in bodies.values():
-        assert body["status"] == "failed", body
-        assert body["error_code"] == "worker_lost"
-        assert f"stopped its worker {MAX_ATTEMPTS} times" in body["error"]
-    assert log.count(EARLY_CRASH_LINE) == MAX_ATTEMPTS
-    assert log.count(CRASH_LINE) - log.count(EARLY_CRASH_LINE) == MAX_ATTEMPTS
-    assert rows[early]["attempts"] == 0  # it never got as far as a claim
-    assert rows[late]["attempts"] == MAX_ATTEMPTS
-    assert rows[early]["deliveries"] == rows[late]["deliveries"] == MAX_ATTEMPTS
-    # Reset by the requeue; the delivery that completed it takes itself off just
-    # after the row turned completed.
-    deadline = time.monotonic() + 10
-    while stack.job_row(early)["deliveries"] != 0 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert stack.job_row(early)["deliveries"] == 0
-
-    assert forbidden.status_code == 403, forbidden.text
-    assert not_allowed.status_code == 403, not_allowed.text
-    assert listed.status_code == 200, listed.text
-    assert {d["task_id"] for d in listed.json()} >= {late, early}
-    assert listed.headers["X-Total-Count"] == str(len(listed.json()))
-    assert unknown.status_code == 404
-    assert unknown.json()["error"] == "NotFound"
-
-    assert requeued.status_code == 200, requeued.text
-    assert requeued.json()["task_id"] == early
-    assert again.status_code == 404  # no longer a dead letter
-    assert final["status"] == "completed", final
-    assert final["error"] is None and final["error_code"] is None
-    assert early not in {d["task_id"] for d in after.json()}
-    assert late in {d["task_id"] for d in after.json()}
