@@ -116,15 +116,23 @@ def drop_database(name: str, admin_url: str = ADMIN_URL) -> None:
         )
 
 
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    name = create_database("bt_test")
+@contextlib.contextmanager
+def migrated_database(prefix: str) -> Iterator[str]:
+    """A fresh database named ``<prefix>_<random>``, migrated to head (its async
+    URL); dropped on exit."""
+    name = create_database(prefix)
     try:
         url = async_url(name)
         upgrade_to_head(url)
         yield url
     finally:
         drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    with migrated_database("bt_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -20,12 +20,11 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
-from app.db.migrate import upgrade_to_head
 from app.db.models import Job, JobStatus, User
 from app.db.session import create_engine
 from app.jobs import limits, scheduler
 from app.jobs import repository as jobs_repo
-from tests.integration.conftest import async_url, create_database, drop_database
+from tests.integration.conftest import migrated_database
 
 pytestmark = pytest.mark.integration
 
@@ -36,13 +35,8 @@ GUARD_SECONDS = 60
 
 @pytest.fixture(scope="module")
 def lock_database_url() -> Iterator[str]:
-    name = create_database("bt_dispatch")
-    try:
-        url = async_url(name)
-        upgrade_to_head(url)
+    with migrated_database("bt_dispatch") as url:
         yield url
-    finally:
-        drop_database(name)
 
 
 @pytest.fixture
