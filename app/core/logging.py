@@ -19,6 +19,7 @@ import structlog.tracebacks
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from app.core.config import Settings
+from app.core.queue import RESEND_TASK, SWEEP_TASK
 
 REDACTED = "[REDACTED]"
 _SENSITIVE_KEYS = frozenset(
@@ -140,6 +141,29 @@ def _render_chain(settings: Settings) -> list[Processor]:
     ]
 
 
+# Embedded mode: the periodic maintenance tasks (the sweeper, the outbox re-send:
+# every few seconds, nearly always with nothing to do) would put Celery's "Task ...
+# received" and "... succeeded" INFO lines in the terminal of `scripts/run.sh` every
+# few seconds, drowning what matters. Those two INFO lines are left out for them;
+# their warnings and errors (a failure, a retry) stay, what they do is logged by the
+# tasks themselves, and at DEBUG everything shows. A distributed worker's log keeps
+# them (its operators read it to see that maintenance runs).
+QUIET_PERIODIC_TASKS = frozenset({SWEEP_TASK, RESEND_TASK})
+
+
+class QuietPeriodicTasks(logging.Filter):
+    """Drops Celery's INFO records about :data:`QUIET_PERIODIC_TASKS` (their
+    arguments are a mapping naming the task)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not record.name.startswith("celery."):
+            return True
+        args = record.args
+        return not (
+            isinstance(args, Mapping) and args.get("name") in QUIET_PERIODIC_TASKS
+        )
+
+
 def configure_logging(settings: Settings, *, force: bool = False) -> None:
     """Configure structlog and the stdlib root logger once per process."""
     global _configured  # noqa: PLW0603 - process-wide, idempotent setup
@@ -166,6 +190,8 @@ def configure_logging(settings: Settings, *, force: bool = False) -> None:
     )
     handler = logging.StreamHandler()
     handler.setFormatter(formatter)
+    if settings.embedded:
+        handler.addFilter(QuietPeriodicTasks())
     handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
     # Replace only our own handler: others (pytest's capture, a host app's) stay.

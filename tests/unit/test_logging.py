@@ -195,3 +195,32 @@ def test_request_id_travels_in_celery_headers_into_task_context() -> None:
 
     assert bound == {"request_id": "req-7", "celery_task_id": "celery-1"}
     assert structlog.contextvars.get_contextvars() == {}
+
+
+def test_celery_info_lines_of_periodic_maintenance_tasks_are_left_out(
+    json_logs: io.StringIO,
+) -> None:
+    """Embedded mode: Celery's own INFO lines (its real formats) for the sweeper and
+    the outbox re-send, every few seconds, are dropped; a job's, and any warning,
+    stay. (``json_logs`` configures settings without Redis: embedded.)"""
+    from celery.app.trace import LOG_RECEIVED, LOG_SUCCESS  # noqa: PLC0415
+
+    trace, strategy = (
+        logging.getLogger("celery.app.trace"),
+        logging.getLogger("celery.worker.strategy"),
+    )
+    for name in ("notifications.resend", "jobs.sweep", "jobs.run"):
+        context = {"id": f"id-{name}", "name": name, "args": "()", "kwargs": "{}"}
+        strategy.info(LOG_RECEIVED, context)
+        trace.info(LOG_SUCCESS, {**context, "runtime": 0.01, "return_value": None})
+    trace.warning(
+        "Task %(name)s[%(id)s] retry", {"id": "x", "name": "notifications.resend"}
+    )
+
+    events = [line["event"] for line in _lines(json_logs)]
+
+    assert events == [
+        "Task jobs.run[id-jobs.run] received",
+        "Task jobs.run[id-jobs.run] succeeded in 0.01s: None",
+        "Task notifications.resend[x] retry",
+    ]
