@@ -152,6 +152,26 @@ async def _backtest_metrics(
     return metrics
 
 
+async def _window_singles(
+    stack: LiveApi,
+    http: httpx.AsyncClient,
+    base: dict[str, Any],
+    windows: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Single backtests of the first and last walk-forward windows: each window's
+    chosen params over its test span."""
+    singles = []
+    for window in (windows[0], windows[-1]):
+        body = {
+            **_apply(base, window["chosen"]["params"]),
+            "start_date": window["test_start"],
+            "end_date": window["test_end"],
+        }
+        response = await http.post("/v1/backtest", json=body)
+        singles.append(await _backtest_metrics(stack, http, response))
+    return singles
+
+
 @pytest.mark.parametrize("body", [MOMENTUM, SCREEN], ids=["momentum", "screen"])
 async def test_rows_equal_single_backtests(
     stack: LiveApi, body: dict[str, Any]
@@ -344,15 +364,7 @@ async def test_walk_forward_windows_equal_single_backtests(
         walk = done["walk_forward"]
         chart = (await http.get(f"/v1/sweeps/{sid}/chart")).json()
         windows = walk["windows"]
-        singles = []
-        for window in (windows[0], windows[-1]):
-            body = {
-                **_apply(WALK["base"], window["chosen"]["params"]),
-                "start_date": window["test_start"],
-                "end_date": window["test_end"],
-            }
-            response = await http.post("/v1/backtest", json=body)
-            singles.append(await _backtest_metrics(live_stack, http, response))
+        singles = await _window_singles(live_stack, http, WALK["base"], windows)
 
     # 6-month train, 3-month test, stepping 3 months over 2018-2019: 6 windows
     assert [(w["train_start"], w["test_start"], w["test_end"]) for w in windows][
@@ -431,15 +443,7 @@ async def test_walk_forward_with_a_depleting_withdrawal_completes(
         returns = await http.get(f"/v1/sweeps/{sid}/returns", params={"format": "csv"})
         rows = await _rows(http, sid)
         windows = done["walk_forward"]["windows"]
-        singles = []
-        for window in (windows[0], windows[-1]):
-            body = {
-                **_apply(DEPLETING_WALK["base"], window["chosen"]["params"]),
-                "start_date": window["test_start"],
-                "end_date": window["test_end"],
-            }
-            response = await http.post("/v1/backtest", json=body)
-            singles.append(await _backtest_metrics(stack, http, response))
+        singles = await _window_singles(stack, http, DEPLETING_WALK["base"], windows)
 
     assert done["status"] == "completed"
     assert chart_response.status_code == 200 and returns.status_code == 200
